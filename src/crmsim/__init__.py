@@ -1,0 +1,23 @@
+"""crmsim — critical-raw-material supply-chain resilience simulator.
+
+A networkx graph of suppliers drives SimPy discrete-event disruption scenarios; policy
+levers (MSME entrants, circular-economy recycling, UNFC resource development, stockpiles,
+diversification) are compared over Monte Carlo replications with common random numbers.
+
+Examples
+--------
+>>> import crmsim
+>>> crmsim.__version__
+'0.1.0'
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from crmsim.scenario import Scenario, ScenarioError, load_scenario, loads_scenario
+
+try:
+    __version__ = version("crmsim")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = ["Scenario", "ScenarioError", "__version__", "load_scenario", "loads_scenario"]
