@@ -1,0 +1,307 @@
+"""Results of one replication: tidy pandas tables, summary metrics and the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from crmsim.engine.core import Engine
+from crmsim.metrics.performance import (
+    fill_rate,
+    nadir,
+    performance,
+    resilience_loss,
+    time_to_recover,
+)
+
+__all__ = ["ConservationError", "SimulationResult", "impact_window"]
+
+LEDGER_COLUMNS = (
+    "initial", "produced", "final_stock", "in_transit", "consumed", "delivered",
+    "destroyed", "imbalance",
+)
+
+
+class ConservationError(AssertionError):
+    """Material is not conserved (a bug in the engine, never a user error)."""
+
+
+def impact_window(G: nx.MultiDiGraph) -> float:
+    """Days an upstream disruption may take to reach a market.
+
+    The longest supply path, counting each edge's mean lead time and the buyer's days of
+    cover, plus the largest days of cover held at a source. A first dip in performance
+    later than ``end + window`` is not attributed to the disruption.
+    """
+    H = nx.DiGraph()
+    for u, v, d in G.edges(data=True):
+        w = float(d["lead_time"].mean) + float(G.nodes[v]["stock_days"])
+        if not H.has_edge(u, v) or H[u][v]["w"] < w:
+            H.add_edge(u, v, w=w)
+    longest = nx.dag_longest_path_length(H, weight="w") if H.number_of_edges() else 0.0
+    cover = max((float(d["stock_days"]) for _, d in G.nodes(data=True)), default=0.0)
+    return float(longest) + cover
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult:
+    """What one replication produced.
+
+    Attributes
+    ----------
+    scenario_name : str
+        The scenario's name.
+    seed, replication : int
+        Root seed and replication number.
+    stats : dict
+        ``simpy_events`` (events on the SimPy calendar), ``seconds``, ``disruption_events``.
+
+    Notes
+    -----
+    Day numbers in every table are scored days: day 0 is the first day after the warm-up;
+    warm-up days are negative. Summaries cover the scored horizon only.
+    """
+
+    scenario_name: str
+    seed: int
+    replication: int
+    stats: dict[str, Any]
+    _engine: Engine = field(repr=False)
+
+    # ------------------------------------------------------------- tables
+    @property
+    def horizon_days(self) -> int:
+        """Scored days H."""
+        return self._engine.H
+
+    @property
+    def warmup_days(self) -> int:
+        """Warm-up days W."""
+        return self._engine.W
+
+    @cached_property
+    def market_daily(self) -> pd.DataFrame:
+        """Per market and scored day: demand, served (on the day), unmet, performance."""
+        eng = self._engine
+        lay = eng.layout
+        W = eng.W
+        rows = []
+        days = np.arange(eng.H)
+        for j, i in enumerate(lay.markets):
+            dem = eng.rec_demand[W:, j]
+            srv = eng.rec_served[W:, j]
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "day": days,
+                        "market": lay.nodes[i],
+                        "material": lay.materials[lay.node_material[i]],
+                        "demand": dem,
+                        "served": srv,
+                        "served_incl_backorders": eng.rec_served_total[W:, j],
+                        "unmet": eng.rec_unmet[W:, j],
+                        "performance": performance(srv, dem),
+                    }
+                )
+            )
+        if not rows:
+            return pd.DataFrame(
+                columns=["day", "market", "material", "demand", "served",
+                         "served_incl_backorders", "unmet", "performance"]
+            )
+        return pd.concat(rows, ignore_index=True)
+
+    @cached_property
+    def performance(self) -> np.ndarray:
+        """Overall daily performance ``Σ served / Σ demand`` over markets (scored days)."""
+        eng = self._engine
+        W = eng.W
+        return performance(eng.rec_served[W:].sum(axis=1), eng.rec_demand[W:].sum(axis=1))
+
+    @cached_property
+    def daily(self) -> pd.DataFrame:
+        """Every node's daily record (needs ``record="daily"``), tidy.
+
+        One row per day, node and material: ``on_hand``; for a node's output material
+        ``produced``, ``shipped`` and ``capacity_available``; for an input material
+        ``received`` and ``consumed`` (for a market, what it served); for a market also
+        ``demand``, ``served`` and ``unmet`` (lost or back-ordered).
+        """
+        eng = self._engine
+        if eng.record != "daily":
+            raise ValueError("this run kept no daily record: simulate with record='daily'")
+        lay = eng.layout
+        T, W = eng.T, eng.W
+        day = np.arange(T) - W
+        assert eng.rec_out is not None and eng.rec_prod is not None
+        assert eng.rec_ship is not None and eng.rec_avail is not None
+        assert eng.rec_in is not None and eng.rec_recv is not None
+        assert eng.rec_cons is not None
+        prod_nodes = np.flatnonzero(lay.producer & (lay.node_material >= 0))
+        nan = np.full(T, np.nan)
+        frames = []
+        for i in prod_nodes:
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "day": day,
+                        "node": lay.nodes[i],
+                        "material": lay.materials[lay.node_material[i]],
+                        "stock": "output",
+                        "on_hand": eng.rec_out[:, i],
+                        "produced": eng.rec_prod[:, i],
+                        "shipped": eng.rec_ship[:, i],
+                        "capacity_available": eng.rec_avail[:, i],
+                        "received": nan,
+                        "consumed": nan,
+                        "demand": nan,
+                        "served": nan,
+                        "unmet": nan,
+                    }
+                )
+            )
+        market_pos = {int(s): j for j, s in enumerate(lay.market_slot)}
+        for s in range(lay.n_slots):
+            j = market_pos.get(s)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "day": day,
+                        "node": lay.nodes[lay.slot_node[s]],
+                        "material": lay.materials[lay.slot_material[s]],
+                        "stock": "input",
+                        "on_hand": eng.rec_in[:, s],
+                        "produced": nan,
+                        "shipped": nan,
+                        "capacity_available": nan,
+                        "received": eng.rec_recv[:, s],
+                        "consumed": eng.rec_cons[:, s],
+                        "demand": nan if j is None else eng.rec_demand[:, j],
+                        "served": nan if j is None else eng.rec_served[:, j],
+                        "unmet": nan if j is None else eng.rec_unmet[:, j],
+                    }
+                )
+            )
+        out = pd.concat(frames, ignore_index=True)
+        out["stock"] = out["stock"].astype("category")
+        return out.sort_values(["day", "node", "material", "stock"], ignore_index=True)
+
+    @cached_property
+    def disruptions(self) -> pd.DataFrame:
+        """Every realised disruption with its time to recover (TTR) on overall performance.
+
+        Columns: ``disruption``, ``kind``, ``target``, ``start``, ``end`` (scored days,
+        negative in the warm-up), ``severity``, ``factor``, ``stochastic``, ``impacted``,
+        ``ttr`` and ``censored`` (not recovered by the end of the horizon). Only events
+        in force during the scored horizon are listed.
+        """
+        eng = self._engine
+        W, H = eng.W, eng.H
+        evs = [e for e in eng.events if e.end > W and e.start < W + H]
+        cols = ["disruption", "kind", "target", "start", "end", "severity", "factor",
+                "stochastic", "impacted", "ttr", "censored"]
+        if not evs:
+            return pd.DataFrame(columns=cols)
+        starts = np.array([e.start - W for e in evs])
+        ends = np.array([e.end - W for e in evs])
+        window = impact_window(eng.graph)
+        ttr, censored, impacted = time_to_recover(
+            self.performance, starts, np.floor(ends + window).astype(np.int64)
+        )
+        return pd.DataFrame(
+            {
+                "disruption": [e.disruption_id for e in evs],
+                "kind": [str(e.kind) for e in evs],
+                "target": [e.target for e in evs],
+                "start": starts,
+                "end": ends,
+                "severity": [e.severity for e in evs],
+                "factor": [e.factor for e in evs],
+                "stochastic": [e.stochastic for e in evs],
+                "impacted": impacted,
+                "ttr": ttr,
+                "censored": censored,
+            }
+        )
+
+    @cached_property
+    def market_summary(self) -> pd.DataFrame:
+        """Per market: demand, served, unmet, fill rate, nadir, resilience loss and index."""
+        md = self.market_daily
+        rows = []
+        for market, g in md.groupby("market", sort=True):
+            p = g["performance"].to_numpy()
+            loss, index = resilience_loss(p)
+            rows.append(
+                {
+                    "market": market,
+                    "material": g["material"].iloc[0],
+                    "demand": g["demand"].sum(),
+                    "served": g["served"].sum(),
+                    "unmet": g["unmet"].sum(),
+                    "fill_rate": fill_rate(g["served"].to_numpy(), g["demand"].to_numpy()),
+                    "nadir": nadir(p),
+                    "resilience_loss": loss,
+                    "resilience_index": index,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """Overall metrics of the replication (scored horizon).
+
+        Keys: ``fill_rate``, ``demand``, ``served``, ``unmet`` (lost or back-ordered
+        units), ``nadir``, ``resilience_loss`` (lost days), ``resilience_index``,
+        ``disruptions`` (events in force), ``ttr_max`` and ``ttr_censored`` (any TTR
+        censored at the horizon).
+        """
+        eng = self._engine
+        W = eng.W
+        p = self.performance
+        loss, index = resilience_loss(p)
+        dis = self.disruptions
+        return {
+            "fill_rate": fill_rate(eng.rec_served[W:], eng.rec_demand[W:]),
+            "demand": float(eng.rec_demand[W:].sum()),
+            "served": float(eng.rec_served[W:].sum()),
+            "unmet": float(eng.rec_unmet[W:].sum()),
+            "nadir": nadir(p),
+            "resilience_loss": loss,
+            "resilience_index": index,
+            "disruptions": len(dis),
+            "ttr_max": float(dis["ttr"].max()) if len(dis) else 0.0,
+            "ttr_censored": bool(dis["censored"].any()) if len(dis) else False,
+        }
+
+    # ------------------------------------------------------------- ledger
+    @cached_property
+    def ledger(self) -> pd.DataFrame:
+        """Material balance per material over the whole run (warm-up included).
+
+        ``initial + produced = final_stock + in_transit + consumed + delivered +
+        destroyed``; ``imbalance`` is the difference (zero up to rounding).
+        """
+        lay = self._engine.layout
+        return pd.DataFrame(
+            self._engine.ledger(), index=pd.Index(lay.materials, name="material"),
+            columns=list(LEDGER_COLUMNS),
+        )
+
+    def check_conservation(self, rtol: float = 1e-9) -> None:
+        """Raise :class:`ConservationError` unless every material balances within ``rtol``.
+
+        The tolerance is relative to the largest flow term of the material.
+        """
+        led = self.ledger
+        scale = led.drop(columns="imbalance").abs().max(axis=1).clip(lower=1.0)
+        bad = led["imbalance"].abs() > rtol * scale
+        if bad.any():
+            raise ConservationError(
+                "material not conserved:\n" + led[bad].to_string()
+            )
