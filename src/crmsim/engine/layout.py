@@ -11,8 +11,10 @@ graph is translated once per scenario into index arrays in canonical (sorted) or
 * **edges** ``0..E-1``: sorted ``(supplier, buyer, material)``; each feeds one buyer slot.
 
 Stock targets come from the undisrupted planned flows (:func:`baseline_flows`): a node
-holds ``stock_days`` of its planned output and of each planned input, and orders up to an
-inventory position of ``need × (stock_days + mean lead time)`` for each input.
+with inputs holds ``stock_days`` of each planned input and orders up to an inventory
+position of ``need × (stock_days + mean lead time)``; its output is made to order. A node
+without inputs (mine, recycler, processor without recipe) holds ``stock_days`` of its
+planned output.
 """
 
 from __future__ import annotations
@@ -153,8 +155,12 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
             rate[i] = rates[v]
     stock_days = np.array([float(G.nodes[v]["stock_days"]) for v in nodes])
     init_days = np.array([float(G.nodes[v]["initial_stock_days"]) for v in nodes])
-    out_target = np.where(producer, stock_days * rate, 0.0)
-    out_init = np.where(producer, init_days * rate, 0.0)
+    # Days of cover are held of the inputs where a node has inputs (its output is made to
+    # order and shipped the day after), and of the output where it has none (mines,
+    # recyclers, processors without recipe).
+    has_inputs = np.array([bool(node_need(G, v, 1.0)) for v in nodes], dtype=bool)
+    out_target = np.where(producer & ~has_inputs, stock_days * rate, 0.0)
+    out_init = np.where(producer & ~has_inputs, init_days * rate, 0.0)
     msme = np.array(
         [-1 if G.nodes[v]["msme"] is None else int(G.nodes[v]["msme"]) for v in nodes],
         dtype=np.int8,

@@ -144,15 +144,16 @@ def edge_list(G: nx.MultiDiGraph) -> list[EdgeKey]:
 def node_need(G: nx.MultiDiGraph, node: str, rate: float) -> dict[str, float]:
     """Inputs a node needs per day to deliver ``rate`` units/day of its material.
 
-    A processor needs its recipe; a market needs its demanded material; a stockpile or a
-    node that passes material on needs the same material; mines and recyclers need nothing
-    from suppliers.
+    A processor needs its recipe (a processor without a recipe draws on inputs outside
+    the model, like a mine; give it ``recipe: {x: 1}`` to pass material ``x`` through); a
+    market needs its demanded material; a stockpile holds and passes on its own material;
+    mines and recyclers need nothing from suppliers.
     """
     data = G.nodes[node]
     role = data["role"]
-    if role is Role.PROCESSOR and data["recipe"]:
+    if role is Role.PROCESSOR:
         return {m: rate * q for m, q in data["recipe"].items()}
-    if role in (Role.MARKET, Role.STOCKPILE) or (role is Role.PROCESSOR and not data["recipe"]):
+    if role in (Role.MARKET, Role.STOCKPILE):
         mat = data["material"]
         return {mat: rate} if mat is not None else {}
     return {}

@@ -220,8 +220,9 @@ class Node(BaseModel):
     )
     stock_days: NonNeg = Field(
         default=7.0,
-        description="Target days of cover held of the output and of each input "
-        "(order-up-to policy).",
+        description="Days of cover (order-up-to policy): of each input for nodes with inputs "
+        "(processors with a recipe, markets, stockpiles), whose output is made to order; of "
+        "the output for nodes without inputs (mines, recyclers, processors without recipe).",
     )
     initial_stock_days: NonNeg | None = Field(
         default=None, description="Days of cover on hand at the start (default: stock_days)."
