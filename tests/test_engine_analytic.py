@@ -52,11 +52,14 @@ def test_undisrupted_chain_with_random_lead_times_and_variable_demand_is_served(
     res.check_conservation()
 
 
-@pytest.mark.parametrize(("duration", "mine_days", "market_days", "lead"), [
-    (30, 7, 7, 5),
-    (40, 3, 10, 8),
-    (25, 1, 2, 1),
-])
+@pytest.mark.parametrize(
+    ("duration", "mine_days", "market_days", "lead"),
+    [
+        (30, 7, 7, 5),
+        (40, 3, 10, 8),
+        (25, 1, 2, 1),
+    ],
+)
 def test_full_outage_longer_than_cover_loses_exactly_the_uncovered_days(
     duration, mine_days, market_days, lead
 ):
@@ -73,8 +76,15 @@ def test_full_outage_longer_than_cover_loses_exactly_the_uncovered_days(
         lead_time=lead,
         mine={"stock_days": mine_days},
         market={"stock_days": market_days},
-        disruptions=[{"id": "flood", "kind": "outage", "target": {"node": "mine"},
-                      "start": start, "duration": duration}],
+        disruptions=[
+            {
+                "id": "flood",
+                "kind": "outage",
+                "target": {"node": "mine"},
+                "start": start,
+                "duration": duration,
+            }
+        ],
     )
     res = simulate(s, seed=0)
     expected_days = duration - (mine_days - 1) - market_days
@@ -93,39 +103,67 @@ def test_full_outage_longer_than_cover_loses_exactly_the_uncovered_days(
 
 def test_partial_outage_within_spare_capacity_loses_nothing():
     # Severity 0.1 leaves 10.8 units/day > demand 10: no loss at all.
-    s = chain(disruptions=[{"id": "slow", "kind": "outage", "target": {"node": "mine"},
-                            "start": 10, "duration": 60, "severity": 0.1}])
+    s = chain(
+        disruptions=[
+            {
+                "id": "slow",
+                "kind": "outage",
+                "target": {"node": "mine"},
+                "start": 10,
+                "duration": 60,
+                "severity": 0.1,
+            }
+        ]
+    )
     res = simulate(s, seed=0)
     assert res.summary["fill_rate"] == 1.0
 
 
 def test_recovery_ramp_restores_capacity_linearly():
-    s = chain(disruptions=[{"id": "quake", "kind": "outage", "target": {"node": "mine"},
-                            "start": 10, "duration": 5, "severity": 1.0,
-                            "recovery_days": 4}])
+    s = chain(
+        disruptions=[
+            {
+                "id": "quake",
+                "kind": "outage",
+                "target": {"node": "mine"},
+                "start": 10,
+                "duration": 5,
+                "severity": 1.0,
+                "recovery_days": 4,
+            }
+        ]
+    )
     res = simulate(s, seed=0)
     d = res.daily
-    cap = d[(d["node"] == "mine") & (d["stock"] == "output")].set_index("day")[
-        "capacity_available"
-    ]
-    assert list(cap.loc[9:20]) == pytest.approx(
-        [12, 0, 0, 0, 0, 0, 3, 6, 9, 12, 12, 12]
-    )
+    cap = d[(d["node"] == "mine") & (d["stock"] == "output")].set_index("day")["capacity_available"]
+    assert list(cap.loc[9:20]) == pytest.approx([12, 0, 0, 0, 0, 0, 3, 6, 9, 12, 12, 12])
 
 
 def test_export_restriction_blocks_only_cross_border_flows():
     data = {
-        "crmsim": 1, "name": "exports", "warmup_days": 10, "horizon_days": 60,
+        "crmsim": 1,
+        "name": "exports",
+        "warmup_days": 10,
+        "horizon_days": 60,
         "materials": [{"id": "ore"}],
         "nodes": [
             {"id": "mine", "role": "mine", "country": "CHN", "output": "ore", "capacity": 50},
             {"id": "home", "role": "market", "country": "CHN", "demand": {"mean": 10}},
             {"id": "away", "role": "market", "country": "DEU", "demand": {"mean": 10}},
         ],
-        "edges": [{"from": "mine", "to": "home", "lead_time": 2},
-                  {"from": "mine", "to": "away", "lead_time": 2}],
-        "disruptions": [{"id": "ban", "kind": "export_restriction",
-                         "target": {"country": "CHN"}, "start": 5, "duration": 40}],
+        "edges": [
+            {"from": "mine", "to": "home", "lead_time": 2},
+            {"from": "mine", "to": "away", "lead_time": 2},
+        ],
+        "disruptions": [
+            {
+                "id": "ban",
+                "kind": "export_restriction",
+                "target": {"country": "CHN"},
+                "start": 5,
+                "duration": 40,
+            }
+        ],
     }
     res = simulate(scenario_from_dict(data), seed=0)
     ms = res.market_summary.set_index("market")
@@ -136,9 +174,20 @@ def test_export_restriction_blocks_only_cross_border_flows():
 
 
 def test_logistics_delay_slows_goods_already_in_transit():
-    s = chain(lead_time=10, market={"stock_days": 0},
-              disruptions=[{"id": "canal", "kind": "logistics", "target": {"node": "mine"},
-                            "start": 30, "duration": 20, "factor": 2.0}])
+    s = chain(
+        lead_time=10,
+        market={"stock_days": 0},
+        disruptions=[
+            {
+                "id": "canal",
+                "kind": "logistics",
+                "target": {"node": "mine"},
+                "start": 30,
+                "duration": 20,
+                "factor": 2.0,
+            }
+        ],
+    )
     res = simulate(s, seed=0)
     d = res.daily
     recv = d[(d["node"] == "city") & (d["stock"] == "input")].set_index("day")["received"]
@@ -151,8 +200,18 @@ def test_logistics_delay_slows_goods_already_in_transit():
 
 
 def test_demand_shock_multiplies_demand():
-    s = chain(disruptions=[{"id": "panic", "kind": "demand_shock", "target": {"node": "city"},
-                            "start": 10, "duration": 5, "factor": 1.5}])
+    s = chain(
+        disruptions=[
+            {
+                "id": "panic",
+                "kind": "demand_shock",
+                "target": {"node": "city"},
+                "start": 10,
+                "duration": 5,
+                "factor": 1.5,
+            }
+        ]
+    )
     res = simulate(s, seed=0)
     md = res.market_daily.set_index("day")
     assert list(md.loc[8:16, "demand"]) == [10, 10, 15, 15, 15, 15, 15, 10, 10]
@@ -160,7 +219,10 @@ def test_demand_shock_multiplies_demand():
 
 def test_resourcing_moves_orders_to_a_qualified_alternative_after_the_switching_delay():
     data = {
-        "crmsim": 1, "name": "resourcing", "warmup_days": 10, "horizon_days": 120,
+        "crmsim": 1,
+        "name": "resourcing",
+        "warmup_days": 10,
+        "horizon_days": 120,
         "simulation": {"switching_delay_days": 5},
         "materials": [{"id": "ore"}],
         "nodes": [
@@ -172,8 +234,15 @@ def test_resourcing_moves_orders_to_a_qualified_alternative_after_the_switching_
             {"from": "main", "to": "city", "share": 1.0, "lead_time": 3},
             {"from": "backup", "to": "city", "share": 0.0, "lead_time": 3, "qualified": True},
         ],
-        "disruptions": [{"id": "down", "kind": "outage", "target": {"node": "main"},
-                         "start": 10, "duration": 60}],
+        "disruptions": [
+            {
+                "id": "down",
+                "kind": "outage",
+                "target": {"node": "main"},
+                "start": 10,
+                "duration": 60,
+            }
+        ],
     }
     res = simulate(scenario_from_dict(data), seed=0)
     d = res.daily
@@ -210,8 +279,10 @@ def test_stationary_base_stock_matches_the_textbook_fill_rate():
         mine={"capacity": 1e6, "stock_days": 50},
         market={"stock_days": cover, "demand": {"mean": mu, "cv": cv, "backorders": True}},
     )
-    fills = [simulate(s, seed=2024, replication=r, record="summary").summary["fill_rate"]
-             for r in range(5)]
+    fills = [
+        simulate(s, seed=2024, replication=r, record="summary").summary["fill_rate"]
+        for r in range(5)
+    ]
     mean, se = np.mean(fills), np.std(fills, ddof=1) / math.sqrt(len(fills))
     assert abs(mean - expected) < 4 * se + 0.002, (mean, expected, se)
 
@@ -224,8 +295,14 @@ def test_long_run_disrupted_fraction_matches_rate_times_duration():
     s = chain(
         horizon_days=36500,
         warmup_days=0,
-        disruptions=[{"id": "breakdowns", "kind": "outage", "target": {"node": "mine"},
-                      "random": {"rate_per_year": rate_per_year, "duration": d}}],
+        disruptions=[
+            {
+                "id": "breakdowns",
+                "kind": "outage",
+                "target": {"node": "mine"},
+                "random": {"rate_per_year": rate_per_year, "duration": d},
+            }
+        ],
     )
     res = simulate(s, seed=5, record="daily")
     dis = res.disruptions

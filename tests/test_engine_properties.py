@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
@@ -12,9 +11,7 @@ from crmsim.engine import simulate
 from crmsim.scenario.loader import scenario_from_dict
 
 COUNTRIES = ["CHN", "IND", "DEU", "AUS", "TJK"]
-SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _shares(draw, n: int) -> list[float]:
@@ -46,49 +43,91 @@ def networks(draw):
     procs = [f"p{i}" for i in range(n_proc)]
     mkts = [f"k{i}" for i in range(n_mkt)]
     for m in mines:
-        nodes.append({"id": m, "role": "mine", "country": draw(st.sampled_from(COUNTRIES)),
-                      "output": "ore", "capacity": draw(st.floats(1, 60)),
-                      "stock_days": draw(st.floats(0, 10))})
+        nodes.append(
+            {
+                "id": m,
+                "role": "mine",
+                "country": draw(st.sampled_from(COUNTRIES)),
+                "output": "ore",
+                "capacity": draw(st.floats(1, 60)),
+                "stock_days": draw(st.floats(0, 10)),
+            }
+        )
     for p in procs:
-        nodes.append({"id": p, "role": "processor", "country": draw(st.sampled_from(COUNTRIES)),
-                      "output": "metal", "capacity": draw(st.floats(1, 40)),
-                      "recipe": {"ore": draw(st.floats(0.5, 3))},
-                      "stock_days": draw(st.floats(0, 10))})
+        nodes.append(
+            {
+                "id": p,
+                "role": "processor",
+                "country": draw(st.sampled_from(COUNTRIES)),
+                "output": "metal",
+                "capacity": draw(st.floats(1, 40)),
+                "recipe": {"ore": draw(st.floats(0.5, 3))},
+                "stock_days": draw(st.floats(0, 10)),
+            }
+        )
         sup = draw(st.lists(st.sampled_from(mines), min_size=1, max_size=n_mines, unique=True))
         for s, share in zip(sup, _shares(draw, len(sup)), strict=True):
-            edges.append({"from": s, "to": p, "share": share, "lead_time": _lead(draw),
-                          "qualified": draw(st.booleans())})
+            edges.append(
+                {
+                    "from": s,
+                    "to": p,
+                    "share": share,
+                    "lead_time": _lead(draw),
+                    "qualified": draw(st.booleans()),
+                }
+            )
         for s in mines:
             if s not in sup and draw(st.booleans()):
-                edges.append({"from": s, "to": p, "share": 0.0, "lead_time": _lead(draw),
-                              "qualified": True})
+                edges.append(
+                    {"from": s, "to": p, "share": 0.0, "lead_time": _lead(draw), "qualified": True}
+                )
     for k in mkts:
-        nodes.append({"id": k, "role": "market", "country": draw(st.sampled_from(COUNTRIES)),
-                      "demand": {"mean": draw(st.floats(0, 20)), "cv": draw(st.floats(0, 0.6)),
-                                 "distribution": draw(st.sampled_from(["normal", "gamma",
-                                                                       "poisson"])),
-                                 "backorders": draw(st.booleans())},
-                      "stock_days": draw(st.floats(0, 10))})
+        nodes.append(
+            {
+                "id": k,
+                "role": "market",
+                "country": draw(st.sampled_from(COUNTRIES)),
+                "demand": {
+                    "mean": draw(st.floats(0, 20)),
+                    "cv": draw(st.floats(0, 0.6)),
+                    "distribution": draw(st.sampled_from(["normal", "gamma", "poisson"])),
+                    "backorders": draw(st.booleans()),
+                },
+                "stock_days": draw(st.floats(0, 10)),
+            }
+        )
         sup = draw(st.lists(st.sampled_from(procs), min_size=1, max_size=n_proc, unique=True))
         for s, share in zip(sup, _shares(draw, len(sup)), strict=True):
-            edges.append({"from": s, "to": k, "share": share, "lead_time": _lead(draw),
-                          "qualified": draw(st.booleans())})
+            edges.append(
+                {
+                    "from": s,
+                    "to": k,
+                    "share": share,
+                    "lead_time": _lead(draw),
+                    "qualified": draw(st.booleans()),
+                }
+            )
     disruptions = []
     for i in range(draw(st.integers(0, 4))):
-        kind = draw(st.sampled_from(["outage", "export_restriction", "logistics",
-                                     "demand_shock"]))
-        target = draw(st.sampled_from([
-            {"country": draw(st.sampled_from(COUNTRIES))},
-            {"role": draw(st.sampled_from(["mine", "processor", "market"]))},
-            {"node": draw(st.sampled_from(mines + procs + mkts))},
-        ]))
+        kind = draw(st.sampled_from(["outage", "export_restriction", "logistics", "demand_shock"]))
+        target = draw(
+            st.sampled_from(
+                [
+                    {"country": draw(st.sampled_from(COUNTRIES))},
+                    {"role": draw(st.sampled_from(["mine", "processor", "market"]))},
+                    {"node": draw(st.sampled_from(mines + procs + mkts))},
+                ]
+            )
+        )
         d = {"id": f"d{i}", "kind": kind, "target": target}
         if draw(st.booleans()):
             d["start"] = draw(st.integers(0, 50))
             d["duration"] = draw(st.integers(0, 60))
         else:
-            d["random"] = {"rate_per_year": draw(st.floats(0.5, 20)),
-                           "duration": {"exponential": {"mean": draw(st.floats(1, 30))}}}
+            d["random"] = {
+                "rate_per_year": draw(st.floats(0.5, 20)),
+                "duration": {"exponential": {"mean": draw(st.floats(1, 30))}},
+            }
         if kind in ("outage", "export_restriction"):
             d["severity"] = draw(st.floats(0, 1))
         if kind == "outage":
@@ -98,11 +137,15 @@ def networks(draw):
             d["factor"] = draw(st.floats(0.5, 3))
         disruptions.append(d)
     return {
-        "crmsim": 1, "name": "random", "warmup_days": draw(st.integers(0, 20)),
+        "crmsim": 1,
+        "name": "random",
+        "warmup_days": draw(st.integers(0, 20)),
         "horizon_days": draw(st.integers(1, 80)),
         "simulation": {"switching_delay_days": draw(st.integers(0, 10))},
         "materials": [{"id": "ore"}, {"id": "metal"}],
-        "nodes": nodes, "edges": edges, "disruptions": disruptions,
+        "nodes": nodes,
+        "edges": edges,
+        "disruptions": disruptions,
     }
 
 
@@ -156,27 +199,41 @@ def test_same_seed_same_result_whatever_the_order_in_the_file(data, seed, rnd):
 def test_adding_a_node_does_not_change_other_draws():
     """Common random numbers: a new node leaves the demand and disruptions of others alone."""
     base = {
-        "crmsim": 1, "name": "crn", "warmup_days": 5, "horizon_days": 200,
+        "crmsim": 1,
+        "name": "crn",
+        "warmup_days": 5,
+        "horizon_days": 200,
         "materials": [{"id": "ore"}],
         "nodes": [
             {"id": "mine", "role": "mine", "country": "CHN", "output": "ore", "capacity": 30},
-            {"id": "city", "role": "market", "country": "DEU",
-             "demand": {"mean": 10, "cv": 0.4}},
+            {"id": "city", "role": "market", "country": "DEU", "demand": {"mean": 10, "cv": 0.4}},
         ],
         "edges": [{"from": "mine", "to": "city", "lead_time": 4}],
-        "disruptions": [{"id": "x", "kind": "outage", "target": {"role": "mine"},
-                         "random": {"rate_per_year": 6, "duration": 8}}],
+        "disruptions": [
+            {
+                "id": "x",
+                "kind": "outage",
+                "target": {"role": "mine"},
+                "random": {"rate_per_year": 6, "duration": 8},
+            }
+        ],
     }
-    more = {**base, "nodes": [*base["nodes"], {"id": "aaa_new", "role": "mine",
-                                                "country": "AUS", "output": "ore",
-                                                "capacity": 5}],
-            "edges": [{"from": "mine", "to": "city", "share": 1.0, "lead_time": 4},
-                      {"from": "aaa_new", "to": "city", "share": 0.0, "lead_time": 4,
-                       "qualified": True}]}
+    more = {
+        **base,
+        "nodes": [
+            *base["nodes"],
+            {"id": "aaa_new", "role": "mine", "country": "AUS", "output": "ore", "capacity": 5},
+        ],
+        "edges": [
+            {"from": "mine", "to": "city", "share": 1.0, "lead_time": 4},
+            {"from": "aaa_new", "to": "city", "share": 0.0, "lead_time": 4, "qualified": True},
+        ],
+    }
     a = simulate(scenario_from_dict(base), seed=9)
     b = simulate(scenario_from_dict(more), seed=9)
     np.testing.assert_array_equal(a.market_daily["demand"], b.market_daily["demand"])
     da = a.disruptions[a.disruptions["target"] == "mine"].reset_index(drop=True)
     db = b.disruptions[b.disruptions["target"] == "mine"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(da[["start", "end", "severity"]], db[["start", "end",
-                                                                         "severity"]])
+    pd.testing.assert_frame_equal(
+        da[["start", "end", "severity"]], db[["start", "end", "severity"]]
+    )

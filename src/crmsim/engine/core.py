@@ -37,6 +37,13 @@ import simpy
 
 from crmsim.engine.disruptions import DisruptionEvent, generate_events
 from crmsim.engine.layout import Layout, build_layout, lead_days
+from crmsim.engine.levers import (
+    lifetime_pmf,
+    plan_development,
+    plan_entries,
+    plan_recycling,
+    plan_releases,
+)
 from crmsim.engine.streams import Streams
 from crmsim.scenario.schema import Demand, DisruptionKind, Scenario
 
@@ -94,8 +101,10 @@ class Engine:
         self.replication = int(replication)
         self.record = record
         self.graph = graph if graph is not None else build_graph(scenario)
-        self.layout = layout if layout is not None else build_layout(
-            self.graph, scenario.simulation.switching_delay_days
+        self.layout = (
+            layout
+            if layout is not None
+            else build_layout(self.graph, scenario.simulation.switching_delay_days)
         )
         self.streams = Streams(self.seed, self.replication)
         lay = self.layout
@@ -126,9 +135,63 @@ class Engine:
             rng = self.streams.get("lead_time", u, v, k)
             self.lead_draws[int(e)] = lead_days(lay.edge_lead[e].sample(rng, self.T))
 
+        # Policy levers (entrants, resource development, stockpile releases, recycling).
+        self.entries = plan_entries(self.graph, lay, self.streams)
+        self.developments = plan_development(self.graph, lay, self.streams)
+        self.releases = plan_releases(self.graph, lay)
+        self.recycling = plan_recycling(self.graph, lay)
+        self.cap_factor = lay.on_production.astype(float)
+        self.edge_active = np.ones(E, dtype=bool)
+        self.slot_active = np.ones(S, dtype=bool)
+        late = np.zeros(N, dtype=bool)
+        for plan in self.entries:
+            late[plan.node] = True
+        for i, _, _ in self.developments:
+            self.cap_factor[i] = 0.0
+        self._late = late
+        self.lever_events: list[tuple[str, str, float]] = []
+        for plan in self.entries:
+            if not plan.financed:
+                self.lever_events.append((lay.nodes[plan.node], "no_finance", math.nan))
+        for i, start, _ in self.developments:
+            if start is None:
+                self.lever_events.append((lay.nodes[i], "never_developed", math.nan))
+        self._entry_logged: set[int] = set()
+        self._exit_logged: set[int] = set()
+        self._dev_logged: set[int] = set()
+        # End-of-life pipeline per market (units reaching end of life each day).
+        self.eol_due = np.zeros((self.T + 1, K))
+        self._pmf: dict[int, np.ndarray] = {}
+        collected_markets = {col for plan in self.recycling for col, _, _ in plan.sources}
+        materials = self.graph.graph["materials"]
+        for j in sorted(collected_markets):
+            i = int(lay.markets[j])
+            product = materials[lay.materials[lay.node_material[i]]]
+            if product.lifetime is None:
+                continue
+            pmf, survival = lifetime_pmf(product.lifetime, self.T + 1)
+            self._pmf[j] = pmf
+            spec = self.graph.nodes[lay.nodes[i]]["spec"]
+            mean_life = product.lifetime.mean
+            if spec.in_use_initial == "steady_state":
+                self.eol_due[:, j] += float(lay.market_demand[j].mean) * survival
+                # Units still in use at the end of the record keep their steady state.
+            elif spec.in_use_initial and mean_life > 0:
+                self.eol_due[:, j] += float(spec.in_use_initial) * survival / mean_life
+        R = len(lay.nodes)
+        self.pool = np.zeros(R)  # embedded material collected, awaiting recovery
+        self.collected = np.zeros(R)
+        self.collection_lost = np.zeros(R)
+        self.recovery_lost = np.zeros(R)
+        self._recv_hist = np.zeros((7, S))
+        self._releasing = np.zeros(N, dtype=bool)
+
         # Run state (private; exposed through the result).
         self.out_stock = lay.out_init.copy()
         self.in_stock = lay.slot_init.copy()
+        # Entrants start empty: they do not exist yet.
+        self.out_stock[late] = 0.0
+        self.in_stock[late[lay.slot_node]] = 0.0
         self.backlog = np.zeros(E)  # open orders per edge at the supplier
         self.market_backlog = np.zeros(K)  # back-ordered demand per market
         self.arrivals = np.zeros((self.T + 1, E))  # row T: beyond the horizon
@@ -147,7 +210,7 @@ class Engine:
         # Steady-state pipeline: planned flow × lead time in transit at the start.
         for e in range(E):
             f = lay.edge_flow[e]
-            if f > 0:
+            if f > 0 and not late[lay.edge_src[e]] and not late[lay.edge_dst[e]]:
                 L = int(lay.edge_lead_fixed[e])
                 self.arrivals[: min(L, self.T), e] += f
                 self.arrivals[self.T, e] += f * max(0, L - self.T)
@@ -158,6 +221,7 @@ class Engine:
             lay.edge_material, weights=self.transit, minlength=M
         )
         self.produced_m = np.zeros(M)
+        self.recovered_m = np.zeros(M)
         self.consumed_m = np.zeros(M)
         self.delivered_m = np.zeros(M)
         self.destroyed_m = np.zeros(M)
@@ -175,6 +239,11 @@ class Engine:
         self.rec_in = np.zeros((T, S)) if record == "daily" else None
         self.rec_recv = np.zeros((T, S)) if record == "daily" else None
         self.rec_cons = np.zeros((T, S)) if record == "daily" else None
+        self.rec_released = np.zeros((T, N)) if record == "daily" else None
+        self.rec_collected = np.zeros((T, N)) if record == "daily" else None
+        # Edge totals over the scored horizon (secondary input, MSME share of supply).
+        self.edge_received = np.zeros(E)
+        self.edge_shipped = np.zeros(E)
         self.stats: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -182,9 +251,7 @@ class Engine:
         lay = self.layout
         M = len(lay.materials)
         has = lay.node_material >= 0
-        out = np.bincount(
-            lay.node_material[has], weights=self.out_stock[has], minlength=M
-        )
+        out = np.bincount(lay.node_material[has], weights=self.out_stock[has], minlength=M)
         return out + np.bincount(lay.slot_material, weights=self.in_stock, minlength=M)
 
     def _node_availability(self, i: int, day: int) -> float:
@@ -295,22 +362,37 @@ class Engine:
                 self.avail[i] = self._node_availability(i, d)
             self._dirty = set()
             self._ramping = {
-                i for i in self._ramping
-                if any(ev.end <= d < ev.end + math.ceil(ev.recovery_days) for ev, _ in
-                       self._node_events.get(i, ()))
+                i
+                for i in self._ramping
+                if any(
+                    ev.end <= d < ev.end + math.ceil(ev.recovery_days)
+                    for ev, _ in self._node_events.get(i, ())
+                )
             }
         block = 1.0 - np.where(self.block_full > 0, 0.0, self.block_keep)
+        self._lever_state(d)
 
         # 2. Arrivals.
         arrived = self.arrivals[d]
         self.transit -= arrived
         received = np.bincount(lay.edge_slot, weights=arrived, minlength=S)
         self.in_stock += received
+        self._recv_hist[d % 7] = received
+        if d >= self.W:
+            self.edge_received += arrived
+        # A stockpile's receipts join its held stock at once (a transfer, not production).
+        if lay.slot_is_stockpile.any():
+            sp = lay.slot_is_stockpile
+            np.add.at(self.out_stock, lay.slot_node[sp], self.in_stock[sp])
+            self.in_stock[sp] = 0.0
 
-        # 3. Production.
-        cap_today = lay.capacity * self.avail * lay.on_production
+        # 3. Production (recyclers recover from their collected pool).
+        cap_today = lay.capacity * self.avail * self.cap_factor
         input_limit = np.full(N, np.inf)
-        prod_slots = ~lay.slot_is_market
+        if lay.recycler.any():
+            rec = lay.recycler
+            input_limit[rec] = self.pool[rec] * self._efficiency[rec]
+        prod_slots = ~lay.slot_is_market & ~lay.slot_is_stockpile
         np.minimum.at(
             input_limit,
             lay.slot_node[prod_slots],
@@ -318,6 +400,7 @@ class Engine:
         )
         open_orders = np.bincount(lay.edge_src, weights=self.backlog, minlength=N)
         room = np.maximum(0.0, lay.out_target + open_orders - self.out_stock)
+        room[lay.recycler] = np.inf  # collected material is recovered as it comes
         prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
         prod[~np.isfinite(prod)] = 0.0
         consumed = np.zeros(S)
@@ -325,7 +408,21 @@ class Engine:
         self.in_stock = np.maximum(self.in_stock - consumed, 0.0)
         self.out_stock += prod
         has = lay.node_material >= 0
-        self.produced_m += np.bincount(lay.node_material[has], weights=prod[has], minlength=M)
+        primary = has & ~lay.recycler
+        self.produced_m += np.bincount(
+            lay.node_material[primary], weights=prod[primary], minlength=M
+        )
+        if lay.recycler.any():
+            rec = lay.recycler
+            used = np.divide(
+                prod[rec],
+                self._efficiency[rec],
+                out=np.zeros(int(rec.sum())),
+                where=self._efficiency[rec] > 0,
+            )
+            self.pool[rec] = np.maximum(self.pool[rec] - used, 0.0)
+            self.recovery_lost[rec] += used - prod[rec]
+            self.recovered_m += np.bincount(lay.node_material[rec], weights=prod[rec], minlength=M)
         self.consumed_m += np.bincount(lay.slot_material, weights=consumed, minlength=M)
 
         # 4. Markets: demand, served from stock.
@@ -340,9 +437,11 @@ class Engine:
         unmet = demand - served_now
         self.market_backlog = np.where(backorders, wanted - served_total, 0.0)
         self.in_stock[ms] = stock - served_total
-        self.delivered_m += np.bincount(
-            lay.slot_material[ms], weights=served_total, minlength=M
-        )
+        self.delivered_m += np.bincount(lay.slot_material[ms], weights=served_total, minlength=M)
+        # Served units enter use and reach end of life after their lifetime (by cohort).
+        for j, pmf in self._pmf.items():
+            if served_total[j] > 0:
+                self.eol_due[d : self.T + 1, j] += served_total[j] * pmf[: self.T + 1 - d]
 
         # 5. Orders up to the target inventory position, split by share.
         E = lay.n_edges
@@ -350,19 +449,38 @@ class Engine:
             pipeline = np.bincount(lay.edge_slot, weights=self.backlog + self.transit, minlength=S)
             position = self.in_stock + pipeline
             position[ms] -= self.market_backlog
-            order = np.maximum(0.0, lay.slot_position_target - position)
-            raw = order[lay.edge_slot] * lay.edge_share
+            target = lay.slot_position_target.copy()
+            # Inputs for open orders beyond stock (lets an alternative supplier buy the
+            # inputs for re-sourced orders).
+            ps = prod_slots
+            target[ps] += lay.slot_coef[ps] * open_orders[lay.slot_node[ps]]
+            sp = lay.slot_is_stockpile
+            if sp.any():
+                position[sp] += self.out_stock[lay.slot_node[sp]]
+            order = np.maximum(0.0, target - position) * self.slot_active
+            if sp.any():
+                order = self._replenishment(order)
+            share = lay.edge_share * self.edge_active
+            share_sum = np.bincount(lay.edge_slot, weights=share, minlength=S)
+            share = np.divide(
+                share, share_sum[lay.edge_slot], out=np.zeros(E), where=share_sum[lay.edge_slot] > 0
+            )
+            raw = order[lay.edge_slot] * share
             self._resource(d, raw, cap_today, block)
 
-            # 6. Suppliers fill orders from stock, pro rata when short.
+            # 6. Stockpile releases (pushed to their buyer), then suppliers fill orders from
+            # stock, pro rata when short.
+            released = self._release(d, block)
             request = self.backlog * (1.0 - block)
             req_total = np.bincount(lay.edge_src, weights=request, minlength=N)
             can = np.minimum(self.out_stock, req_total)
             ratio = np.divide(can, req_total, out=np.zeros(N), where=req_total > 0)
             ship = request * ratio[lay.edge_src]
             self.backlog -= ship
+            filled = np.bincount(lay.edge_src, weights=ship, minlength=N)
+            self.out_stock = np.maximum(self.out_stock - filled, 0.0)
+            ship = ship + released  # releases already left the stockpile's stock
             shipped_node = np.bincount(lay.edge_src, weights=ship, minlength=N)
-            self.out_stock = np.maximum(self.out_stock - shipped_node, 0.0)
             lead = lay.edge_lead_fixed
             if self.lead_draws:
                 lead = lead.copy()
@@ -373,8 +491,24 @@ class Engine:
             moving = ship > 0
             np.add.at(self.arrivals, (arrive[moving], np.flatnonzero(moving)), ship[moving])
             self.transit += ship
+            if d >= self.W:
+                self.edge_shipped += ship
         else:
             shipped_node = np.zeros(N)
+            released = np.zeros(0)
+
+        # 7. End-of-life units are collected and sent to recyclers.
+        for plan in self.recycling:
+            r = plan.recycler
+            embedded = 0.0
+            for col, share, content in plan.sources:
+                embedded += self.eol_due[d, col] * share * content
+            got = embedded * plan.collection_rate
+            self.pool[r] += got
+            self.collected[r] += got
+            self.collection_lost[r] += embedded - got
+            if self.rec_collected is not None:
+                self.rec_collected[d, r] = got
 
         # 8. Record.
         self.rec_demand[d] = demand
@@ -394,6 +528,9 @@ class Engine:
             self.rec_recv[d] = received
             self.rec_cons[d] = consumed
             self.rec_cons[d][ms] = served_total
+            assert self.rec_released is not None
+            if len(released):
+                self.rec_released[d] = np.bincount(lay.edge_src, weights=released, minlength=N)
 
     def _resource(self, d: int, raw: np.ndarray, cap_today: np.ndarray, block: np.ndarray) -> None:
         """Place the day's orders; divert those meant for impaired suppliers (step 5)."""
@@ -405,6 +542,17 @@ class Engine:
                 cap_today / lay.capacity,
                 np.where(lay.capacity == 0, 0.0, lay.on_production * self.avail),
             )
+        if lay.recycler.any():
+            rec = lay.recycler
+            feasible = np.minimum(cap_today[rec], self.pool[rec] * self._efficiency[rec])
+            feasible = feasible + self.out_stock[rec]
+            avail_frac[rec] = np.minimum(
+                avail_frac[rec],
+                np.divide(
+                    feasible, lay.rate[rec], out=np.ones(int(rec.sum())), where=lay.rate[rec] > 0
+                ),
+            )
+        avail_frac = np.clip(avail_frac, 0.0, 1.0)
         unable = 1.0 - avail_frac[lay.edge_src] * (1.0 - block)
         unable = np.clip(unable, 0.0, 1.0)
         impaired = unable > 1e-12
@@ -422,11 +570,15 @@ class Engine:
         wanted = np.bincount(lay.edge_slot, weights=divert, minlength=S)
         spare = np.maximum(0.0, cap_today - lay.rate)
         spare[~np.isfinite(spare)] = 1e300
-        alt = lay.edge_qualified & ~eligible
+        alt = lay.edge_qualified & ~eligible & self.edge_active
         weight = np.where(alt, spare[lay.edge_src] * (1.0 - unable), 0.0)
         weight_total = np.bincount(lay.edge_slot, weights=weight, minlength=S)
-        share = np.divide(weight, weight_total[lay.edge_slot], out=np.zeros_like(weight),
-                          where=weight_total[lay.edge_slot] > 0)
+        share = np.divide(
+            weight,
+            weight_total[lay.edge_slot],
+            out=np.zeros_like(weight),
+            where=weight_total[lay.edge_slot] > 0,
+        )
         request = wanted[lay.edge_slot] * share
         per_supplier = np.bincount(lay.edge_src, weights=request, minlength=N)
         scale = np.divide(spare, per_supplier, out=np.ones(N), where=per_supplier > spare)
@@ -435,6 +587,101 @@ class Engine:
         back = np.divide(wanted - accepted_slot, wanted, out=np.zeros(S), where=wanted > 0)
         returned = divert * back[lay.edge_slot]
         self.backlog += keep_raw + accepted + returned
+
+    # ------------------------------------------------------------- levers
+    @property
+    def _efficiency(self) -> np.ndarray:
+        eff = getattr(self, "_eff_cache", None)
+        if eff is None:
+            eff = np.ones(self.layout.n_nodes)
+            for plan in self.recycling:
+                eff[plan.recycler] = plan.recovery_efficiency
+            self._eff_cache = eff
+        return eff
+
+    def _watched_performance(self, column: int | None, d: int, days: int) -> np.ndarray:
+        lo = max(self.W, d - days)
+        if column is None:
+            dem = self.rec_demand[lo:d].sum(axis=1)
+            srv = self.rec_served[lo:d].sum(axis=1)
+        else:
+            dem = self.rec_demand[lo:d, column]
+            srv = self.rec_served[lo:d, column]
+        return np.divide(srv, dem, out=np.ones_like(dem), where=dem > 0)
+
+    def _lever_state(self, d: int) -> None:
+        """Entry, ramp-up, qualification, exit and resource development on day ``d``."""
+        lay = self.layout
+        for plan in self.entries:
+            i = plan.node
+            if plan.financed and plan.day is None and plan.trigger_below is not None:
+                p = self._watched_performance(plan.watch, d, plan.trigger_days)
+                if len(p) >= plan.trigger_days and bool(np.all(p < plan.trigger_below)):
+                    plan.day = float(d)
+            if plan.day is None or d < plan.day:
+                factor, qualified, present = 0.0, False, False
+            elif d >= plan.day + plan.life_days:
+                factor, qualified, present = 0.0, False, False
+                if i not in self._exit_logged:
+                    self._exit_logged.add(i)
+                    self.lever_events.append((lay.nodes[i], "exited", float(d - self.W)))
+            else:
+                ramp = plan.ramp_up_days
+                factor = 1.0 if ramp <= 0 else min(1.0, (d - plan.day) / ramp)
+                qualified = d >= plan.day + plan.qualification_days
+                present = True
+                if i not in self._entry_logged:
+                    self._entry_logged.add(i)
+                    self.lever_events.append((lay.nodes[i], "entered", float(d - self.W)))
+                if qualified and i not in self._dev_logged:
+                    self._dev_logged.add(i)
+                    self.lever_events.append((lay.nodes[i], "qualified", float(d - self.W)))
+            self.cap_factor[i] = factor * float(lay.on_production[i])
+            self.edge_active[lay.edge_src == i] = qualified
+            self.slot_active[lay.slot_node == i] = present
+        for i, start, factor in self.developments:
+            if start is not None and d >= start:
+                self.cap_factor[i] = factor
+                if -i - 1 not in self._dev_logged:
+                    self._dev_logged.add(-i - 1)
+                    self.lever_events.append(
+                        (lay.nodes[i], "production_started", float(d - self.W))
+                    )
+
+    def _replenishment(self, order: np.ndarray) -> np.ndarray:
+        """Stockpiles with a release rule refill slowly, and not while releasing."""
+        lay = self.layout
+        for plan in self.releases:
+            slots = np.flatnonzero(lay.slot_node == plan.node)
+            if self._releasing[plan.node] or not plan.replenish:
+                order[slots] = 0.0
+            else:
+                order[slots] = np.minimum(order[slots], plan.replenish_per_day)
+        return order
+
+    def _release(self, d: int, block: np.ndarray) -> np.ndarray:
+        """Stock each stockpile pushes to its buyer today (per edge)."""
+        lay = self.layout
+        out = np.zeros(lay.n_edges)
+        for plan in self.releases:
+            trigger = False
+            if plan.below_fill_rate is not None:
+                if plan.buyer_market is not None:
+                    p = self._watched_performance(plan.buyer_market, d + 1, 7)
+                    ratio = float(np.mean(p)) if len(p) else 1.0
+                else:
+                    got = float(self._recv_hist[:, plan.buyer_slot].sum())
+                    ratio = got / (7 * plan.need) if plan.need > 0 else 1.0
+                trigger |= ratio < plan.below_fill_rate
+            if plan.below_days_of_cover is not None and plan.need > 0:
+                cover = self.in_stock[plan.buyer_slot] / plan.need
+                trigger |= cover < plan.below_days_of_cover
+            self._releasing[plan.node] = trigger
+            if trigger:
+                qty = min(self.out_stock[plan.node], plan.per_day) * (1.0 - block[plan.edge])
+                self.out_stock[plan.node] -= qty
+                out[plan.edge] += qty
+        return out
 
     # ------------------------------------------------------------------- run
     def run(self) -> Engine:
@@ -455,19 +702,34 @@ class Engine:
     def ledger(self) -> np.ndarray:
         """Per-material balance terms (rows: materials).
 
-        Columns: initial, produced, final stock, in transit, consumed, delivered,
-        destroyed, imbalance.
+        Columns: initial, produced, recovered, final stock, in transit, consumed,
+        delivered, destroyed, imbalance.
         """
         M = len(self.layout.materials)
         final = self._stock_by_material()
         transit = np.bincount(self.layout.edge_material, weights=self.transit, minlength=M)
         imbalance = (
-            self.initial + self.produced_m
-            - final - transit - self.consumed_m - self.delivered_m - self.destroyed_m
+            self.initial
+            + self.produced_m
+            + self.recovered_m
+            - final
+            - transit
+            - self.consumed_m
+            - self.delivered_m
+            - self.destroyed_m
         )
         return np.column_stack(
-            [self.initial, self.produced_m, final, transit, self.consumed_m,
-             self.delivered_m, self.destroyed_m, imbalance]
+            [
+                self.initial,
+                self.produced_m,
+                self.recovered_m,
+                final,
+                transit,
+                self.consumed_m,
+                self.delivered_m,
+                self.destroyed_m,
+                imbalance,
+            ]
         )
 
 

@@ -222,8 +222,18 @@ def generate_events(
             for label, nodes, edges in units_s:
                 events.append(
                     DisruptionEvent(
-                        d.id, d.kind, label, start, end, float(d.severity), factor,
-                        float(d.recovery_days), float(d.stock_loss), nodes, edges, False,
+                        d.id,
+                        d.kind,
+                        label,
+                        start,
+                        end,
+                        float(d.severity),
+                        factor,
+                        float(d.recovery_days),
+                        float(d.stock_loss),
+                        nodes,
+                        edges,
+                        False,
                     )
                 )
             continue
@@ -243,9 +253,18 @@ def generate_events(
                 start = math.floor(t)
                 events.append(
                     DisruptionEvent(
-                        d.id, d.kind, label, start, start + max(1, round(duration)),
-                        min(max(severity, 0.0), 1.0), factor, float(d.recovery_days),
-                        float(d.stock_loss), nodes, edges, True,
+                        d.id,
+                        d.kind,
+                        label,
+                        start,
+                        start + max(1, round(duration)),
+                        min(max(severity, 0.0), 1.0),
+                        factor,
+                        float(d.recovery_days),
+                        float(d.stock_loss),
+                        nodes,
+                        edges,
+                        True,
                     )
                 )
     events.sort(key=lambda e: (e.start, e.disruption_id, e.target))

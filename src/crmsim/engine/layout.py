@@ -47,11 +47,13 @@ class Layout:
     role: tuple[Role, ...]
     node_material: np.ndarray  # (N,) material index, -1 if none
     capacity: np.ndarray  # (N,) units/day (inf where unlimited, 0 for markets)
-    producer: np.ndarray  # (N,) bool: holds output stock and produces
+    producer: np.ndarray  # (N,) bool: produces (mines, processors, recyclers)
+    stockpile: np.ndarray  # (N,) bool: holds strategic stock (no production)
     on_production: np.ndarray  # (N,) bool: UNFC class allows production
     rate: np.ndarray  # (N,) planned output (units/day)
     out_target: np.ndarray  # (N,)
     out_init: np.ndarray  # (N,)
+    recycler: np.ndarray  # (N,) bool
     msme: np.ndarray  # (N,) 1 MSME, 0 large, -1 unknown
     slot_node: np.ndarray  # (S,)
     slot_material: np.ndarray  # (S,)
@@ -60,6 +62,7 @@ class Layout:
     slot_position_target: np.ndarray  # (S,) order-up-to inventory position
     slot_init: np.ndarray  # (S,)
     slot_is_market: np.ndarray  # (S,) bool
+    slot_is_stockpile: np.ndarray  # (S,) bool
     edges: tuple[EdgeKey, ...]
     edge_index: dict[EdgeKey, int]
     edge_src: np.ndarray  # (E,)
@@ -108,8 +111,9 @@ def _reference_rate(G: nx.MultiDiGraph, node: str, flows: dict[EdgeKey, float]) 
         if share > 0:
             total += share_flow / share
         else:
-            total += sum(flows.get((u, v, k), 0.0) for u, _, kk in G.in_edges(v, keys=True)
-                         if kk == k)
+            total += sum(
+                flows.get((u, v, k), 0.0) for u, _, kk in G.in_edges(v, keys=True) if kk == k
+            )
     return total
 
 
@@ -137,14 +141,18 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
     n = len(nodes)
     role = tuple(G.nodes[v]["role"] for v in nodes)
     node_material = np.array(
-        [material_index.get(G.nodes[v]["material"], -1) if G.nodes[v]["material"] else -1
-         for v in nodes],
+        [
+            material_index.get(G.nodes[v]["material"], -1) if G.nodes[v]["material"] else -1
+            for v in nodes
+        ],
         dtype=np.intp,
     )
     producer = np.array([r is not Role.MARKET for r in role], dtype=bool)
     capacity = np.array(
-        [0.0 if role[i] is Role.MARKET else float(G.nodes[v]["capacity"])
-         for i, v in enumerate(nodes)]
+        [
+            0.0 if role[i] is Role.MARKET else float(G.nodes[v]["capacity"])
+            for i, v in enumerate(nodes)
+        ]
     )
     on_production = np.array([bool(G.nodes[v]["on_production"]) for v in nodes])
     rate = np.zeros(n)
@@ -158,9 +166,14 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
     # Days of cover are held of the inputs where a node has inputs (its output is made to
     # order and shipped the day after), and of the output where it has none (mines,
     # recyclers, processors without recipe).
+    # A stockpile holds its whole target as output stock (its input slot only receives).
     has_inputs = np.array([bool(node_need(G, v, 1.0)) for v in nodes], dtype=bool)
-    out_target = np.where(producer & ~has_inputs, stock_days * rate, 0.0)
-    out_init = np.where(producer & ~has_inputs, init_days * rate, 0.0)
+    stockpile = np.array([r is Role.STOCKPILE for r in role], dtype=bool)
+    holds = (producer & ~has_inputs) | stockpile
+    out_target = np.where(holds, stock_days * rate, 0.0)
+    out_init = np.where(holds, init_days * rate, 0.0)
+    producer &= ~stockpile
+    recycler = np.array([r is Role.RECYCLER for r in role], dtype=bool)
     msme = np.array(
         [-1 if G.nodes[v]["msme"] is None else int(G.nodes[v]["msme"]) for v in nodes],
         dtype=np.int8,
@@ -195,8 +208,8 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
         dtype=float,
     )
     edge_lead = tuple(d["lead_time"] for d in data)
-    edge_lead_fixed = lead_days(np.array([d.mean for d in edge_lead])) if edges else np.zeros(
-        0, dtype=np.intp
+    edge_lead_fixed = (
+        lead_days(np.array([d.mean for d in edge_lead])) if edges else np.zeros(0, dtype=np.intp)
     )
     edge_lead_random = np.array([not d.is_fixed for d in edge_lead], dtype=bool)
     edge_flow = np.array([flows.get(e, 0.0) for e in edges], dtype=float)
@@ -204,15 +217,17 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
     # Mean whole-day lead time per slot, weighted by share (pipeline cover).
     s_count = len(slots)
     share_sum = np.bincount(edge_slot, weights=edge_share, minlength=s_count)
-    lead_weighted = np.bincount(
-        edge_slot, weights=edge_share * edge_lead_fixed, minlength=s_count
-    )
+    lead_weighted = np.bincount(edge_slot, weights=edge_share * edge_lead_fixed, minlength=s_count)
     slot_lead = np.divide(lead_weighted, share_sum, out=np.zeros(s_count), where=share_sum > 0)
     slot_stock_days = stock_days[slot_node] if s_count else np.zeros(0)
     slot_init_days = init_days[slot_node] if s_count else np.zeros(0)
     slot_target = slot_stock_days * slot_rate
     slot_position_target = slot_rate * (slot_stock_days + slot_lead)
     slot_init = slot_init_days * slot_rate
+    slot_is_stockpile = stockpile[slot_node] if s_count else np.zeros(0, dtype=bool)
+    slot_target[slot_is_stockpile] = 0.0
+    slot_init[slot_is_stockpile] = 0.0
+    slot_position_target[slot_is_stockpile] = out_target[slot_node[slot_is_stockpile]]
 
     markets = np.array([i for i in range(n) if role[i] is Role.MARKET], dtype=np.intp)
     market_slot = np.array(
@@ -229,10 +244,12 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
         node_material=node_material,
         capacity=capacity,
         producer=producer,
+        stockpile=stockpile,
         on_production=on_production,
         rate=rate,
         out_target=out_target,
         out_init=out_init,
+        recycler=recycler,
         msme=msme,
         slot_node=slot_node,
         slot_material=slot_material,
@@ -241,6 +258,7 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
         slot_position_target=slot_position_target,
         slot_init=slot_init,
         slot_is_market=slot_is_market,
+        slot_is_stockpile=slot_is_stockpile,
         edges=edges,
         edge_index=edge_index,
         edge_src=edge_src,

@@ -22,8 +22,15 @@ from crmsim.metrics.performance import (
 __all__ = ["ConservationError", "SimulationResult", "impact_window"]
 
 LEDGER_COLUMNS = (
-    "initial", "produced", "final_stock", "in_transit", "consumed", "delivered",
-    "destroyed", "imbalance",
+    "initial",
+    "produced",
+    "recovered",
+    "final_stock",
+    "in_transit",
+    "consumed",
+    "delivered",
+    "destroyed",
+    "imbalance",
 )
 
 
@@ -111,8 +118,16 @@ class SimulationResult:
             )
         if not rows:
             return pd.DataFrame(
-                columns=["day", "market", "material", "demand", "served",
-                         "served_incl_backorders", "unmet", "performance"]
+                columns=[
+                    "day",
+                    "market",
+                    "material",
+                    "demand",
+                    "served",
+                    "served_incl_backorders",
+                    "unmet",
+                    "performance",
+                ]
             )
         return pd.concat(rows, ignore_index=True)
 
@@ -128,7 +143,9 @@ class SimulationResult:
         """Every node's daily record (needs ``record="daily"``), tidy.
 
         One row per day, node and material: ``on_hand``; for a node's output material
-        ``produced``, ``shipped`` and ``capacity_available``; for an input material
+        ``produced`` (for a recycler: recovered), ``shipped`` and ``capacity_available``
+        (capacity × availability × entry ramp); for a stockpile ``released``; for a
+        recycler ``collected`` (end-of-life material collected); for an input material
         ``received`` and ``consumed`` (for a market, what it served); for a market also
         ``demand``, ``served`` and ``unmet`` (lost or back-ordered).
         """
@@ -142,7 +159,8 @@ class SimulationResult:
         assert eng.rec_ship is not None and eng.rec_avail is not None
         assert eng.rec_in is not None and eng.rec_recv is not None
         assert eng.rec_cons is not None
-        prod_nodes = np.flatnonzero(lay.producer & (lay.node_material >= 0))
+        assert eng.rec_released is not None and eng.rec_collected is not None
+        prod_nodes = np.flatnonzero((lay.producer | lay.stockpile) & (lay.node_material >= 0))
         nan = np.full(T, np.nan)
         frames = []
         for i in prod_nodes:
@@ -157,6 +175,8 @@ class SimulationResult:
                         "produced": eng.rec_prod[:, i],
                         "shipped": eng.rec_ship[:, i],
                         "capacity_available": eng.rec_avail[:, i],
+                        "released": eng.rec_released[:, i] if lay.stockpile[i] else nan,
+                        "collected": eng.rec_collected[:, i] if lay.recycler[i] else nan,
                         "received": nan,
                         "consumed": nan,
                         "demand": nan,
@@ -179,6 +199,8 @@ class SimulationResult:
                         "produced": nan,
                         "shipped": nan,
                         "capacity_available": nan,
+                        "released": nan,
+                        "collected": nan,
                         "received": eng.rec_recv[:, s],
                         "consumed": eng.rec_cons[:, s],
                         "demand": nan if j is None else eng.rec_demand[:, j],
@@ -203,8 +225,19 @@ class SimulationResult:
         eng = self._engine
         W, H = eng.W, eng.H
         evs = [e for e in eng.events if e.end > W and e.start < W + H]
-        cols = ["disruption", "kind", "target", "start", "end", "severity", "factor",
-                "stochastic", "impacted", "ttr", "censored"]
+        cols = [
+            "disruption",
+            "kind",
+            "target",
+            "start",
+            "end",
+            "severity",
+            "factor",
+            "stochastic",
+            "impacted",
+            "ttr",
+            "censored",
+        ]
         if not evs:
             return pd.DataFrame(columns=cols)
         starts = np.array([e.start - W for e in evs])
@@ -279,17 +312,99 @@ class SimulationResult:
             "ttr_censored": bool(dis["censored"].any()) if len(dis) else False,
         }
 
+    @cached_property
+    def levers(self) -> pd.DataFrame:
+        """What the policy levers did: one row per node and event.
+
+        Events: ``entered``, ``qualified``, ``exited``, ``no_finance`` (an entrant that
+        found no finance never enters), ``production_started`` and ``never_developed``
+        (resource development); ``day`` is the scored day (NaN when it never happens).
+        """
+        rows = [{"node": n, "event": e, "day": day} for n, e, day in self._engine.lever_events]
+        return pd.DataFrame(rows, columns=["node", "event", "day"])
+
+    @cached_property
+    def materials(self) -> pd.DataFrame:
+        """Per material over the scored horizon: input received, secondary share, MSME share.
+
+        ``eol_rir`` (end-of-life recycling input rate) = secondary input ÷ all input of
+        the material received by buyers; ``msme_share`` = units shipped by micro, small
+        and medium firms ÷ units shipped by firms of known size; ``unknown_size_shipped``
+        is reported separately, never counted on either side.
+        """
+        eng = self._engine
+        lay = eng.layout
+        M = len(lay.materials)
+        rec = lay.recycler[lay.edge_src]
+        received = np.bincount(lay.edge_material, weights=eng.edge_received, minlength=M)
+        secondary = np.bincount(lay.edge_material, weights=eng.edge_received * rec, minlength=M)
+        msme = lay.msme[lay.edge_src]
+        shipped = np.bincount(lay.edge_material, weights=eng.edge_shipped, minlength=M)
+        by_msme = np.bincount(
+            lay.edge_material, weights=eng.edge_shipped * (msme == 1), minlength=M
+        )
+        by_large = np.bincount(
+            lay.edge_material, weights=eng.edge_shipped * (msme == 0), minlength=M
+        )
+        known = by_msme + by_large
+        return pd.DataFrame(
+            {
+                "material": list(lay.materials),
+                "received": received,
+                "secondary_received": secondary,
+                "eol_rir": np.divide(
+                    secondary, received, out=np.full(M, np.nan), where=received > 0
+                ),
+                "shipped": shipped,
+                "msme_shipped": by_msme,
+                "unknown_size_shipped": np.maximum(shipped - known, 0.0),
+                "msme_share": np.divide(by_msme, known, out=np.full(M, np.nan), where=known > 0),
+            }
+        )
+
+    @cached_property
+    def recycling(self) -> pd.DataFrame:
+        """Per recycler over the whole run: embedded material collected, lost, recovered."""
+        eng = self._engine
+        lay = eng.layout
+        rows = []
+        for i in np.flatnonzero(lay.recycler):
+            rows.append(
+                {
+                    "recycler": lay.nodes[i],
+                    "material": lay.materials[lay.node_material[i]],
+                    "collected": eng.collected[i],
+                    "collection_lost": eng.collection_lost[i],
+                    "recovery_lost": eng.recovery_lost[i],
+                    "awaiting_recovery": eng.pool[i],
+                }
+            )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "recycler",
+                "material",
+                "collected",
+                "collection_lost",
+                "recovery_lost",
+                "awaiting_recovery",
+            ],
+        )
+
     # ------------------------------------------------------------- ledger
     @cached_property
     def ledger(self) -> pd.DataFrame:
         """Material balance per material over the whole run (warm-up included).
 
-        ``initial + produced = final_stock + in_transit + consumed + delivered +
-        destroyed``; ``imbalance`` is the difference (zero up to rounding).
+        ``initial + produced + recovered = final_stock + in_transit + consumed +
+        delivered + destroyed``; ``imbalance`` is the difference (zero up to rounding).
+        ``recovered`` is secondary material from recyclers; what recycling loses is
+        end-of-life material outside this balance (see :attr:`recycling`).
         """
         lay = self._engine.layout
         return pd.DataFrame(
-            self._engine.ledger(), index=pd.Index(lay.materials, name="material"),
+            self._engine.ledger(),
+            index=pd.Index(lay.materials, name="material"),
             columns=list(LEDGER_COLUMNS),
         )
 
@@ -302,6 +417,4 @@ class SimulationResult:
         scale = led.drop(columns="imbalance").abs().max(axis=1).clip(lower=1.0)
         bad = led["imbalance"].abs() > rtol * scale
         if bad.any():
-            raise ConservationError(
-                "material not conserved:\n" + led[bad].to_string()
-            )
+            raise ConservationError("material not conserved:\n" + led[bad].to_string())

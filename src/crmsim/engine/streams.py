@@ -56,7 +56,5 @@ class Streams:
 
     def get(self, *names: str) -> np.random.Generator:
         """A new Generator for the named source (the same name gives the same stream)."""
-        ss = np.random.SeedSequence(
-            self.seed, spawn_key=(self.replication, *stream_key(*names))
-        )
+        ss = np.random.SeedSequence(self.seed, spawn_key=(self.replication, *stream_key(*names)))
         return np.random.Generator(np.random.PCG64(ss))

@@ -43,11 +43,14 @@ def _one(scenario: Scenario, seed: int, r: int) -> _Rep:
     res = simulate(scenario, seed, replication=r, record="summary")
     md = res.market_daily
     markets = sorted(md["market"].unique())
-    perf = np.column_stack(
-        [md.loc[md["market"] == m, "performance"].to_numpy() for m in markets]
-    ) if markets else np.zeros((res.horizon_days, 0))
-    return _Rep(r, res.summary, res.market_summary, res.disruptions, perf, res.performance,
-                res.stats)
+    perf = (
+        np.column_stack([md.loc[md["market"] == m, "performance"].to_numpy() for m in markets])
+        if markets
+        else np.zeros((res.horizon_days, 0))
+    )
+    return _Rep(
+        r, res.summary, res.market_summary, res.disruptions, perf, res.performance, res.stats
+    )
 
 
 def _chunk(args: tuple[Scenario, int, list[int]]) -> list[_Rep]:
@@ -86,15 +89,15 @@ class RunResult:
 
     def describe(self) -> pd.DataFrame:
         """Mean, standard deviation and 95 % interval of the mean of each metric."""
-        cols = ["fill_rate", "unmet", "nadir", "resilience_loss", "resilience_index",
-                "ttr_max"]
+        cols = ["fill_rate", "unmet", "nadir", "resilience_loss", "resilience_index", "ttr_max"]
         s = self.summary[cols]
         n = len(s)
         mean = s.mean()
         sd = s.std(ddof=1) if n > 1 else s.mean() * 0.0
         half = 1.959963984540054 * sd / np.sqrt(n) if n > 1 else sd * np.nan
-        return pd.DataFrame({"mean": mean, "sd": sd, "ci95_low": mean - half,
-                             "ci95_high": mean + half})
+        return pd.DataFrame(
+            {"mean": mean, "sd": sd, "ci95_low": mean - half, "ci95_high": mean + half}
+        )
 
 
 def _bands(perfs: list[np.ndarray], overall: list[np.ndarray], markets: list[str]) -> pd.DataFrame:
@@ -106,8 +109,9 @@ def _bands(perfs: list[np.ndarray], overall: list[np.ndarray], markets: list[str
         stacked[m] = cube[:, :, k]
     for name, arr in stacked.items():
         q = np.quantile(arr, BAND_QUANTILES, axis=0)
-        frame = pd.DataFrame({"day": np.arange(arr.shape[1]), "market": name,
-                              "mean": arr.mean(axis=0)})
+        frame = pd.DataFrame(
+            {"day": np.arange(arr.shape[1]), "market": name, "mean": arr.mean(axis=0)}
+        )
         for qi, qv in zip(BAND_QUANTILES, q, strict=True):
             frame[f"q{round(qi * 100):02d}"] = qv
         frames.append(frame)
@@ -186,18 +190,24 @@ def run_replications(
                     progress(len(batch))
     reps.sort(key=lambda rep: rep.replication)
     summary = pd.DataFrame(
-        [{"replication": rep.replication, **rep.summary,
-          "simpy_events": rep.stats["simpy_events"], "seconds": rep.stats["seconds"]}
-         for rep in reps]
+        [
+            {
+                "replication": rep.replication,
+                **rep.summary,
+                "simpy_events": rep.stats["simpy_events"],
+                "seconds": rep.stats["seconds"],
+            }
+            for rep in reps
+        ]
     )
-    market_summary = _concat(rep.market_summary.assign(replication=rep.replication)
-                             for rep in reps)
+    market_summary = _concat(rep.market_summary.assign(replication=rep.replication) for rep in reps)
     disruptions = _concat(rep.disruptions.assign(replication=rep.replication) for rep in reps)
     markets = sorted(market_summary["market"].unique()) if len(market_summary) else []
     bands = _bands([rep.performance for rep in reps], [rep.overall for rep in reps], markets)
     first = simulate(scenario, seed, replication=0, record="daily") if keep_first_daily else None
-    return RunResult(scenario.name, seed, R, summary, _front(market_summary),
-                     _front(disruptions), bands, first)
+    return RunResult(
+        scenario.name, seed, R, summary, _front(market_summary), _front(disruptions), bands, first
+    )
 
 
 def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:

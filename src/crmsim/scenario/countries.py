@@ -52,7 +52,7 @@ def check_country(value: str) -> str:
     >>> check_country("Germany")
     Traceback (most recent call last):
     ...
-    ValueError: unknown country code 'Germany': use an ISO 3166-1 alpha-3 code; did you mean 'DEU' (Germany)?
+    ValueError: unknown country code 'Germany': ...; did you mean 'DEU' (Germany)?
     """
     if not isinstance(value, str):
         raise ValueError(f"a country is an ISO 3166-1 alpha-3 code such as 'DEU', not {value!r}")
@@ -72,5 +72,6 @@ def check_country(value: str) -> str:
             suggestion = close[0] if close else None
     hint = f"; did you mean {suggestion!r} ({codes[suggestion]})?" if suggestion else ""
     raise ValueError(
-        f"unknown country code {value!r}: use an ISO 3166-1 alpha-3 code" + (hint or " such as 'DEU'")
+        f"unknown country code {value!r}: use an ISO 3166-1 alpha-3 code"
+        + (hint or " such as 'DEU'")
     )

@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Problem", "ScenarioError"]
+__all__ = ["Problem", "ScenarioError", "format_path"]
+
+_MAX_VALUE_REPR = 60
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Write a field path as in a scenario file.
+
+    Parameters
+    ----------
+    path : sequence of str or int
+        Keys and list indices, e.g. ``("edges", 2, "share")``.
+
+    Returns
+    -------
+    str
+        ``edges[2].share``; ``(top level)`` for the empty path.
+
+    Examples
+    --------
+    >>> format_path(("edges", 2, "share"))
+    'edges[2].share'
+    >>> format_path(())
+    '(top level)'
+    """
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    if len(text) > _MAX_VALUE_REPR:
+        text = text[: _MAX_VALUE_REPR - 3] + "..."
+    return text
 
 
 @dataclass(frozen=True)
@@ -27,6 +63,15 @@ class Problem:
         The offending value (``...`` when not applicable).
     hint : str or None
         A suggestion, e.g. ``"did you mean 'api_cn'?"``.
+    code : str
+        A short, stable name for the kind of problem (``"unknown_key"``,
+        ``"unknown_node"``, ``"shares_sum"``, ...), for programs and tests.
+
+    Examples
+    --------
+    >>> p = Problem("must be >= 0", ("nodes", 0, "capacity"), "a.yaml", 7, 15, value=-5.0)
+    >>> print(p)
+    a.yaml:7:15: nodes[0].capacity: must be >= 0 (got -5.0)
     """
 
     message: str
@@ -36,24 +81,52 @@ class Problem:
     column: int | None = None
     value: Any = field(default=..., compare=False)
     hint: str | None = None
+    code: str = field(default="invalid", compare=False)
 
     @property
     def field_path(self) -> str:
         """The path as written in a file, e.g. ``edges[2].share``."""
-        out = ""
-        for part in self.path:
-            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-        return out or "(top level)"
+        return format_path(self.path)
 
-    def __str__(self) -> str:
+    @property
+    def location(self) -> str:
+        """``file:line:column`` as far as known (``<scenario>`` when there is no file)."""
         where = self.file or "<scenario>"
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        text = f"{where}: {self.field_path}: {self.message}"
-        if self.value is not ... and repr(self.value) not in self.message:
-            text += f" (got {self.value!r})"
+        return where
+
+    def located(self, file: str | None, line: int | None, column: int | None) -> Problem:
+        """Return a copy with the file and position filled in.
+
+        Parameters
+        ----------
+        file : str or None
+            File name (kept when ``None``).
+        line, column : int or None
+            1-based position (kept when ``None``).
+
+        Returns
+        -------
+        Problem
+            The same problem, located.
+        """
+        return dataclasses.replace(
+            self,
+            file=self.file if file is None else file,
+            line=self.line if line is None else line,
+            column=self.column if column is None else column,
+        )
+
+    def __str__(self) -> str:
+        field_path = f"{self.field_path}: " if self.path else ""
+        text = f"{self.location}: {field_path}{self.message}"
+        if self.value is not ...:
+            shown = _short_repr(self.value)
+            if shown not in self.message:
+                text += f" (got {shown})"
         if self.hint:
             text += f"; {self.hint}"
         return text

@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -32,12 +31,14 @@ from crmsim.scenario.unfc import UnfcCode, parse_unfc
 __all__ = [
     "SCHEMA_VERSION",
     "Demand",
+    "DevelopResource",
+    "Development",
     "Disruption",
     "DisruptionKind",
     "Diversify",
-    "DevelopResource",
     "Edge",
     "EdgeRef",
+    "Entry",
     "Experiment",
     "Material",
     "MsmeEntrant",
@@ -45,6 +46,7 @@ __all__ = [
     "Policy",
     "RandomArrivals",
     "Recycling",
+    "Release",
     "Role",
     "Scenario",
     "Scoring",
@@ -63,7 +65,9 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 # (edge references use "->").
 Id = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+    ),
 ]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 NonNeg = Annotated[float, Field(ge=0)]
@@ -188,6 +192,91 @@ class Demand(BaseModel):
     )
 
 
+class Entry(BaseModel):
+    """When a node added by a policy (e.g. an MSME entrant) enters the market.
+
+    Before entry the node has no capacity and buyers do not order from it; after entry its
+    capacity ramps up linearly over ``ramp_up_days`` and buyers order from it once it is
+    qualified (``qualification_days`` after entry).
+    """
+
+    model_config = _FROZEN
+    day: NonNeg | None = Field(default=None, description="Enter on this scored day.")
+    fill_rate_below: Fraction | None = Field(
+        default=None,
+        description="Shortage signal: enter once the watched performance stays below this...",
+    )
+    for_days: Annotated[int, Field(ge=1)] = Field(
+        default=7, description="... for this many consecutive scored days."
+    )
+    watch: Id | None = Field(
+        default=None,
+        description="Market whose daily performance is watched (default: all markets).",
+    )
+    finance_probability: Fraction = Field(
+        default=1.0,
+        description="Probability of obtaining finance (drawn once per replication from the "
+        "node's own stream); without finance the node never enters.",
+    )
+    ramp_up_days: NonNeg = Field(default=0.0, description="Days from entry to full capacity.")
+    qualification_days: NonNeg = Field(
+        default=0.0, description="Days after entry before buyers order from it."
+    )
+    exit_hazard_per_year: NonNeg = Field(
+        default=0.0, description="Rate of failure/exit after entry (per year)."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Entry:
+        if (self.day is None) == (self.fill_rate_below is None):
+            raise ValueError("an entry is either `day` or `fill_rate_below` (with for_days)")
+        return self
+
+
+class Development(BaseModel):
+    """Bringing a UNFC-classified resource that is not On Production into production."""
+
+    model_config = _FROZEN
+    lead_time: Dist = Field(description="Days from scored day 0 until production starts.")
+    success_probability: Fraction = Field(
+        default=1.0, description="Chance that the project ever reaches production."
+    )
+    capacity_cv: NonNeg = Field(
+        default=0.0,
+        description="Coefficient of variation of the realised capacity (set from the UNFC G "
+        "category by the develop_resource policy: G1 narrow, G2 wider, G3 wide).",
+    )
+
+
+class Release(BaseModel):
+    """A strategic stockpile's release and replenishment rule."""
+
+    model_config = _FROZEN
+    to: Id = Field(description="The buyer the stockpile releases to.")
+    below_fill_rate: Fraction | None = Field(
+        default=None,
+        description="Release while the buyer's supply ratio (a market: served ÷ demand; "
+        "another buyer: received ÷ planned need, both over the last 7 days) is below this.",
+    )
+    below_days_of_cover: NonNeg | None = Field(
+        default=None,
+        description="Release while the buyer's own stock of the material covers fewer days.",
+    )
+    per_day: Positive | None = Field(
+        default=None, description="Most released per day (default: the buyer's planned need)."
+    )
+    replenish: bool = Field(default=True, description="Refill from its suppliers after release.")
+    replenish_per_day: Positive | None = Field(
+        default=None, description="Most ordered for refilling per day (default: 10 % of need)."
+    )
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> Release:
+        if self.below_fill_rate is None and self.below_days_of_cover is None:
+            raise ValueError("a release rule needs below_fill_rate or below_days_of_cover")
+        return self
+
+
 class Node(BaseModel):
     """An actor in the network: a mine, processor, market, recycler or stockpile."""
 
@@ -249,6 +338,18 @@ class Node(BaseModel):
         description="Market: units in use at the start (or 'steady_state': demand × mean "
         "lifetime), so recycling has feedstock from day 0.",
     )
+    entry: Entry | None = Field(
+        default=None,
+        description="The node enters during the run (MSME entrants; set by the msme_entrant "
+        "policy or written directly).",
+    )
+    development: Development | None = Field(
+        default=None,
+        description="Mine or recycler not On Production: when and whether it starts producing.",
+    )
+    release: Release | None = Field(
+        default=None, description="Stockpile only: when it releases stock, and to whom."
+    )
     source: str | None = Field(default=None, description="Where this node's numbers come from.")
 
     @field_validator("unfc")
@@ -298,6 +399,10 @@ class Node(BaseModel):
                     f"size {self.size.value!r} contradicts employees={self.employees} "
                     f"(EU definition: {implied.value}); drop one or make them agree"
                 )
+        if self.release is not None and role is not Role.STOCKPILE:
+            problems.append(f"`release` is for stockpiles only, not a {role}")
+        if self.development is not None and role not in (Role.MINE, Role.RECYCLER):
+            problems.append(f"`development` is for mines and recyclers only, not a {role}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -336,7 +441,9 @@ class EdgeRef(BaseModel):
     def _parse_arrow(cls, data: Any) -> Any:
         if isinstance(data, str):
             if "->" not in data:
-                raise ValueError(f"an edge reference is 'supplier->buyer' or a mapping; got {data!r}")
+                raise ValueError(
+                    f"an edge reference is 'supplier->buyer' or a mapping; got {data!r}"
+                )
             a, b = (s.strip() for s in data.split("->", 1))
             return {"from": a, "to": b}
         return data
@@ -551,6 +658,11 @@ class MsmeEntrant(BaseModel):
     )
     exit_hazard_per_year: NonNeg = Field(default=0.0, description="Failure/exit rate per year.")
     stock_days: NonNeg = Field(default=7.0, description="Its days of cover.")
+    lead_time: Dist = Field(
+        default_factory=lambda: Dist(fixed=2.0),
+        description="Lead time of the entrants' new edges, from their suppliers and to their "
+        "buyers (default 2 days: an assumption for a domestic entrant).",
+    )
     capex: NonNeg = Field(default=0.0, description="Capital cost per entrant.")
     opex_per_day: NonNeg = Field(default=0.0, description="Operating cost per entrant per day.")
 
@@ -579,7 +691,13 @@ class Recycling(BaseModel):
     max_share: Fraction = Field(
         default=1.0, description="Maximum share of a buyer's input that secondary material covers."
     )
-    unfc: str | None = Field(default=None, description="UNFC-2019 code of the anthropogenic resource.")
+    lead_time: Dist = Field(
+        default_factory=lambda: Dist(fixed=2.0),
+        description="Lead time of its new edges to `supplies` (default 2 days: an assumption).",
+    )
+    unfc: str | None = Field(
+        default=None, description="UNFC-2019 code of the anthropogenic resource."
+    )
     capex: NonNeg = Field(default=0.0, description="Capital cost.")
     opex_per_day: NonNeg = Field(default=0.0, description="Operating cost per day.")
 
@@ -598,6 +716,9 @@ class Stockpile(BaseModel):
     """Hold a strategic stock of a material for a buyer, released in a crisis."""
 
     model_config = _FROZEN
+    id: Id | None = Field(
+        default=None, description="Id of the stockpile node (default: the policy id)."
+    )
     at: Id = Field(description="The buyer node the stockpile serves.")
     material: Id = Field(description="Material held.")
     days_of_cover: Positive = Field(description="Target size in days of the buyer's normal use.")
@@ -614,6 +735,10 @@ class Stockpile(BaseModel):
     replenish: bool = Field(default=True, description="Refill after the crisis.")
     replenish_per_day: Positive | None = Field(
         default=None, description="Maximum refill per day (default: 10 % of normal use)."
+    )
+    lead_time: Dist = Field(
+        default_factory=lambda: Dist(fixed=1.0),
+        description="Lead time from the stockpile to the buyer (default 1 day: an assumption).",
     )
     holding_cost_per_unit_day: NonNeg = Field(default=0.0, description="Holding cost.")
     capex: NonNeg = Field(default=0.0, description="Capital cost (storage).")
@@ -645,6 +770,11 @@ class Diversify(BaseModel):
     to: tuple[Id, ...] = Field(
         default=(), description="Alternatives to move the excess to (default: qualified ones)."
     )
+    lead_time: Dist | None = Field(
+        default=None,
+        description="Lead time of new edges from alternatives in `to` (default: the mean lead "
+        "time of the buyer's edges from suppliers in the same country).",
+    )
     capex: NonNeg = Field(default=0.0, description="Capital cost (qualification, contracts).")
     opex_per_day: NonNeg = Field(default=0.0, description="Operating cost per day.")
 
@@ -652,6 +782,12 @@ class Diversify(BaseModel):
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return _as_list(value)
+
+    @model_validator(mode="after")
+    def _some_cap(self) -> Diversify:
+        if self.max_share_per_country is None and self.max_share_per_supplier is None:
+            raise ValueError("diversify needs max_share_per_country or max_share_per_supplier")
+        return self
 
 
 class TradeFacilitation(BaseModel):

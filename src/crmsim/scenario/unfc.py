@@ -186,7 +186,7 @@ def parse_unfc(code: str) -> UnfcCode:
     >>> parse_unfc("E1.1 F2.1 G1")
     Traceback (most recent call last):
     ...
-    crmsim.scenario.unfc.UnfcError: UNFC code 'E1.1 F2.1 G1': the combination E1.1 with F2.1 is not a UNFC-2019 class; with F2.1 the E category must be E2 (Potentially Viable) or E3 (Non-Viable)
+    crmsim.scenario.unfc.UnfcError: UNFC code 'E1.1 F2.1 G1': the combination E1.1 with F2.1 ...
     """
     if not isinstance(code, str) or not code.strip():
         raise UnfcError("UNFC code is empty; expected three categories such as 'E1.1 F1.1 G1'")
