@@ -184,6 +184,41 @@ class Engine:
         self.collection_lost = np.zeros(R)
         self.recovery_lost = np.zeros(R)
         self._recv_hist = np.zeros((7, S))
+        sel = np.flatnonzero(~lay.slot_is_market & ~lay.slot_is_stockpile)
+        if sel.size:
+            owners_all = lay.slot_node[sel]
+            first = np.flatnonzero(np.r_[True, owners_all[1:] != owners_all[:-1]])
+            self._slot_groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = (
+                first,
+                owners_all[first],
+                sel,
+            )
+        else:
+            self._slot_groups = None
+        # Static index arrays and flags (the per-day settlement avoids recomputing them).
+        prod_mask = ~lay.slot_is_market & ~lay.slot_is_stockpile
+        self._prod_mask = prod_mask
+        self._prod_sel = np.flatnonzero(prod_mask)
+        self._prod_owner = lay.slot_node[self._prod_sel]
+        self._prod_coef = lay.slot_coef[self._prod_sel]
+        self._has_stockpile = bool(lay.slot_is_stockpile.any())
+        self._has_recycler = bool(lay.recycler.any())
+        self._has_backorders = bool(lay.market_backorders.any())
+        primary = (lay.node_material >= 0) & ~lay.recycler
+        self._primary = np.flatnonzero(primary)
+        self._primary_material = lay.node_material[self._primary]
+        self._block = np.zeros(E)
+        self._block_dirty = False
+        self._share_dirty = True
+        self._share = np.zeros(E)
+        unavailable = lay.producer & ((lay.capacity <= 0) | ~lay.on_production)
+        has_out = np.bincount(lay.edge_src, minlength=N) > 0 if E else np.zeros(N, dtype=bool)
+        self._dynamic_supply = bool(
+            self._has_recycler or self.entries or self.developments or (unavailable & has_out).any()
+        )
+        self._any_impaired = False
+        self._cap_nonzero = (lay.capacity > 0).astype(float)
+        self._inf_n = np.full(N, np.inf)
         self._releasing = np.zeros(N, dtype=bool)
 
         # Run state (private; exposed through the result).
@@ -290,6 +325,7 @@ class Engine:
             else:
                 self.demand_factor[idx] /= ev.factor
         elif ev.kind is DisruptionKind.EXPORT_RESTRICTION:
+            self._block_dirty = True
             idx = np.asarray(ev.edges, dtype=np.intp)
             if ev.severity >= 1.0:
                 self.block_full[idx] += 1 if start else -1
@@ -369,8 +405,12 @@ class Engine:
                     for ev, _ in self._node_events.get(i, ())
                 )
             }
-        block = 1.0 - np.where(self.block_full > 0, 0.0, self.block_keep)
-        self._lever_state(d)
+        if self._block_dirty:
+            self._block = 1.0 - np.where(self.block_full > 0, 0.0, self.block_keep)
+            self._block_dirty = False
+        block = self._block
+        if self.entries or self.developments:
+            self._lever_state(d)
 
         # 2. Arrivals.
         arrived = self.arrivals[d]
@@ -381,38 +421,38 @@ class Engine:
         if d >= self.W:
             self.edge_received += arrived
         # A stockpile's receipts join its held stock at once (a transfer, not production).
-        if lay.slot_is_stockpile.any():
+        if self._has_stockpile:
             sp = lay.slot_is_stockpile
             np.add.at(self.out_stock, lay.slot_node[sp], self.in_stock[sp])
             self.in_stock[sp] = 0.0
 
         # 3. Production (recyclers recover from their collected pool).
         cap_today = lay.capacity * self.avail * self.cap_factor
-        input_limit = np.full(N, np.inf)
-        if lay.recycler.any():
+        input_limit = self._inf_n.copy()
+        if self._has_recycler:
             rec = lay.recycler
             input_limit[rec] = self.pool[rec] * self._efficiency[rec]
-        prod_slots = ~lay.slot_is_market & ~lay.slot_is_stockpile
-        np.minimum.at(
-            input_limit,
-            lay.slot_node[prod_slots],
-            self.in_stock[prod_slots] / lay.slot_coef[prod_slots],
-        )
+        if self._slot_groups is not None:
+            # Slots are sorted by node: the scarcest input per node, by segment.
+            starts, owners, sel = self._slot_groups
+            ratio = self.in_stock[sel] / lay.slot_coef[sel]
+            input_limit[owners] = np.minimum(
+                input_limit[owners], np.minimum.reduceat(ratio, starts)
+            )
         open_orders = np.bincount(lay.edge_src, weights=self.backlog, minlength=N)
         room = np.maximum(0.0, lay.out_target + open_orders - self.out_stock)
-        room[lay.recycler] = np.inf  # collected material is recovered as it comes
+        if self._has_recycler:
+            room[lay.recycler] = np.inf  # collected material is recovered as it comes
         prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
         prod[~np.isfinite(prod)] = 0.0
         consumed = np.zeros(S)
-        consumed[prod_slots] = prod[lay.slot_node[prod_slots]] * lay.slot_coef[prod_slots]
+        consumed[self._prod_sel] = prod[self._prod_owner] * self._prod_coef
         self.in_stock = np.maximum(self.in_stock - consumed, 0.0)
         self.out_stock += prod
-        has = lay.node_material >= 0
-        primary = has & ~lay.recycler
         self.produced_m += np.bincount(
-            lay.node_material[primary], weights=prod[primary], minlength=M
+            self._primary_material, weights=prod[self._primary], minlength=M
         )
-        if lay.recycler.any():
+        if self._has_recycler:
             rec = lay.recycler
             used = np.divide(
                 prod[rec],
@@ -429,13 +469,16 @@ class Engine:
         ms = lay.market_slot
         demand = self.demand_draws[d] * self.demand_factor[lay.markets]
         stock = self.in_stock[ms]
-        backorders = np.array([spec.backorders for spec in lay.market_demand], dtype=bool)
-        wanted = demand + np.where(backorders, self.market_backlog, 0.0)
-        served_total = np.minimum(stock, wanted)
-        from_backlog = np.minimum(served_total, np.where(backorders, self.market_backlog, 0.0))
-        served_now = served_total - from_backlog
+        if self._has_backorders:
+            backorders = lay.market_backorders
+            wanted = demand + np.where(backorders, self.market_backlog, 0.0)
+            served_total = np.minimum(stock, wanted)
+            from_backlog = np.minimum(served_total, np.where(backorders, self.market_backlog, 0.0))
+            served_now = served_total - from_backlog
+            self.market_backlog = np.where(backorders, wanted - served_total, 0.0)
+        else:
+            served_total = served_now = np.minimum(stock, demand)
         unmet = demand - served_now
-        self.market_backlog = np.where(backorders, wanted - served_total, 0.0)
         self.in_stock[ms] = stock - served_total
         self.delivered_m += np.bincount(lay.slot_material[ms], weights=served_total, minlength=M)
         # Served units enter use and reach end of life after their lifetime (by cohort).
@@ -448,29 +491,36 @@ class Engine:
         if E:
             pipeline = np.bincount(lay.edge_slot, weights=self.backlog + self.transit, minlength=S)
             position = self.in_stock + pipeline
-            position[ms] -= self.market_backlog
+            if self._has_backorders:
+                position[ms] -= self.market_backlog
             target = lay.slot_position_target.copy()
             # Inputs for open orders beyond stock (lets an alternative supplier buy the
             # inputs for re-sourced orders).
-            ps = prod_slots
-            target[ps] += lay.slot_coef[ps] * open_orders[lay.slot_node[ps]]
-            sp = lay.slot_is_stockpile
-            if sp.any():
+            target[self._prod_sel] += self._prod_coef * open_orders[self._prod_owner]
+            if self._has_stockpile:
+                sp = lay.slot_is_stockpile
                 position[sp] += self.out_stock[lay.slot_node[sp]]
-            order = np.maximum(0.0, target - position) * self.slot_active
-            if sp.any():
+            order = np.maximum(0.0, target - position)
+            if self.entries:
+                order *= self.slot_active
+            if self._has_stockpile:
                 order = self._replenishment(order)
-            share = lay.edge_share * self.edge_active
-            share_sum = np.bincount(lay.edge_slot, weights=share, minlength=S)
-            share = np.divide(
-                share, share_sum[lay.edge_slot], out=np.zeros(E), where=share_sum[lay.edge_slot] > 0
-            )
-            raw = order[lay.edge_slot] * share
+            if self._share_dirty:
+                share = lay.edge_share * self.edge_active
+                share_sum = np.bincount(lay.edge_slot, weights=share, minlength=S)
+                self._share = np.divide(
+                    share,
+                    share_sum[lay.edge_slot],
+                    out=np.zeros(E),
+                    where=share_sum[lay.edge_slot] > 0,
+                )
+                self._share_dirty = bool(self.entries)
+            raw = order[lay.edge_slot] * self._share
             self._resource(d, raw, cap_today, block)
 
             # 6. Stockpile releases (pushed to their buyer), then suppliers fill orders from
             # stock, pro rata when short.
-            released = self._release(d, block)
+            released = self._release(d, block) if self.releases else np.zeros(E)
             request = self.backlog * (1.0 - block)
             req_total = np.bincount(lay.edge_src, weights=request, minlength=N)
             can = np.minimum(self.out_stock, req_total)
@@ -488,8 +538,9 @@ class Engine:
                     lead[e] = draws[d]
             lead = np.where(self.lead_factor != 1.0, lead_days(lead * self.lead_factor), lead)
             arrive = np.minimum(d + lead, self.T)
-            moving = ship > 0
-            np.add.at(self.arrivals, (arrive[moving], np.flatnonzero(moving)), ship[moving])
+            moving = np.flatnonzero(ship > 0)
+            # One shipment per edge and day: (day, edge) pairs are unique, plain += is exact.
+            self.arrivals[arrive[moving], moving] += ship[moving]
             self.transit += ship
             if d >= self.W:
                 self.edge_shipped += ship
@@ -536,13 +587,18 @@ class Engine:
         """Place the day's orders; divert those meant for impaired suppliers (step 5)."""
         lay = self.layout
         N, S = lay.n_nodes, lay.n_slots
-        with np.errstate(invalid="ignore", divide="ignore"):
-            avail_frac = np.where(
-                np.isfinite(lay.capacity) & (lay.capacity > 0),
-                cap_today / lay.capacity,
-                np.where(lay.capacity == 0, 0.0, lay.on_production * self.avail),
-            )
-        if lay.recycler.any():
+        if not (
+            self._any_impaired
+            or self._node_events
+            or self._dynamic_supply
+            or self.block_full.any()
+            or self._block.any()
+        ):
+            self.backlog += raw  # nothing is impaired: every order goes where it is meant
+            return
+        # Share of its capacity a supplier can use today (unlimited suppliers: availability).
+        avail_frac = self._cap_nonzero * self.avail * self.cap_factor
+        if self._has_recycler:
             rec = lay.recycler
             feasible = np.minimum(cap_today[rec], self.pool[rec] * self._efficiency[rec])
             feasible = feasible + self.out_stock[rec]
@@ -552,13 +608,13 @@ class Engine:
                     feasible, lay.rate[rec], out=np.ones(int(rec.sum())), where=lay.rate[rec] > 0
                 ),
             )
-        avail_frac = np.clip(avail_frac, 0.0, 1.0)
-        unable = 1.0 - avail_frac[lay.edge_src] * (1.0 - block)
-        unable = np.clip(unable, 0.0, 1.0)
+        avail_frac = np.minimum(np.maximum(avail_frac, 0.0), 1.0)
+        unable = np.minimum(np.maximum(1.0 - avail_frac[lay.edge_src] * (1.0 - block), 0.0), 1.0)
         impaired = unable > 1e-12
         started = impaired & (self.impaired_since < 0)
         self.impaired_since[started] = d
         self.impaired_since[~impaired] = -1
+        self._any_impaired = bool(impaired.any())
         eligible = impaired & (d - self.impaired_since >= lay.edge_switch_days)
         if not eligible.any():
             self.backlog += raw

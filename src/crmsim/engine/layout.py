@@ -28,7 +28,7 @@ from crmsim.network.graph import EdgeKey, baseline_flows, edge_list, node_list, 
 from crmsim.scenario.distributions import Dist
 from crmsim.scenario.schema import Demand, Role
 
-__all__ = ["Layout", "build_layout", "lead_days"]
+__all__ = ["Layout", "build_layout", "impact_window", "lead_days"]
 
 
 def lead_days(value: float | np.ndarray) -> np.ndarray:
@@ -79,6 +79,8 @@ class Layout:
     markets: np.ndarray  # (K,) node indices of markets
     market_slot: np.ndarray  # (K,) their slots
     market_demand: tuple[Demand, ...]  # (K,)
+    market_backorders: np.ndarray  # (K,) bool
+    impact_window: float  # days an upstream disruption may take to reach a market
     horizon_days: int
     warmup_days: int
     switch_default: float
@@ -97,6 +99,23 @@ class Layout:
     def n_edges(self) -> int:
         """Number of edges E."""
         return len(self.edges)
+
+
+def impact_window(G: nx.MultiDiGraph) -> float:
+    """Days an upstream disruption may take to reach a market.
+
+    The longest supply path, counting each edge's mean lead time and the buyer's days of
+    cover, plus the largest days of cover held anywhere. A first dip in performance later
+    than a disruption's ``end + window`` is not attributed to it (time to recover).
+    """
+    H = nx.DiGraph()
+    for u, v, d in G.edges(data=True):
+        w = float(d["lead_time"].mean) + float(G.nodes[v]["stock_days"])
+        if not H.has_edge(u, v) or H[u][v]["w"] < w:
+            H.add_edge(u, v, w=w)
+    longest = nx.dag_longest_path_length(H, weight="w") if H.number_of_edges() else 0.0
+    cover = max((float(d["stock_days"]) for _, d in G.nodes(data=True)), default=0.0)
+    return float(longest) + cover
 
 
 def _reference_rate(G: nx.MultiDiGraph, node: str, flows: dict[EdgeKey, float]) -> float:
@@ -275,6 +294,8 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
         markets=markets,
         market_slot=market_slot,
         market_demand=market_demand,
+        market_backorders=np.array([d.backorders for d in market_demand], dtype=bool),
+        impact_window=impact_window(G),
         horizon_days=int(G.graph["horizon_days"]),
         warmup_days=int(G.graph["warmup_days"]),
         switch_default=switch_default,

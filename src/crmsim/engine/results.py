@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -19,7 +18,7 @@ from crmsim.metrics.performance import (
     time_to_recover,
 )
 
-__all__ = ["ConservationError", "SimulationResult", "impact_window"]
+__all__ = ["ConservationError", "SimulationResult"]
 
 LEDGER_COLUMNS = (
     "initial",
@@ -36,23 +35,6 @@ LEDGER_COLUMNS = (
 
 class ConservationError(AssertionError):
     """Material is not conserved (a bug in the engine, never a user error)."""
-
-
-def impact_window(G: nx.MultiDiGraph) -> float:
-    """Days an upstream disruption may take to reach a market.
-
-    The longest supply path, counting each edge's mean lead time and the buyer's days of
-    cover, plus the largest days of cover held at a source. A first dip in performance
-    later than ``end + window`` is not attributed to the disruption.
-    """
-    H = nx.DiGraph()
-    for u, v, d in G.edges(data=True):
-        w = float(d["lead_time"].mean) + float(G.nodes[v]["stock_days"])
-        if not H.has_edge(u, v) or H[u][v]["w"] < w:
-            H.add_edge(u, v, w=w)
-    longest = nx.dag_longest_path_length(H, weight="w") if H.number_of_edges() else 0.0
-    cover = max((float(d["stock_days"]) for _, d in G.nodes(data=True)), default=0.0)
-    return float(longest) + cover
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,7 +224,7 @@ class SimulationResult:
             return pd.DataFrame(columns=cols)
         starts = np.array([e.start - W for e in evs])
         ends = np.array([e.end - W for e in evs])
-        window = impact_window(eng.graph)
+        window = eng.layout.impact_window
         ttr, censored, impacted = time_to_recover(
             self.performance, starts, np.floor(ends + window).astype(np.int64)
         )

@@ -39,8 +39,21 @@ class _Rep:
     stats: dict[str, Any]
 
 
-def _one(scenario: Scenario, seed: int, r: int) -> _Rep:
-    res = simulate(scenario, seed, replication=r, record="summary")
+def _prepare(scenario: Scenario) -> tuple[Any, Any]:
+    """Build the graph and array layout once, for every replication of a scenario."""
+    from crmsim.engine.layout import build_layout
+    from crmsim.network.graph import build_graph
+
+    G = build_graph(scenario)
+    return G, build_layout(G, scenario.simulation.switching_delay_days)
+
+
+def _one(scenario: Scenario, seed: int, r: int, prepared: tuple[Any, Any] | None = None) -> _Rep:
+    from crmsim.engine import Engine, SimulationResult
+
+    G, layout = prepared if prepared is not None else _prepare(scenario)
+    eng = Engine(scenario, seed, r, record="summary", layout=layout, graph=G).run()
+    res = SimulationResult(scenario.name, int(seed), int(r), eng.stats, eng)
     md = res.market_daily
     markets = sorted(md["market"].unique())
     perf = (
@@ -55,7 +68,8 @@ def _one(scenario: Scenario, seed: int, r: int) -> _Rep:
 
 def _chunk(args: tuple[Scenario, int, list[int]]) -> list[_Rep]:
     scenario, seed, reps = args
-    return [_one(scenario, seed, r) for r in reps]
+    prepared = _prepare(scenario)
+    return [_one(scenario, seed, r, prepared) for r in reps]
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,8 +190,9 @@ def run_replications(
     n_workers = min(n_workers, R)
     reps: list[_Rep] = []
     if n_workers == 1:
+        prepared = _prepare(scenario)
         for r in range(R):
-            reps.append(_one(scenario, seed, r))
+            reps.append(_one(scenario, seed, r, prepared))
             if progress:
                 progress(1)
     else:

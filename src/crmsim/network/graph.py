@@ -37,14 +37,15 @@ __all__ = ["EdgeKey", "baseline_flows", "build_graph", "edge_list", "node_list",
 EdgeKey = tuple[str, str, str]
 
 
-def _market_material(scenario: Scenario, node_id: str) -> str | None:
-    mats = set()
-    by_id = {n.id: n for n in scenario.nodes}
+def _market_materials(scenario: Scenario) -> dict[str, set[str]]:
+    """Materials each buyer receives (edge material, or the supplier's output)."""
+    output = {n.id: n.output for n in scenario.nodes}
+    out: dict[str, set[str]] = {}
     for e in scenario.edges:
-        if e.to == node_id:
-            mats.add(e.material or (by_id[e.from_].output if e.from_ in by_id else None))
-    mats.discard(None)
-    return next(iter(mats)) if len(mats) == 1 else None
+        material = e.material or output.get(e.from_)
+        if material is not None:
+            out.setdefault(e.to, set()).add(material)
+    return out
 
 
 def build_graph(scenario: Scenario) -> nx.MultiDiGraph:
@@ -85,10 +86,12 @@ def build_graph(scenario: Scenario) -> nx.MultiDiGraph:
         horizon_days=scenario.horizon_days,
         warmup_days=scenario.warmup_days,
     )
+    received = _market_materials(scenario)
     for n in sorted(scenario.nodes, key=lambda n: n.id):
         material = n.output if n.role is not Role.MARKET or n.output else None
         if n.role is Role.MARKET and material is None:
-            material = _market_material(scenario, n.id)
+            mats = received.get(n.id, set())
+            material = next(iter(mats)) if len(mats) == 1 else None
         size = n.firm_size
         capacity = n.capacity if n.capacity is not None else math.inf
         G.add_node(
