@@ -20,18 +20,12 @@ def cli() -> None:
     """crmsim: critical-raw-material supply-chain resilience simulator."""
 
 
-def _register() -> None:
-    from crmsim.cli import commands_scenario  # noqa: F401  (validate, schema)
-
-    for name in ("commands_network", "commands_run"):
-        try:
-            __import__(f"crmsim.cli.{name}")
-        except ModuleNotFoundError as exc:  # pragma: no cover - during development only
-            if exc.name != f"crmsim.cli.{name}":
-                raise
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the command line (the ``crmsim`` console script)."""
-    _register()
     cli.main(args=argv, prog_name="crmsim")
+
+
+# The sub-commands register themselves on `cli` when imported.
+from crmsim.cli import commands_network, commands_run, commands_scenario  # noqa: E402
+
+__all__ += ["commands_network", "commands_run", "commands_scenario"]

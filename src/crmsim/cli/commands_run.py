@@ -12,10 +12,10 @@ from rich.table import Table
 
 from crmsim.cli import cli
 
-__all__ = ["run_command"]
+__all__ = ["policies_command", "run_command"]
 
 
-def _load(path: str):  # noqa: ANN202 - returns a Scenario
+def _load(path: str):
     from crmsim import ScenarioError, load_scenario
 
     try:
@@ -27,17 +27,48 @@ def _load(path: str):  # noqa: ANN202 - returns a Scenario
 
 @cli.command("run")
 @click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-r", "--replications", type=click.IntRange(min=1), default=None,
-              help="Replications (default: the scenario's experiment.replications).")
-@click.option("-s", "--seed", type=click.IntRange(min=0), default=None,
-              help="Root seed (default: the scenario's experiment.seed).")
-@click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Directory for Parquet/CSV results and manifest.json.")
-@click.option("-w", "--workers", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Worker processes (0 = all cores). Results do not depend on it.")
+@click.option(
+    "-r",
+    "--replications",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Replications (default: the scenario's experiment.replications).",
+)
+@click.option(
+    "-s",
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Root seed (default: the scenario's experiment.seed).",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for Parquet/CSV results and manifest.json.",
+)
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Worker processes (0 = all cores). Results do not depend on it.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
-@click.option("--no-daily", is_flag=True,
-              help="Do not keep replication 0's full daily record.")
+@click.option("--no-daily", is_flag=True, help="Do not keep replication 0's full daily record.")
+@click.option(
+    "-p",
+    "--policy",
+    "policy",
+    default="baseline",
+    show_default=True,
+    metavar="ID[+ID...]",
+    help="Policy (or combination a+b, applied in that order) from the scenario's "
+    "policies; `crmsim policies FILE` lists them.",
+)
 def run_command(
     scenario_file: Path,
     replications: int | None,
@@ -46,6 +77,7 @@ def run_command(
     workers: int,
     overwrite: bool,
     no_daily: bool,
+    policy: str,
 ) -> None:
     """Simulate SCENARIO_FILE and report what was lost, how deep and for how long.
 
@@ -67,32 +99,120 @@ def run_command(
         )
         raise SystemExit(1)
     scenario = _load(str(scenario_file))
+    application = _apply(scenario, policy)
+    _print_policy(application)
+    scenario = application.scenario
     R = replications if replications is not None else scenario.experiment.replications
     s = seed if seed is not None else scenario.experiment.seed
     console = Console(stderr=True)
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=True,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
         disable=R == 1 or not sys.stderr.isatty(),
     ) as bar:
         task = bar.add_task(f"{scenario.name}", total=R)
         run = run_replications(
-            scenario, R, s, workers=None if workers == 0 else workers,
-            keep_first_daily=not no_daily, progress=lambda n: bar.advance(task, n),
+            scenario,
+            R,
+            s,
+            workers=None if workers == 0 else workers,
+            keep_first_daily=not no_daily,
+            application=application,
+            progress=lambda n: bar.advance(task, n),
         )
     _print_summary(run)
     if out is not None:
-        write_run(run, out, scenario_file=scenario_file,
-                  options={"replications": R, "seed": s, "workers": workers,
-                           "daily": not no_daily})
+        write_run(
+            run,
+            out,
+            scenario_file=scenario_file,
+            options={
+                "replications": R,
+                "seed": s,
+                "workers": workers,
+                "daily": not no_daily,
+                "policy": application.combination,
+                "policy_label": application.label,
+                "policy_static_cost": application.total_cost.as_dict(),
+            },
+        )
         click.echo(f"results written to {out}/ (manifest.json lists the files)")
 
 
-def _print_summary(run) -> None:  # noqa: ANN001 - RunResult
+def _apply(scenario, policy: str):
+    from crmsim.policy import PolicyError, apply_policies
+
+    try:
+        return apply_policies(scenario, policy)
+    except PolicyError as exc:
+        click.echo(f"--policy {policy}: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
+def _money(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def _print_policy(application) -> None:
+    c = application.total_cost
+    text = f"policy: {application.combination} — {application.label}"
+    if application.policies:
+        parts = [f"capex {_money(c.capex)}", f"opex {_money(c.opex_per_day)}/day"]
+        if c.holding_per_day:
+            parts.append(f"holding {_money(c.holding_per_day)}/day at the initial stock")
+        text += f" (static cost: {', '.join(parts)})"
+    click.echo(text)
+
+
+@cli.command("policies")
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+def policies_command(scenario_file: Path) -> None:
+    """List the policies of SCENARIO_FILE: id, label, levers and static costs.
+
+    Costs are as written in the file: capex in total (all entrants), opex per day with
+    everything operating, and the stockpile holding cost per day at its initial stock.
+    """
+    from crmsim.policy import static_cost
+    from crmsim.scenario.schema import LEVERS
+
+    if not scenario_file.exists():
+        click.echo(f"{scenario_file}: no such file", err=True)
+        raise SystemExit(1)
+    scenario = _load(str(scenario_file))
+    if not scenario.policies:
+        click.echo(f"{scenario_file}: no policies (only the baseline)")
+        return
+    t = Table(title=f"{scenario.name} — policies")
+    for col in ("id", "label", "levers", "capex", "opex/day", "holding/day"):
+        t.add_column(
+            col, justify="right" if col in ("capex", "opex/day", "holding/day") else "left"
+        )
+    for p in scenario.policies:
+        c = static_cost(scenario, p)
+        levers = ", ".join(lv for lv in LEVERS if getattr(p, lv) is not None)
+        t.add_row(
+            p.id,
+            p.label or "",
+            levers,
+            _money(c.capex),
+            _money(c.opex_per_day),
+            _money(c.holding_per_day) if c.holding_cost_per_unit_day else "—",
+        )
+    Console(width=max(120, Console().width)).print(t)
+    click.echo("compare: " + ", ".join(scenario.experiment.compare))
+
+
+def _print_summary(run) -> None:
     console = Console()
     d = run.describe()
-    t = Table(title=f"{run.scenario_name} — {run.replications} replication"
-              f"{'s' if run.replications != 1 else ''}, seed {run.seed}")
+    t = Table(
+        title=f"{run.scenario_name} — {run.replications} replication"
+        f"{'s' if run.replications != 1 else ''}, seed {run.seed}"
+    )
     t.add_column("metric")
     t.add_column("mean", justify="right")
     t.add_column("95% CI of mean", justify="right")
@@ -103,11 +223,13 @@ def _print_summary(run) -> None:  # noqa: ANN001 - RunResult
         "resilience_loss": "resilience loss (lost days)",
         "resilience_index": "resilience index",
         "ttr_max": "longest time to recover (days)",
+        "cost_total": "realised policy cost over the horizon",
     }
     for key, label in labels.items():
+        if key not in d.index:
+            continue
         row = d.loc[key]
-        ci = ("—" if run.replications < 2
-              else f"{row['ci95_low']:.4g} … {row['ci95_high']:.4g}")
+        ci = "—" if run.replications < 2 else f"{row['ci95_low']:.4g} … {row['ci95_high']:.4g}"
         t.add_row(label, f"{row['mean']:.4g}", ci)
     console.print(t)
 
@@ -117,19 +239,31 @@ def _print_summary(run) -> None:  # noqa: ANN001 - RunResult
         for c in ("market", "fill rate", "unmet", "nadir", "resilience loss"):
             t2.add_column(c, justify="left" if c == "market" else "right")
         for market, g in ms.groupby("market", sort=True):
-            t2.add_row(str(market), f"{g['fill_rate'].mean():.4f}", f"{g['unmet'].mean():.4g}",
-                       f"{g['nadir'].mean():.3f}", f"{g['resilience_loss'].mean():.3g}")
+            t2.add_row(
+                str(market),
+                f"{g['fill_rate'].mean():.4f}",
+                f"{g['unmet'].mean():.4g}",
+                f"{g['nadir'].mean():.3f}",
+                f"{g['resilience_loss'].mean():.3g}",
+            )
         console.print(t2)
 
     dis = run.disruptions
     if len(dis):
-        t3 = Table(title="disruptions: time to recover (TTR, days; censored = not "
-                   "recovered by the end of the horizon)")
+        t3 = Table(
+            title="disruptions: time to recover (TTR, days; censored = not "
+            "recovered by the end of the horizon)"
+        )
         for c in ("disruption", "kind", "events", "impacted", "mean TTR", "censored"):
             t3.add_column(c, justify="left" if c in ("disruption", "kind") else "right")
         for (did, kind), g in dis.groupby(["disruption", "kind"], sort=True):
             hit = g[g["impacted"]]
-            t3.add_row(str(did), str(kind), str(len(g)), f"{len(hit)}",
-                       f"{hit['ttr'].mean():.1f}" if len(hit) else "—",
-                       f"{int(g['censored'].sum())}")
+            t3.add_row(
+                str(did),
+                str(kind),
+                str(len(g)),
+                f"{len(hit)}",
+                f"{hit['ttr'].mean():.1f}" if len(hit) else "—",
+                f"{int(g['censored'].sum())}",
+            )
         console.print(t3)

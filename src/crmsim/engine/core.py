@@ -278,6 +278,7 @@ class Engine:
         self.rec_collected = np.zeros((T, N)) if record == "daily" else None
         # Edge totals over the scored horizon (secondary input, MSME share of supply).
         self.edge_received = np.zeros(E)
+        self.stock_held = np.zeros(N)  # Σ output stock on hand over scored days (holding)
         self.edge_shipped = np.zeros(E)
         self.stats: dict[str, Any] = {}
 
@@ -562,6 +563,8 @@ class Engine:
                 self.rec_collected[d, r] = got
 
         # 8. Record.
+        if d >= self.W:
+            self.stock_held += self.out_stock
         self.rec_demand[d] = demand
         self.rec_served[d] = served_now
         self.rec_served_total[d] = served_total

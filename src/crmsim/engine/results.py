@@ -295,6 +295,15 @@ class SimulationResult:
         }
 
     @cached_property
+    def stock_held(self) -> pd.Series:
+        """Output stock on hand summed over the scored days, per node (unit-days).
+
+        What a holding cost per unit and day is charged on (e.g. a strategic stockpile).
+        """
+        eng = self._engine
+        return pd.Series(eng.stock_held, index=pd.Index(eng.layout.nodes, name="node"))
+
+    @cached_property
     def levers(self) -> pd.DataFrame:
         """What the policy levers did: one row per node and event.
 

@@ -48,12 +48,24 @@ def _prepare(scenario: Scenario) -> tuple[Any, Any]:
     return G, build_layout(G, scenario.simulation.switching_delay_days)
 
 
-def _one(scenario: Scenario, seed: int, r: int, prepared: tuple[Any, Any] | None = None) -> _Rep:
+def _one(
+    scenario: Scenario,
+    seed: int,
+    r: int,
+    prepared: tuple[Any, Any] | None = None,
+    application: Any = None,
+) -> _Rep:
     from crmsim.engine import Engine, SimulationResult
 
     G, layout = prepared if prepared is not None else _prepare(scenario)
     eng = Engine(scenario, seed, r, record="summary", layout=layout, graph=G).run()
     res = SimulationResult(scenario.name, int(seed), int(r), eng.stats, eng)
+    summary = dict(res.summary)
+    if application is not None and application.policies:
+        from crmsim.policy import realised_cost
+
+        cost = realised_cost(application, res)
+        summary.update({f"cost_{k}": cost[k] for k in ("capex", "opex", "holding", "total")})
     md = res.market_daily
     markets = sorted(md["market"].unique())
     perf = (
@@ -61,15 +73,13 @@ def _one(scenario: Scenario, seed: int, r: int, prepared: tuple[Any, Any] | None
         if markets
         else np.zeros((res.horizon_days, 0))
     )
-    return _Rep(
-        r, res.summary, res.market_summary, res.disruptions, perf, res.performance, res.stats
-    )
+    return _Rep(r, summary, res.market_summary, res.disruptions, perf, res.performance, res.stats)
 
 
-def _chunk(args: tuple[Scenario, int, list[int]]) -> list[_Rep]:
-    scenario, seed, reps = args
+def _chunk(args: tuple[Scenario, int, list[int], Any]) -> list[_Rep]:
+    scenario, seed, reps, application = args
     prepared = _prepare(scenario)
-    return [_one(scenario, seed, r, prepared) for r in reps]
+    return [_one(scenario, seed, r, prepared, application) for r in reps]
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +114,7 @@ class RunResult:
     def describe(self) -> pd.DataFrame:
         """Mean, standard deviation and 95 % interval of the mean of each metric."""
         cols = ["fill_rate", "unmet", "nadir", "resilience_loss", "resilience_index", "ttr_max"]
+        cols += [c for c in ("cost_total",) if c in self.summary.columns]
         s = self.summary[cols]
         n = len(s)
         mean = s.mean()
@@ -140,6 +151,7 @@ def run_replications(
     workers: int | None = 1,
     keep_first_daily: bool = True,
     progress: Callable[[int], None] | None = None,
+    application: Any = None,
 ) -> RunResult:
     """Simulate ``replications`` independent replications of a scenario.
 
@@ -158,6 +170,10 @@ def run_replications(
         Also keep replication 0's full daily record (``RunResult.first``).
     progress : callable, optional
         Called with the number of replications just finished.
+    application : PolicyApplication, optional
+        The policies applied to ``scenario`` (:func:`crmsim.policy.apply_policies`);
+        each replication's realised cost (``cost_capex``, ``cost_opex``,
+        ``cost_holding``, ``cost_total``) is then added to its summary row.
 
     Returns
     -------
@@ -192,14 +208,14 @@ def run_replications(
     if n_workers == 1:
         prepared = _prepare(scenario)
         for r in range(R):
-            reps.append(_one(scenario, seed, r, prepared))
+            reps.append(_one(scenario, seed, r, prepared, application))
             if progress:
                 progress(1)
     else:
         size = max(1, min(25, R // (n_workers * 4) or 1))
         chunks = [list(range(i, min(R, i + size))) for i in range(0, R, size)]
         with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
-            for batch in pool.map(_chunk, [(scenario, seed, c) for c in chunks]):
+            for batch in pool.map(_chunk, [(scenario, seed, c, application) for c in chunks]):
                 reps.extend(batch)
                 if progress:
                     progress(len(batch))
