@@ -130,10 +130,12 @@ class Engine:
             rng = self.streams.get("demand", lay.nodes[i])
             self.demand_draws[:, j] = _draw_demand(spec, rng, self.T)
         self.lead_draws: dict[int, np.ndarray] = {}
-        for e in np.flatnonzero(lay.edge_lead_random):
-            u, v, k = lay.edges[e]
+        for e_random in np.flatnonzero(lay.edge_lead_random):
+            u, v, k = lay.edges[e_random]
             rng = self.streams.get("lead_time", u, v, k)
-            self.lead_draws[int(e)] = lead_days(lay.edge_lead[e].sample(rng, self.T))
+            self.lead_draws[int(e_random)] = lead_days(
+                lay.edge_lead[e_random].sample(rng, self.T)
+            )
 
         # Policy levers (entrants, resource development, stockpile releases, recycling).
         self.entries = plan_entries(self.graph, lay, self.streams)
@@ -244,7 +246,7 @@ class Engine:
 
         # Steady-state pipeline: planned flow × lead time in transit at the start.
         for e in range(E):
-            f = lay.edge_flow[e]
+            f = float(lay.edge_flow[e])
             if f > 0 and not late[lay.edge_src[e]] and not late[lay.edge_dst[e]]:
                 L = int(lay.edge_lead_fixed[e])
                 self.arrivals[: min(L, self.T), e] += f
@@ -531,7 +533,7 @@ class Engine:
             filled = np.bincount(lay.edge_src, weights=ship, minlength=N)
             self.out_stock = np.maximum(self.out_stock - filled, 0.0)
             ship = ship + released  # releases already left the stockpile's stock
-            shipped_node = np.bincount(lay.edge_src, weights=ship, minlength=N)
+            shipped_node = np.bincount(lay.edge_src, weights=ship, minlength=N).astype(float)
             lead = lay.edge_lead_fixed
             if self.lead_draws:
                 lead = lead.copy()
@@ -546,19 +548,19 @@ class Engine:
             if d >= self.W:
                 self.edge_shipped += ship
         else:
-            shipped_node = np.zeros(N)
+            shipped_node = np.zeros(N, dtype=float)
             released = np.zeros(0)
 
         # 7. End-of-life units are collected and sent to recyclers.
         for plan in self.recycling:
             r = plan.recycler
-            embedded = 0.0
-            for col, share, content in plan.sources:
-                embedded += self.eol_due[d, col] * share * content
-            got = embedded * plan.collection_rate
+            eol_embedded = 0.0
+            for col, part, content in plan.sources:
+                eol_embedded += float(self.eol_due[d, col]) * part * content
+            got = eol_embedded * plan.collection_rate
             self.pool[r] += got
             self.collected[r] += got
-            self.collection_lost[r] += embedded - got
+            self.collection_lost[r] += eol_embedded - got
             if self.rec_collected is not None:
                 self.rec_collected[d, r] = got
 

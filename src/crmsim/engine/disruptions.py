@@ -201,6 +201,8 @@ def generate_events(
     events: list[DisruptionEvent] = []
     for d in sorted(disruptions, key=lambda d: d.id):
         node_kind = d.kind in NODE_KINDS
+        Unit = tuple[str, tuple[int, ...], tuple[int, ...]]
+        units: list[Unit]
         if node_kind:
             ids = match_nodes(G, d.target, d.kind)
             units = [(n, (node_index[n],), ()) for n in ids]
@@ -214,6 +216,7 @@ def generate_events(
             assert d.start is not None and d.duration is not None
             start = warmup_days + math.floor(d.start)
             end = start + round(d.duration)
+            units_s: list[Unit]
             if node_kind:
                 nodes = tuple(node_index[n] for n in match_nodes(G, d.target, d.kind))
                 units_s = [(_describe(d.target), nodes, ())] if nodes else []

@@ -868,7 +868,7 @@ class Scoring(BaseModel):
         ],
         NonNeg,
     ] = Field(
-        default_factory=lambda: {
+        default_factory=lambda: {  # type: ignore[arg-type]
             "resilience": 0.4,
             "diversification": 0.2,
             "circularity": 0.15,
