@@ -293,7 +293,7 @@ def test_steady_state_in_use_stock_feeds_recycling_from_day_zero():
     res.check_conservation()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.integers(0, 2**32 - 1),
     st.floats(0, 1),

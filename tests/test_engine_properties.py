@@ -11,7 +11,7 @@ from crmsim.engine import simulate
 from crmsim.scenario.loader import scenario_from_dict
 
 COUNTRIES = ["CHN", "IND", "DEU", "AUS", "TJK"]
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _shares(draw, n: int) -> list[float]:

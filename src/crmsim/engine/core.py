@@ -133,9 +133,7 @@ class Engine:
         for e_random in np.flatnonzero(lay.edge_lead_random):
             u, v, k = lay.edges[e_random]
             rng = self.streams.get("lead_time", u, v, k)
-            self.lead_draws[int(e_random)] = lead_days(
-                lay.edge_lead[e_random].sample(rng, self.T)
-            )
+            self.lead_draws[int(e_random)] = lead_days(lay.edge_lead[e_random].sample(rng, self.T))
 
         # Policy levers (entrants, resource development, stockpile releases, recycling).
         self.entries = plan_entries(self.graph, lay, self.streams)
