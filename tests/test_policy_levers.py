@@ -211,7 +211,7 @@ def test_new_recycler_and_its_edge_scales_the_other_shares(base):
         ("patients",),
     )
     e = edge(t, "rec", "formulator")
-    assert (e.share, e.lead_time.mean, e.qualified) == (0.25, 2, False)
+    assert (e.share, e.lead_time.mean, e.qualified) == (0.25, 2, True)
     # The buyer's other shares (0.5/0.3/0.2) are scaled by 0.75 so all still sum to 1.
     assert edge(t, "api_cn", "formulator").share == pytest.approx(0.375)
     assert edge(t, "api_in", "formulator").share == pytest.approx(0.225)

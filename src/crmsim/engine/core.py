@@ -628,6 +628,11 @@ class Engine:
         self.backlog *= 1.0 - frac
         wanted = np.bincount(lay.edge_slot, weights=divert, minlength=S)
         spare = np.maximum(0.0, cap_today - lay.rate)
+        if self._has_recycler:
+            # A recycler can take on what its feedstock and recovered stock allow.
+            rec = lay.recycler
+            deliverable = np.minimum(cap_today[rec], self.pool[rec] * self._efficiency[rec])
+            spare[rec] = np.maximum(0.0, deliverable + self.out_stock[rec] - lay.rate[rec])
         spare[~np.isfinite(spare)] = 1e300
         alt = lay.edge_qualified & ~eligible & self.edge_active
         weight = np.where(alt, spare[lay.edge_src] * (1.0 - unable), 0.0)

@@ -403,7 +403,8 @@ def apply_recycling(scenario: Scenario, lever: Recycling, policy_id: str) -> Sce
     they still sum to one. ``max_share`` is the maximum substitution share: the buyer
     orders that share of its need from the recycler, and what the recycler cannot fill
     for lack of end-of-life feedstock moves to qualified alternatives after the switching
-    delay.
+    delay. The edge is ``qualified``: when another supplier fails, the buyer re-sources to
+    the recycler up to what its feedstock and recovered stock allow.
 
     Parameters
     ----------
@@ -533,6 +534,7 @@ def apply_recycling(scenario: Scenario, lever: Recycling, policy_id: str) -> Sce
                         "material": output,
                         "share": lever.max_share,
                         "lead_time": lever.lead_time,
+                        "qualified": True,
                     }
                 )
             )
