@@ -29,3 +29,13 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_quick_start_scenario_exists():
     scenario = re.search(r"crmsim run (\S+)", _commands()[0]).group(1)
     assert (ROOT / scenario).is_file()
+
+
+def test_readme_python_example_runs(monkeypatch):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.+?)\n```", text, flags=re.S).group(1)
+    code = code.replace("replications=200", "replications=3").replace("workers=None", "workers=1")
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert 0 <= namespace["result"].summary["fill_rate"] <= 1

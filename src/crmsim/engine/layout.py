@@ -101,21 +101,22 @@ class Layout:
         return len(self.edges)
 
 
-def impact_window(G: nx.MultiDiGraph) -> float:
+def impact_window(G: nx.MultiDiGraph, order: list[str] | None = None) -> float:
     """Days an upstream disruption may take to reach a market.
 
     The longest supply path, counting each edge's mean lead time and the buyer's days of
     cover, plus the largest days of cover held anywhere. A first dip in performance later
     than a disruption's ``end + window`` is not attributed to it (time to recover).
     """
-    H = nx.DiGraph()
-    for u, v, d in G.edges(data=True):
-        w = float(d["lead_time"].mean) + float(G.nodes[v]["stock_days"])
-        if not H.has_edge(u, v) or H[u][v]["w"] < w:
-            H.add_edge(u, v, w=w)
-    longest = nx.dag_longest_path_length(H, weight="w") if H.number_of_edges() else 0.0
+    longest = dict.fromkeys(G.nodes, 0.0)
+    incoming: dict[str, list[tuple[str, float]]] = {n: [] for n in G.nodes}
+    for u, v, lead in G.edges(data="lead_time"):
+        incoming[v].append((u, float(lead.mean) + float(G.nodes[v]["stock_days"])))
+    for v in order if order is not None else nx.topological_sort(G):
+        for u, w in incoming[v]:
+            longest[v] = max(longest[v], longest[u] + w)
     cover = max((float(d["stock_days"]) for _, d in G.nodes(data=True)), default=0.0)
-    return float(longest) + cover
+    return max(longest.values(), default=0.0) + cover
 
 
 def _reference_rate(G: nx.MultiDiGraph, node: str, flows: dict[EdgeKey, float]) -> float:
@@ -155,7 +156,9 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
     node_index = {n: i for i, n in enumerate(nodes)}
     materials = tuple(sorted(G.graph["materials"]))
     material_index = {m: i for i, m in enumerate(materials)}
-    rates, flows = baseline_flows(G)
+    order = list(nx.topological_sort(G))
+    rates, flows = baseline_flows(G, order)
+    unit_need = {v: node_need(G, v, 1.0) for v in G.nodes}
 
     n = len(nodes)
     role = tuple(G.nodes[v]["role"] for v in nodes)
@@ -186,7 +189,7 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
     # order and shipped the day after), and of the output where it has none (mines,
     # recyclers, processors without recipe).
     # A stockpile holds its whole target as output stock (its input slot only receives).
-    has_inputs = np.array([bool(node_need(G, v, 1.0)) for v in nodes], dtype=bool)
+    has_inputs = np.array([bool(unit_need[v]) for v in nodes], dtype=bool)
     stockpile = np.array([r is Role.STOCKPILE for r in role], dtype=bool)
     holds = (producer & ~has_inputs) | stockpile
     out_target = np.where(holds, stock_days * rate, 0.0)
@@ -201,7 +204,7 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
     # Input slots: what each node needs per unit of output.
     slots: list[tuple[int, int, float]] = []
     for i, v in enumerate(nodes):
-        need = node_need(G, v, 1.0)
+        need = unit_need[v]
         for m in sorted(need):
             slots.append((i, material_index[m], need[m]))
     slot_key = {(i, m): s for s, (i, m, _) in enumerate(slots)}
@@ -295,7 +298,7 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
         market_slot=market_slot,
         market_demand=market_demand,
         market_backorders=np.array([d.backorders for d in market_demand], dtype=bool),
-        impact_window=impact_window(G),
+        impact_window=impact_window(G, order),
         horizon_days=int(G.graph["horizon_days"]),
         warmup_days=int(G.graph["warmup_days"]),
         switch_default=switch_default,

@@ -162,7 +162,9 @@ def node_need(G: nx.MultiDiGraph, node: str, rate: float) -> dict[str, float]:
     return {}
 
 
-def baseline_flows(G: nx.MultiDiGraph) -> tuple[dict[str, float], dict[EdgeKey, float]]:
+def baseline_flows(
+    G: nx.MultiDiGraph, order: list[str] | None = None
+) -> tuple[dict[str, float], dict[EdgeKey, float]]:
     """Undisrupted daily flows implied by mean demand, shares and recipes.
 
     Mean market demand is propagated upstream: a buyer's daily need for each input is split
@@ -173,6 +175,8 @@ def baseline_flows(G: nx.MultiDiGraph) -> tuple[dict[str, float], dict[EdgeKey, 
     ----------
     G : networkx.MultiDiGraph
         A graph from :func:`build_graph` (its supply edges must form a DAG).
+    order : list of str, optional
+        A topological order of ``G`` already computed (saves computing it again).
 
     Returns
     -------
@@ -214,17 +218,23 @@ def baseline_flows(G: nx.MultiDiGraph) -> tuple[dict[str, float], dict[EdgeKey, 
     """
     rates: dict[str, float] = {n: 0.0 for n in G.nodes}
     flows: dict[EdgeKey, float] = {}
-    order = list(nx.lexicographical_topological_sort(G))
-    for n in reversed(order):
+    # Plain adjacency lists (networkx views are slow in a tight loop); nodes and edges
+    # were inserted in sorted order, so the topological order below is deterministic.
+    out_keys: dict[str, list[EdgeKey]] = {n: [] for n in G.nodes}
+    in_edges: dict[str, list[tuple[str, str, float]]] = {n: [] for n in G.nodes}
+    for u, v, k, share in G.edges(keys=True, data="share"):
+        out_keys[u].append((u, v, k))
+        in_edges[v].append((u, k, float(share)))
+    for n in reversed(order if order is not None else list(nx.topological_sort(G))):
         data = G.nodes[n]
         if data["role"] is Role.MARKET:
             demand = data["demand"]
             rates[n] = float(demand.mean) if demand is not None else 0.0
         else:
-            rates[n] = sum(flows.get((n, v, k), 0.0) for _, v, k in G.out_edges(n, keys=True))
+            rates[n] = sum(flows[key] for key in out_keys[n])
         need = node_need(G, n, rates[n])
-        for u, _, k, d in G.in_edges(n, keys=True, data=True):
-            flows[(u, n, k)] = need.get(k, 0.0) * d["share"]
+        for u, k, share in in_edges[n]:
+            flows[(u, n, k)] = need.get(k, 0.0) * share
     return rates, flows
 
 

@@ -30,6 +30,7 @@ array([3., 3., 3.])
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -149,7 +150,7 @@ class Dist(BaseModel):
             )
         return self
 
-    @property
+    @cached_property
     def family(self) -> str:
         """The name of the family given (``"fixed"``, ``"uniform"``, ...)."""
         return next(f for f in FAMILIES if getattr(self, f) is not None)
