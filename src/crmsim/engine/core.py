@@ -231,6 +231,9 @@ class Engine:
         self.market_backlog = np.zeros(K)  # back-ordered demand per market
         self.arrivals = np.zeros((self.T + 1, E))  # row T: beyond the horizon
         self.transit = np.zeros(E)
+        self._arrivals_flat = self.arrivals.reshape(-1)  # a view: same memory
+        self._edge_ids = np.arange(E)
+        self._logistics_active = 0
         self.impaired_since = np.full(E, -1, dtype=np.int64)
         # Disruption state.
         self.avail = np.ones(N)
@@ -337,6 +340,7 @@ class Engine:
                     self.block_keep[idx] /= 1.0 - ev.severity
         else:  # logistics
             idx = np.asarray(ev.edges, dtype=np.intp)
+            self._logistics_active += 1 if start else -1
             if start:
                 self.lead_factor[idx] *= ev.factor
                 self._delay_in_transit(idx, day, ev.factor)
@@ -537,11 +541,12 @@ class Engine:
                 lead = lead.copy()
                 for e, draws in self.lead_draws.items():
                     lead[e] = draws[d]
-            lead = np.where(self.lead_factor != 1.0, lead_days(lead * self.lead_factor), lead)
+            if self._logistics_active:
+                lead = np.where(self.lead_factor != 1.0, lead_days(lead * self.lead_factor), lead)
             arrive = np.minimum(d + lead, self.T)
-            moving = np.flatnonzero(ship > 0)
-            # One shipment per edge and day: (day, edge) pairs are unique, plain += is exact.
-            self.arrivals[arrive[moving], moving] += ship[moving]
+            # One shipment per edge and day: (day, edge) cells are unique, so a plain += on
+            # the flat array is exact (and much faster than 2-D fancy indexing).
+            self._arrivals_flat[arrive * E + self._edge_ids] += ship
             self.transit += ship
             if d >= self.W:
                 self.edge_shipped += ship
