@@ -160,9 +160,12 @@ def test_stockpile_of_d_days_covers_exactly_d_days_of_a_total_outage(days):
         MU * days, abs=1e-9
     )
     released = output_rows(with_stock, "reserve")["released"]
-    assert released.sum() == pytest.approx(MU * days + MU * 0, abs=1e-6) or (
-        released.loc[:99].sum() == pytest.approx(MU * days)
-    )
+    # One day's need a day, on D consecutive days, from the day the market's own cover
+    # falls below one day: outage day 20 + 6 days of mine stock + 5 in transit + 7 at the
+    # market − 1 = day 37 (the last day of full service from regular supply).
+    assert released.sum() == pytest.approx(MU * days)
+    assert list(released[released > 0].index) == list(range(37, 37 + days))
+    assert (released[released > 0] == MU).all()
     with_stock.check_conservation()
 
 

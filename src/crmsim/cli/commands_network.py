@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from crmsim.cli import cli
+from crmsim.cli import cli, load_or_exit
 
 __all__ = ["show"]
 
@@ -32,18 +32,10 @@ def show(file: Path, plot_path: Path | None, material: str | None) -> None:
     Herfindahl–Hirschman index and its band, the largest country share, single-sourced
     dependencies, the MSME share of capacity and the supply-risk indicator with its inputs.
     """
-    from crmsim import ScenarioError, load_scenario
     from crmsim.network.analysis import analyse
     from crmsim.network.graph import build_graph
 
-    try:
-        scenario = load_scenario(file)
-    except ScenarioError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(1) from None
-    except OSError as exc:
-        click.echo(f"{file}: cannot read the file: {exc.strerror or exc}", err=True)
-        raise SystemExit(1) from None
+    scenario = load_or_exit(file)
 
     G = build_graph(scenario)
     report = analyse(G)

@@ -10,19 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from crmsim.cli import cli
+from crmsim.cli import cli, load_or_exit
 
 __all__ = ["policies_command", "run_command"]
-
-
-def _load(path: str):
-    from crmsim import ScenarioError, load_scenario
-
-    try:
-        return load_scenario(path)
-    except ScenarioError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(1) from None
 
 
 @cli.command("run")
@@ -89,16 +79,13 @@ def run_command(
     from crmsim.experiment import run_replications
     from crmsim.experiment.io import write_run
 
-    if not scenario_file.exists():
-        click.echo(f"{scenario_file}: no such file", err=True)
-        raise SystemExit(1)
     if out is not None and (out / "manifest.json").exists() and not overwrite:
         click.echo(
             f"{out}: results already there (manifest.json); use --overwrite or another --out",
             err=True,
         )
         raise SystemExit(1)
-    scenario = _load(str(scenario_file))
+    scenario = load_or_exit(scenario_file)
     application = _apply(scenario, policy)
     _print_policy(application)
     scenario = application.scenario
@@ -179,10 +166,7 @@ def policies_command(scenario_file: Path) -> None:
     from crmsim.policy import static_cost
     from crmsim.scenario.schema import LEVERS
 
-    if not scenario_file.exists():
-        click.echo(f"{scenario_file}: no such file", err=True)
-        raise SystemExit(1)
-    scenario = _load(str(scenario_file))
+    scenario = load_or_exit(scenario_file)
     if not scenario.policies:
         click.echo(f"{scenario_file}: no policies (only the baseline)")
         return

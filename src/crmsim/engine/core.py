@@ -140,6 +140,17 @@ class Engine:
         self.developments = plan_development(self.graph, lay, self.streams)
         self.releases = plan_releases(self.graph, lay)
         self.recycling = plan_recycling(self.graph, lay)
+        # Index arrays of the nodes levers switch on and off (not recomputed per day).
+        self._out_edges = {
+            i: np.flatnonzero(lay.edge_src == i) for i in [p.node for p in self.entries]
+        }
+        self._node_slots = {
+            i: np.flatnonzero(lay.slot_node == i)
+            for i in [p.node for p in self.entries] + [p.node for p in self.releases]
+        }
+        self._efficiency = np.ones(N)  # recovery efficiency of each recycler (1 elsewhere)
+        for rplan in self.recycling:
+            self._efficiency[rplan.recycler] = rplan.recovery_efficiency
         self.cap_factor = lay.on_production.astype(float)
         self.edge_active = np.ones(E, dtype=bool)
         self.slot_active = np.ones(S, dtype=bool)
@@ -310,7 +321,6 @@ class Engine:
             self._retire(ev)
 
     def _apply(self, ev: DisruptionEvent, *, start: bool, day: int) -> None:
-        lay = self.layout
         if ev.kind is DisruptionKind.OUTAGE:
             if start:
                 for i in ev.nodes:
@@ -346,7 +356,6 @@ class Engine:
                 self._delay_in_transit(idx, day, ev.factor)
             else:
                 self.lead_factor[idx] /= ev.factor
-        del lay
 
     def _retire(self, ev: DisruptionEvent) -> None:
         for i in ev.nodes:
@@ -422,7 +431,8 @@ class Engine:
         self.transit -= arrived
         received = np.bincount(lay.edge_slot, weights=arrived, minlength=S)
         self.in_stock += received
-        self._recv_hist[d % 7] = received
+        if self.releases:  # a release rule watches the last 7 days' receipts
+            self._recv_hist[d % 7] = received
         if d >= self.W:
             self.edge_received += arrived
         # A stockpile's receipts join its held stock at once (a transfer, not production).
@@ -658,16 +668,6 @@ class Engine:
         self.backlog += keep_raw + accepted + returned
 
     # ------------------------------------------------------------- levers
-    @property
-    def _efficiency(self) -> np.ndarray:
-        eff = getattr(self, "_eff_cache", None)
-        if eff is None:
-            eff = np.ones(self.layout.n_nodes)
-            for plan in self.recycling:
-                eff[plan.recycler] = plan.recovery_efficiency
-            self._eff_cache = eff
-        return eff
-
     def _watched_performance(self, column: int | None, d: int, days: int) -> np.ndarray:
         lo = max(self.W, d - days)
         if column is None:
@@ -706,8 +706,8 @@ class Engine:
                     self._dev_logged.add(i)
                     self.lever_events.append((lay.nodes[i], "qualified", float(d - self.W)))
             self.cap_factor[i] = factor * float(lay.on_production[i])
-            self.edge_active[lay.edge_src == i] = qualified
-            self.slot_active[lay.slot_node == i] = present
+            self.edge_active[self._out_edges[i]] = qualified
+            self.slot_active[self._node_slots[i]] = present
         for i, start, factor in self.developments:
             if start is not None and d >= start:
                 self.cap_factor[i] = factor
@@ -719,9 +719,8 @@ class Engine:
 
     def _replenishment(self, order: np.ndarray) -> np.ndarray:
         """Stockpiles with a release rule refill slowly, and not while releasing."""
-        lay = self.layout
         for plan in self.releases:
-            slots = np.flatnonzero(lay.slot_node == plan.node)
+            slots = self._node_slots[plan.node]
             if self._releasing[plan.node] or not plan.replenish:
                 order[slots] = 0.0
             else:

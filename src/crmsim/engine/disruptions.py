@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass
 
 import networkx as nx
-import numpy as np
 
 from crmsim.engine.streams import Streams
 from crmsim.scenario.schema import Disruption, DisruptionKind, Role, Target
@@ -272,8 +271,3 @@ def generate_events(
                 )
     events.sort(key=lambda e: (e.start, e.disruption_id, e.target))
     return events
-
-
-def as_array(values: tuple[int, ...]) -> np.ndarray:
-    """Indices as an int array (helper for the engine)."""
-    return np.asarray(values, dtype=np.intp)

@@ -143,7 +143,6 @@ def plan_releases(G: nx.MultiDiGraph, lay: Layout) -> list[ReleasePlan]:
         if rule is None:
             continue
         b = lay.node_index[rule.to]
-        m = int(lay.node_material[i])
         edge = next(
             (j for j, (u, v, _) in enumerate(lay.edges) if u == name and v == rule.to), None
         )
@@ -170,7 +169,6 @@ def plan_releases(G: nx.MultiDiGraph, lay: Layout) -> list[ReleasePlan]:
                 need=need,
             )
         )
-        del m
     return plans
 
 

@@ -78,40 +78,37 @@ class SimulationResult:
         """Per market and scored day: demand, served (on the day), unmet, performance."""
         eng = self._engine
         lay = eng.layout
-        W = eng.W
-        rows = []
-        days = np.arange(eng.H)
-        for j, i in enumerate(lay.markets):
-            dem = eng.rec_demand[W:, j]
-            srv = eng.rec_served[W:, j]
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "day": days,
-                        "market": lay.nodes[i],
-                        "material": lay.materials[lay.node_material[i]],
-                        "demand": dem,
-                        "served": srv,
-                        "served_incl_backorders": eng.rec_served_total[W:, j],
-                        "unmet": eng.rec_unmet[W:, j],
-                        "performance": performance(srv, dem),
-                    }
-                )
-            )
-        if not rows:
-            return pd.DataFrame(
-                columns=[
-                    "day",
-                    "market",
-                    "material",
-                    "demand",
-                    "served",
-                    "served_incl_backorders",
-                    "unmet",
-                    "performance",
-                ]
-            )
-        return pd.concat(rows, ignore_index=True)
+        W, H, K = eng.W, eng.H, len(lay.markets)
+
+        def column(rec: np.ndarray) -> np.ndarray:
+            return rec[W:].T.reshape(-1)  # market-major, day-minor
+
+        return pd.DataFrame(
+            {
+                "day": np.tile(np.arange(H), K),
+                "market": np.repeat(self.market_names, H),
+                "material": np.repeat(
+                    [lay.materials[lay.node_material[i]] for i in lay.markets], H
+                ),
+                "demand": column(eng.rec_demand),
+                "served": column(eng.rec_served),
+                "served_incl_backorders": column(eng.rec_served_total),
+                "unmet": column(eng.rec_unmet),
+                "performance": self.market_performance.T.reshape(-1),
+            }
+        )
+
+    @property
+    def market_names(self) -> list[str]:
+        """Market ids, in the (sorted) order of the columns of :attr:`market_performance`."""
+        lay = self._engine.layout
+        return [lay.nodes[i] for i in lay.markets]
+
+    @cached_property
+    def market_performance(self) -> np.ndarray:
+        """Daily performance per market over the scored days, shape (H, markets)."""
+        eng = self._engine
+        return performance(eng.rec_served[eng.W :], eng.rec_demand[eng.W :])
 
     @cached_property
     def performance(self) -> np.ndarray:
@@ -247,25 +244,26 @@ class SimulationResult:
     @cached_property
     def market_summary(self) -> pd.DataFrame:
         """Per market: demand, served, unmet, fill rate, nadir, resilience loss and index."""
-        md = self.market_daily
-        rows = []
-        for market, g in md.groupby("market", sort=True):
-            p = g["performance"].to_numpy()
-            loss, index = resilience_loss(p)
-            rows.append(
-                {
-                    "market": market,
-                    "material": g["material"].iloc[0],
-                    "demand": g["demand"].sum(),
-                    "served": g["served"].sum(),
-                    "unmet": g["unmet"].sum(),
-                    "fill_rate": fill_rate(g["served"].to_numpy(), g["demand"].to_numpy()),
-                    "nadir": nadir(p),
-                    "resilience_loss": loss,
-                    "resilience_index": index,
-                }
-            )
-        return pd.DataFrame(rows)
+        eng = self._engine
+        lay = eng.layout
+        W = eng.W
+        p = self.market_performance
+        demand = eng.rec_demand[W:].sum(axis=0)
+        served = eng.rec_served[W:].sum(axis=0)
+        loss = (1.0 - p).sum(axis=0)
+        return pd.DataFrame(
+            {
+                "market": self.market_names,
+                "material": [lay.materials[lay.node_material[i]] for i in lay.markets],
+                "demand": demand,
+                "served": served,
+                "unmet": eng.rec_unmet[W:].sum(axis=0),
+                "fill_rate": performance(served, demand),  # Σ served / Σ demand, 1 if none
+                "nadir": p.min(axis=0) if len(p) else np.ones(len(lay.markets)),
+                "resilience_loss": loss,
+                "resilience_index": 1.0 - loss / max(len(p), 1),
+            }
+        )
 
     @cached_property
     def summary(self) -> dict[str, Any]:

@@ -66,14 +66,15 @@ def _one(
 
         cost = realised_cost(application, res)
         summary.update({f"cost_{k}": cost[k] for k in ("capex", "opex", "holding", "total")})
-    md = res.market_daily
-    markets = sorted(md["market"].unique())
-    perf = (
-        np.column_stack([md.loc[md["market"] == m, "performance"].to_numpy() for m in markets])
-        if markets
-        else np.zeros((res.horizon_days, 0))
+    return _Rep(
+        r,
+        summary,
+        res.market_summary,
+        res.disruptions,
+        res.market_performance,
+        res.performance,
+        res.stats,
     )
-    return _Rep(r, summary, res.market_summary, res.disruptions, perf, res.performance, res.stats)
 
 
 def _chunk(args: tuple[Scenario, int, list[int], Any]) -> list[_Rep]:

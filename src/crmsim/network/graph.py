@@ -26,7 +26,6 @@ hash seed.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import networkx as nx
 
@@ -236,11 +235,3 @@ def baseline_flows(
         for u, k, share in in_edges[n]:
             flows[(u, n, k)] = need.get(k, 0.0) * share
     return rates, flows
-
-
-def graph_summary(G: nx.MultiDiGraph) -> dict[str, Any]:
-    """Counts by role and material, for a quick look."""
-    roles: dict[str, int] = {}
-    for _, d in G.nodes(data=True):
-        roles[str(d["role"])] = roles.get(str(d["role"]), 0) + 1
-    return {"nodes": G.number_of_nodes(), "edges": G.number_of_edges(), "roles": roles}

@@ -166,15 +166,6 @@ def _roles(scenario: Scenario) -> dict[str, Role]:
     return {n.id: n.role for n in scenario.nodes}
 
 
-def is_push_edge(scenario: Scenario, e: Edge) -> bool:
-    """Whether an edge lies outside the buyer's sum-to-one shares (none do).
-
-    Kept for callers; recycler edges are ordinary sourcing edges (see the module notes).
-    """
-    del scenario, e
-    return False
-
-
 def _pull_edges(scenario: Scenario, buyer: str, material: str) -> list[int]:
     """Indices of the buyer's sourcing edges for a material."""
     return [
