@@ -165,7 +165,6 @@ class _Collector:
                 f"({short / planned:.0%}) before any disruption (planned flows to buyers, from "
                 f"mean demand by shares and recipes: {listed}{more})",
                 ("nodes", i, "capacity"),
-                value=n.capacity,
                 fix=f"raise the capacity to at least {_num(planned)}, or lower its buyers' shares",
             )
 
@@ -366,7 +365,6 @@ class _Collector:
                     n.id,
                     f"entrant {n.id!r} never supplies within the horizon: {why}",
                     ("nodes", i, "entry", f),
-                    value=getattr(e, f),
                     fix="enter earlier or lengthen horizon_days",
                 )
         for i, p in enumerate(self.s.policies):
@@ -388,7 +386,6 @@ class _Collector:
                     p.id,
                     f"the entrants of policy {p.id!r} never supply within the horizon: {why}",
                     (*path, f),
-                    value=getattr(t if on_trigger else m, f),
                     fix="enter earlier or lengthen horizon_days",
                 )
 
