@@ -147,13 +147,17 @@ class _Collector:
         from crmsim.network.graph import baseline_flows
 
         rates, flows = baseline_flows(self.G)
+        out_flows: dict[str, list[tuple[str, float]]] = {}
+        for (u, v, _), f in flows.items():
+            if f > 0:
+                out_flows.setdefault(u, []).append((v, f))
         for i, n in enumerate(self.s.nodes):
             if n.role not in (Role.MINE, Role.PROCESSOR) or n.capacity is None:
                 continue
             planned = rates.get(n.id, 0.0)
             if planned <= n.capacity * (1 + _REL_TOL):
                 continue
-            buyers = sorted((v, f) for (u, v, _), f in flows.items() if u == n.id and f > 0)
+            buyers = sorted(out_flows.get(n.id, []))
             listed = ", ".join(f"{v} {_num(f)}" for v, f in buyers[:6])
             more = f", ... ({len(buyers)} buyers)" if len(buyers) > 6 else ""
             short = planned - n.capacity
