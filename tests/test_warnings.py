@@ -446,6 +446,16 @@ def test_silence_for_another_element_does_not_silence_and_is_reported():
         "silence_warnings[0]",
     )
     assert "no capacity_below_plan warning about 'refinery'" in unused.message
+    assert unused.hint == "remove the entry (what it silenced is gone), or correct it"
+    misspelt = warnings_of(SHORT + "silence_warnings: [{code: capacity_below_plan, id: mien}]\n")
+    assert misspelt[-1].hint == "did you mean id 'mine'?"
+
+
+def test_silence_with_the_wrong_code_names_the_right_one():
+    text = SHORT + "silence_warnings:\n  - {code: ignored_field, id: mine}\n"
+    unused = warnings_of(text)[-1]
+    assert unused.code == "unused_silence"
+    assert unused.hint == "the warnings about 'mine' have code capacity_below_plan"
 
 
 def test_unknown_warning_code_is_an_error_with_a_suggestion():

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
+from crmsim.scenario.checks import suggest
 from crmsim.scenario.distributions import Dist
 from crmsim.scenario.errors import Problem, format_path
 from crmsim.scenario.schema import (
@@ -243,8 +244,8 @@ class _Collector:
                     "recycler_no_feedstock",
                     p.id,
                     f"policy {p.id!r} {what} recycler {node.id!r}, which can get no end-of-life "
-                    f"feedstock of {node.output!r}, so the policy cannot help (its edges only "
-                    f"divert orders): {gap}",
+                    f"feedstock of {node.output!r}, so the policy cannot help (the orders its "
+                    f"buyers place with it move elsewhere only after the switching delay): {gap}",
                     ("policies", i, "recycling"),
                     fix="give the product a `content` of the recovered material and a "
                     "`lifetime`, and collect from a market that demands it",
@@ -483,11 +484,19 @@ def _silence(scenario: Scenario, found: list[_Found]) -> list[Problem]:
         if used[j]:
             continue
         about = f" about {s.id!r}" if s.id is not None else ""
+        hint = "remove the entry (what it silenced is gone), or correct it"
+        if s.id is not None:
+            other_codes = sorted({f.problem.code for f in found if f.subject == s.id})
+            subjects = [f.subject for f in found if f.problem.code == s.code]
+            if other_codes:
+                hint = f"the warnings about {s.id!r} have code {', '.join(other_codes)}"
+            elif close := suggest(s.id, subjects):
+                hint = f"did you mean id {close!r}?"
         kept.append(
             Problem(
                 f"silences no warning: there is no {s.code} warning{about}",
                 ("silence_warnings", j),
-                hint="remove the entry (the problem it silenced is gone), or correct its id",
+                hint=hint,
                 code="unused_silence",
                 severity="warning",
             )
