@@ -1,6 +1,6 @@
 """Service and resilience metrics of one replication.
 
-Definitions (DESIGN.md, "Metrics"):
+Definitions (docs/model.md, "Metrics"):
 
 * performance ``P(t) = served(t) / demand(t)`` per day, 1 when there is no demand;
 * fill rate ``= Σ served / Σ demand`` (1 when there is no demand);

@@ -50,6 +50,7 @@ __all__ = [
     "Role",
     "Scenario",
     "Scoring",
+    "SilencedWarning",
     "Simulation",
     "Size",
     "Stockpile",
@@ -901,6 +902,35 @@ class Simulation(BaseModel):
     )
 
 
+#: Codes of the warnings of :func:`crmsim.scenario.check_warnings`, for `silence_warnings`.
+WarningCode = Literal[
+    "capacity_below_plan",
+    "recycler_no_feedstock",
+    "disruption_matches_nothing",
+    "entrant_never_supplies",
+    "development_after_horizon",
+    "ignored_field",
+]
+
+
+class SilencedWarning(BaseModel):
+    """A warning silenced on purpose: its code, and the element it is about (or all)."""
+
+    model_config = _FROZEN
+    code: WarningCode = Field(description="The warning's code, as crmsim validate prints it.")
+    id: Id | None = Field(
+        default=None,
+        description="Only the warning about this node, disruption or policy (default: every "
+        "warning with this code).",
+    )
+    reason: str | None = Field(default=None, description="Why it is silenced (for readers).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _code_only(cls, data: Any) -> Any:
+        return {"code": data} if isinstance(data, str) else data
+
+
 class Scenario(BaseModel):
     """A crmsim scenario: network, disruptions, policies and experiment settings."""
 
@@ -939,6 +969,12 @@ class Scenario(BaseModel):
     experiment: Experiment = Field(default_factory=Experiment, description="Experiment settings.")
     scoring: Scoring = Field(default_factory=Scoring, description="Scorecard weights.")
     simulation: Simulation = Field(default_factory=Simulation, description="Engine settings.")
+    silence_warnings: tuple[SilencedWarning, ...] = Field(
+        default=(),
+        description="Warnings not to report: a code (every warning of that kind) or {code, "
+        "id, reason} (only the one about that node, disruption or policy). The warnings and "
+        "their codes are listed in the README (crmsim validate).",
+    )
 
     @field_validator("home", mode="before")
     @classmethod
