@@ -49,6 +49,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,11 +64,15 @@ __all__ = [
     "Comparison",
     "ExperimentRun",
     "compare",
+    "cost_effectiveness",
+    "data_dictionary",
     "mcb",
     "paired_differences",
+    "ranking",
     "replications_needed",
     "run_experiment",
     "variants_of",
+    "write_comparison",
 ]
 
 #: Market label of the rows over all markets (only when the markets share a unit).
@@ -296,13 +301,14 @@ def run_experiment(
         frames.append(ms)
         for r in range(n_flow):
             res = simulate(app.scenario, seed, replication=r, record="summary")
-            flows.append(edge_flows(res, app.scenario).assign(variant=app.combination, replication=r))
+            fl = edge_flows(res, app.scenario)
+            flows.append(fl.assign(variant=app.combination, replication=r))
             ready.append({"variant": app.combination, "replication": r, **resource_readiness(res)})
             if progress:
                 progress(1)
     long = pd.concat(frames, ignore_index=True)
-    cols = ["variant", "replication", "market", "material", "unit", *_MARKET_COLUMNS, *_COST_COLUMNS]
-    long = long[cols].sort_values(["variant", "replication", "market"], kind="stable")
+    keys = ["variant", "replication", "market", "material", "unit"]
+    long = long[[*keys, *_MARKET_COLUMNS, *_COST_COLUMNS]]
     order = {app.combination: i for i, app in enumerate(apps)}
     long = long.sort_values(
         ["variant", "replication", "market"],
@@ -311,7 +317,8 @@ def run_experiment(
     ).reset_index(drop=True)
     flow_df = pd.concat(flows, ignore_index=True) if flows else pd.DataFrame()
     if len(flow_df):
-        flow_df = flow_df[["variant", "replication", *[c for c in flow_df.columns if c not in ("variant", "replication")]]]
+        keys = ["variant", "replication"]
+        flow_df = flow_df[[*keys, *[c for c in flow_df.columns if c not in keys]]]
     return ExperimentRun(
         scenario=scenario,
         variants=tuple(app.combination for app in apps),
@@ -436,8 +443,8 @@ def cost_effectiveness(
         cost = _matrix(run, market, "cost_total")
         for v, name in enumerate(run.variants[1:], start=1):
             cm, clo, chi = t_interval(cost[v], c, bounds=(0.0, math.inf))
-            fr = table[(table.market == market) & (table.option == name) & (table.metric == "fill_rate")].iloc[0]
-            un = table[(table.market == market) & (table.option == name) & (table.metric == "unmet")].iloc[0]
+            sel = table[(table.market == market) & (table.option == name)].set_index("metric")
+            fr, un = sel.loc["fill_rate"], sel.loc["unmet"]
             gain_pp = 100.0 * fr["diff_mean"]
             avoided = -un["diff_mean"]
             notes = []
@@ -514,7 +521,7 @@ def mcb(X: np.ndarray, confidence: float = 0.95) -> pd.DataFrame:
     k, n = X.shape
     mean = X.mean(axis=1)
     top = X.max(axis=0)
-    share_best = (X >= top - 1e-12 * np.maximum(1.0, np.abs(top))).mean(axis=1)
+    share_best = (top - 1e-12 * np.maximum(1.0, np.abs(top)) <= X).mean(axis=1)
     if k == 1:
         return pd.DataFrame(
             {
@@ -640,28 +647,37 @@ def ranking(run: ExperimentRun, confidence: float | None = None) -> tuple[pd.Dat
             continue
         best = str(m.iloc[0]["variant"])
         b = run.variants.index(best)
+        identical, unresolved = [], []
         for _, row in m.iloc[1:].iterrows():
             if not row["possibly_best"]:
                 continue
             j = run.variants.index(str(row["variant"]))
             d = X[b] - X[j]
             sd = float(d.std(ddof=1))
-            delta = float(d.mean())
-            need = replications_needed(sd, delta, c, n)
+            need = replications_needed(sd, float(d.mean()), c, n)
             if need is None:
-                how = "they agree in every replication: no number of replications separates them"
-            elif need >= MAX_REPLICATIONS_NEEDED:
-                how = f"more than {MAX_REPLICATIONS_NEEDED:,} replications would be needed"
+                identical.append(str(row["variant"]))
             else:
-                how = (
-                    f"about {need:,} replications would resolve the observed difference of "
-                    f"{100 * delta:.3g} pp (n ≈ (t·sd/δ)², sd of the paired difference "
-                    f"{100 * sd:.3g} pp)"
-                )
-            warnings.append(
-                f"{market}: {best} and {row['variant']} cannot be told apart on fill rate "
-                f"at {100 * c:g} % confidence with {n} replications; {how}"
+                unresolved.append((need, str(row["variant"]), float(d.mean()), sd))
+        if not unresolved:
+            continue  # only variants identical to the best in every replication: nothing to resolve
+        need, other, delta, sd = max(unresolved)
+        names = ", ".join(v for _, v, _, _ in unresolved)
+        text = (
+            f"{market}: {best} (ranked first) cannot be told apart from {names} on fill rate "
+            f"at {100 * c:g} % confidence with {n} replications; "
+        )
+        if need >= MAX_REPLICATIONS_NEEDED:
+            text += f"more than {MAX_REPLICATIONS_NEEDED:,} replications would be needed"
+        else:
+            text += (
+                f"about {need:,} replications would resolve the hardest pair ({other}: observed "
+                f"difference {100 * delta:.3g} pp, sd of the paired difference {100 * sd:.3g} "
+                "pp; n ≈ (t·sd/δ)²)"
             )
+        if identical:
+            text += f"; identical to it in every replication: {', '.join(identical)}"
+        warnings.append(text)
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), warnings
 
 
@@ -790,3 +806,216 @@ def compare(
         warnings=warnings,
         confidence=c,
     )
+
+
+# --------------------------------------------------------------------------- writing
+
+#: Column meanings and units of every table :func:`write_comparison` writes.
+DATA_DICTIONARY: dict[str, dict[str, tuple[str, str]]] = {
+    "replications": {
+        "variant": ("baseline, or the policy combination applied (a+b)", ""),
+        "replication": ("replication number r (the same r sees the same random draws)", ""),
+        "market": ("market node id; '(all)' = all markets (only when they share a unit)", ""),
+        "material": ("material the market demands", ""),
+        "unit": ("unit of the market's material", ""),
+        "demand": ("demand over the scored horizon", "unit"),
+        "served": ("demand served on the day it arose", "unit"),
+        "unmet": ("demand lost or back-ordered", "unit"),
+        "fill_rate": ("served ÷ demand", "fraction 0–1"),
+        "nadir": ("lowest daily performance served(t) ÷ demand(t)", "fraction 0–1"),
+        "resilience_loss": ("Σ_t (1 − performance(t)) over the scored days", "days"),
+        "resilience_index": ("1 − resilience_loss ÷ horizon", "fraction 0–1"),
+        "cost_capex": ("realised capital cost of the variant in this replication", "currency"),
+        "cost_opex": ("realised operating cost over the scored horizon", "currency"),
+        "cost_holding": ("stockpile holding cost over the scored horizon", "currency"),
+        "cost_total": ("capex + opex + holding (same on every market row)", "currency"),
+    },
+    "comparison": {
+        "market": ("market node id or '(all)'", ""),
+        "material": ("material the market demands", ""),
+        "unit": ("unit of the market's material", ""),
+        "option": ("the policy combination compared with the baseline", ""),
+        "metric": ("fill_rate, unmet, nadir or resilience_loss", ""),
+        "better": ("direction in which the metric improves: higher or lower", ""),
+        "baseline_mean": ("mean of the metric over replications, baseline", "metric"),
+        "option_mean": ("mean of the metric over replications, option", "metric"),
+        "diff_mean": ("mean paired difference option − baseline", "metric"),
+        "diff_low": ("lower limit of the t-based interval of diff_mean", "metric"),
+        "diff_high": ("upper limit of the t-based interval of diff_mean", "metric"),
+        "diff_sd": ("standard deviation of the paired differences", "metric"),
+        "p_better": ("share of replications in which the option is better", "fraction 0–1"),
+        "p_tie": ("share of replications with exactly the same value", "fraction 0–1"),
+        "p_worse": ("share of replications in which the option is worse", "fraction 0–1"),
+        "n": ("replications", "count"),
+    },
+    "costs": {
+        "market": ("market node id or '(all)'", ""),
+        "unit": ("unit of the market's material", ""),
+        "option": ("the policy combination", ""),
+        "currency": ("currency of the costs (the scenario's `currency`)", ""),
+        "cost_mean": ("mean realised cost per replication, scored horizon", "currency"),
+        "cost_low": ("lower limit of its t-based interval", "currency"),
+        "cost_high": ("upper limit of its t-based interval", "currency"),
+        "fill_gain_pp": ("mean fill-rate gain", "percentage points"),
+        "cost_per_pp": (
+            "cost_mean ÷ fill_gain_pp; NaN unless the gain is significant",
+            "currency/pp",
+        ),
+        "shortage_avoided": ("mean reduction of unmet demand", "unit"),
+        "cost_per_unit_avoided": (
+            "cost_mean ÷ shortage_avoided; NaN unless the reduction is significant",
+            "currency/unit",
+        ),
+        "note": ("why a ratio is undefined", ""),
+    },
+    "ranking": {
+        "market": ("market node id or '(all)'", ""),
+        "rank": ("1 = highest mean fill rate", ""),
+        "variant": ("baseline or policy combination", ""),
+        "mean_fill_rate": ("mean fill rate over replications", "fraction 0–1"),
+        "mcb_low": ("lower MCB limit of fill rate − best of the others", "fraction"),
+        "mcb_high": ("upper MCB limit of fill rate − best of the others", "fraction"),
+        "possibly_best": ("no other variant is clearly better (MCB)", "bool"),
+        "clearly_best": ("better than every other variant (MCB)", "bool"),
+        "share_best": ("share of replications with the highest fill rate (ties count)", "fraction"),
+        "confidence": ("joint confidence level of the MCB intervals", "fraction"),
+    },
+    "scorecard": {
+        "variant": ("baseline or policy combination", ""),
+        "group": ("scorecard group, or total", ""),
+        "score": ("normalised score (1 = best)", "fraction 0–1"),
+        "weight": ("weight from scoring.weights (total: sum of defined groups' weights)", ""),
+        "weighted": ("score × weight", ""),
+        "rule": ("how the score is normalised", ""),
+        "replications": ("replications the score averages", "count"),
+    },
+    "crma": {
+        "variant": ("baseline or policy combination", ""),
+        "material": ("material", ""),
+        "unit": ("unit of the material", ""),
+        "home": ("the buyer region's countries", ""),
+        "consumption": ("home consumption per replication, scored horizon", "unit"),
+        "indicator": ("extraction, processing, recycling or single_third_country", ""),
+        "share": ("share of home consumption (NaN when undefined)", "fraction"),
+        "country": ("for single_third_country: the largest third-country supplier", ""),
+        "benchmark": ("CRMA 2030 benchmark (Regulation (EU) 2024/1252, Art. 5)", "fraction"),
+        "rule": (">= (at least) or <= (at most)", ""),
+        "met": ("whether the benchmark is met (empty when undefined)", "bool"),
+    },
+    "flows": {
+        "variant": ("baseline or policy combination", ""),
+        "replication": ("replication number", ""),
+        "supplier": ("supplier node id", ""),
+        "buyer": ("buyer node id", ""),
+        "material": ("material on the edge", ""),
+        "supplier_country": ("ISO alpha-3 country of the supplier", ""),
+        "buyer_country": ("ISO alpha-3 country of the buyer", ""),
+        "supplier_role": ("role of the supplier", ""),
+        "buyer_role": ("role of the buyer", ""),
+        "supplier_msme": ("1 MSME, 0 large, empty unknown size", ""),
+        "origin": ("the supplier makes the material (not passing it on)", "bool"),
+        "consumer": ("the buyer uses the material up (market or transforming processor)", "bool"),
+        "shipped": ("units shipped on the edge over the scored days", "unit of the material"),
+        "received": ("units received on the edge over the scored days", "unit of the material"),
+    },
+}
+
+
+def data_dictionary() -> pd.DataFrame:
+    """The data dictionary of the written tables: ``table, column, meaning, unit``."""
+    rows = [
+        {"table": t, "column": c, "meaning": m, "unit": u}
+        for t, cols in DATA_DICTIONARY.items()
+        for c, (m, u) in cols.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def write_comparison(
+    cmp: Comparison,
+    out: str | Path,
+    *,
+    scenario_file: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write a comparison's tables (Parquet and CSV), data dictionary and manifest.
+
+    Parameters
+    ----------
+    cmp : Comparison
+        From :func:`compare`.
+    out : str or Path
+        Output directory; it must not exist unless ``overwrite``.
+    scenario_file : str or Path, optional
+        The scenario file, whose SHA-256 is recorded.
+    options : dict, optional
+        Settings to record (command-line options).
+    overwrite : bool
+        Replace the files of an existing directory.
+
+    Returns
+    -------
+    dict
+        The manifest written to ``manifest.json``.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists and ``overwrite`` is false.
+    """
+    import json
+    import platform
+    from datetime import UTC, datetime
+
+    from crmsim import __version__
+    from crmsim.experiment.io import file_sha256
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: already exists; use --overwrite or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    run = cmp.run
+    tables = {
+        "replications": run.replications,
+        "comparison": cmp.table,
+        "costs": cmp.costs,
+        "ranking": cmp.ranking,
+        "scorecard": cmp.scorecard,
+        "crma": cmp.crma,
+        "flows": run.flows,
+        "data_dictionary": data_dictionary(),
+    }
+    files: dict[str, str] = {}
+    for name, df in tables.items():
+        for ext in ("parquet", "csv"):
+            path = out / f"{name}.{ext}"
+            if ext == "csv":
+                df.to_csv(path, index=False)
+            else:
+                df.to_parquet(path, index=False)
+            files[path.name] = f"{len(df)} rows"
+    manifest = {
+        "crmsim_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "compare",
+        "scenario": run.scenario.name,
+        "scenario_file": str(scenario_file) if scenario_file else None,
+        "scenario_sha256": file_sha256(scenario_file) if scenario_file else None,
+        "seed": run.seed,
+        "replications": run.n_replications,
+        "flow_replications": run.flow_replications,
+        "variants": list(run.variants),
+        "confidence": cmp.confidence,
+        "currency": cmp.currency,
+        "weights": dict(run.scenario.scoring.weights),
+        "ranking_method": "MCB (Hsu 1984, 1996), paired Bonferroni form (Nelson & Matejcik 1995)",
+        "warnings": list(cmp.warnings),
+        "options": json.loads(json.dumps(options or {}, default=str)),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "seconds": round(run.seconds, 3),
+        "files": files,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest

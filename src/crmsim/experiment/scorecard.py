@@ -206,9 +206,7 @@ def resource_readiness(result: Any) -> dict[str, float]:
     }
 
 
-def home_countries(
-    scenario: Scenario, home: str | Sequence[str] | None = None
-) -> tuple[str, ...]:
+def home_countries(scenario: Scenario, home: str | Sequence[str] | None = None) -> tuple[str, ...]:
     """Home countries: ``home`` (regions expanded), else the scenario's, else the markets'.
 
     Parameters
@@ -302,9 +300,16 @@ def scorecard(run: ExperimentRun) -> pd.DataFrame:
                 float(rd["ready_capacity"].sum()) / cap if cap > 0 else math.nan
             )
         n_flow = run.flow_replications
+        total = wsum = 0.0
+        left_out = []
         for group, rule in SCORE_GROUPS.items():
             s = scores.get(group, math.nan)
-            w = float(weights.get(group, 0.0))
+            w = float(weights.get(group, 0.0))  # type: ignore[call-overload]
+            if math.isnan(s):
+                left_out.append(group)
+            else:
+                total += s * w
+                wsum += w
             rows.append(
                 {
                     "variant": v,
@@ -316,9 +321,6 @@ def scorecard(run: ExperimentRun) -> pd.DataFrame:
                     "replications": run.n_replications if group == "resilience" else n_flow,
                 }
             )
-        defined = [r for r in rows[-len(SCORE_GROUPS) :] if not math.isnan(r["score"])]
-        wsum = sum(r["weight"] for r in defined)
-        left_out = [r["group"] for r in rows[-len(SCORE_GROUPS) :] if math.isnan(r["score"])]
         rule = "Σ weight × score ÷ Σ weight over defined groups"
         if left_out:
             rule += " (undefined, left out: " + ", ".join(left_out) + ")"
@@ -326,9 +328,9 @@ def scorecard(run: ExperimentRun) -> pd.DataFrame:
             {
                 "variant": v,
                 "group": "total",
-                "score": sum(r["weighted"] for r in defined) / wsum if wsum > 0 else math.nan,
+                "score": total / wsum if wsum > 0 else math.nan,
                 "weight": wsum,
-                "weighted": sum(r["weighted"] for r in defined),
+                "weighted": total,
                 "rule": rule,
                 "replications": n_flow,
             }
@@ -355,6 +357,25 @@ def _recipe_coefficients(scenario: Scenario) -> dict[str, dict[str, float]]:
     return {m: {r: a[0] / a[1] for r, a in d.items()} for m, d in acc.items()}
 
 
+def _extraction(mined: dict[str, float], coef: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Home extraction of each material, in its own units, through recipes (recursive)."""
+    memo: dict[str, float] = {}
+
+    def value(m: str, seen: frozenset[str]) -> float:
+        if m in memo:
+            return memo[m]
+        total = float(mined.get(m, 0.0))
+        for r, q in coef.get(m, {}).items():
+            if r not in seen and q > 0:
+                total += value(r, seen | {m}) / q
+        memo[m] = total
+        return total
+
+    for m in set(mined) | set(coef):
+        value(m, frozenset())
+    return memo
+
+
 def crma_card(run: ExperimentRun, home: str | Sequence[str] | None = None) -> pd.DataFrame:
     """Critical Raw Materials Act benchmarks per variant and material (module docstring).
 
@@ -376,7 +397,7 @@ def crma_card(run: ExperimentRun, home: str | Sequence[str] | None = None) -> pd
         single_third_country: which), ``benchmark``, ``rule`` (``>=`` or ``<=``) and
         ``met`` (True/False; None when the share is undefined).
     """
-    home = set(home_countries(run.scenario, home))
+    homes = set(home_countries(run.scenario, home))
     flows = run.flows
     rows: list[dict[str, Any]] = []
     if not len(flows):
@@ -387,41 +408,31 @@ def crma_card(run: ExperimentRun, home: str | Sequence[str] | None = None) -> pd
             ]
         )  # fmt: skip
     n_flow = max(run.flow_replications, 1)
-    home_text = ",".join(sorted(home))
+    home_text = ",".join(sorted(homes))
     for v, app in zip(run.variants, run.applications, strict=True):
         sc = app.scenario
         coef = _recipe_coefficients(sc)
         f = flows[flows["variant"] == v]
-        sup_home = f["supplier_country"].isin(home)
-        mined: dict[str, float] = (
-            f[sup_home & (f["supplier_role"] == str(Role.MINE)) & f["origin"]]
+        sup_home = f["supplier_country"].isin(homes)
+        mined = {
+            str(k): float(x)
+            for k, x in f[sup_home & (f["supplier_role"] == str(Role.MINE)) & f["origin"]]
             .groupby("material")["shipped"]
             .sum()
-            .to_dict()
-        )
-        memo: dict[str, float] = {}
-
-        def extraction(m: str, seen: frozenset[str] = frozenset()) -> float:
-            if m in memo:
-                return memo[m]
-            total = float(mined.get(m, 0.0))
-            for r, q in coef.get(m, {}).items():
-                if r not in seen and q > 0:
-                    total += extraction(r, seen | {m}) / q
-            memo[m] = total
-            return total
-
+            .items()
+        }
+        extraction = _extraction(mined, coef)
         processed = set(coef)
         for mat in sc.materials:
             m = mat.id
             g = f[f["material"] == m]
-            gh = g[g["buyer_country"].isin(home) & g["consumer"]]
+            gh = g[g["buyer_country"].isin(homes) & g["consumer"]]
             C = float(gh["received"].sum())
             shares: dict[str, float] = {}
             country: str | None = None
             if C > 0:
-                gs = g[g["supplier_country"].isin(home) & g["origin"]]
-                shares["extraction"] = extraction(m) / C
+                gs = g[g["supplier_country"].isin(homes) & g["origin"]]
+                shares["extraction"] = extraction[m] / C if m in extraction else 0.0
                 shares["processing"] = (
                     float(gs.loc[gs["supplier_role"] == str(Role.PROCESSOR), "shipped"].sum()) / C
                     if m in processed
@@ -431,7 +442,7 @@ def crma_card(run: ExperimentRun, home: str | Sequence[str] | None = None) -> pd
                     float(gs.loc[gs["supplier_role"] == str(Role.RECYCLER), "shipped"].sum()) / C
                 )
                 third = (
-                    gh[~gh["supplier_country"].isin(home)]
+                    gh[~gh["supplier_country"].isin(homes)]
                     .groupby("supplier_country")["received"]
                     .sum()
                 )
