@@ -88,8 +88,10 @@ def test_option_that_changes_nothing_gives_exactly_zero(noisy: Any) -> None:
     t = noisy.table[noisy.table.option == "never_financed"]
     assert len(t) == 4 * 3  # 4 metrics × (2 markets + all markets: they share a unit)
     assert (t["diff_mean"] == 0.0).all()
-    assert (t["diff_low"] == 0.0).all() and (t["diff_high"] == 0.0).all()
-    assert (t["p_tie"] == 1.0).all() and (t["p_better"] == 0.0).all()
+    assert (t["diff_low"] == 0.0).all()
+    assert (t["diff_high"] == 0.0).all()
+    assert (t["p_tie"] == 1.0).all()
+    assert (t["p_better"] == 0.0).all()
     # ... while the baseline itself varies between replications (the test is not trivial).
     base = noisy.replications
     base = base[(base.variant == "baseline") & (base.market == "city")]
@@ -156,7 +158,8 @@ def test_doubling_a_bound_suppliers_capacity_gains_the_hand_computed_amount() ->
     assert c["cost_per_pp"] == pytest.approx(520_000 / 40)
     assert c["cost_per_unit_avoided"] == pytest.approx(520_000 / 800)
     rank = cmp.ranking[cmp.ranking.market == "city"].set_index("variant")
-    assert bool(rank.loc["double", "clearly_best"]) and rank.loc["double", "rank"] == 1
+    assert bool(rank.loc["double", "clearly_best"])
+    assert rank.loc["double", "rank"] == 1
     assert not rank.loc["baseline", "possibly_best"]
     assert cmp.warnings == []
 
@@ -167,8 +170,8 @@ def test_doubling_a_bound_suppliers_capacity_gains_the_hand_computed_amount() ->
 def test_common_random_numbers_per_stream_kind() -> None:
     """Replication r of every variant sees the same demand, disruptions and entry draws."""
     s = scenario_from_dict(NOISY)
-    apps = {name: apply_policies(s, name) for name in
-            ("baseline", "never_financed", "stock", "maybe_financed", "maybe_financed+stock")}  # fmt: skip
+    names = ("baseline", "never_financed", "stock", "maybe_financed", "maybe_financed+stock")
+    apps = {name: apply_policies(s, name) for name in names}
     entered = []
     for r in range(6):
         eng = {k: simulate(a.scenario, 7, replication=r, record="summary")._engine
@@ -187,7 +190,8 @@ def test_common_random_numbers_per_stream_kind() -> None:
         b = simulate(apps["maybe_financed+stock"].scenario, 7, replication=r, record="summary")
         pd.testing.assert_frame_equal(a.levers, b.levers)
         entered.append("entered" in set(a.levers["event"]))
-    assert any(entered) and not all(entered), "finance 0.5 should differ between replications"
+    assert any(entered), "finance 0.5 should differ between replications"
+    assert not all(entered), "finance 0.5 should differ between replications"
 
 
 def test_lead_time_draws_are_common_too(noisy: Any) -> None:
@@ -219,13 +223,15 @@ def test_mcb_by_hand() -> None:
 def test_mcb_ties_and_noise() -> None:
     same = np.tile(np.arange(5.0), (3, 1))
     m = mcb(same, 0.95)
-    assert m["possibly_best"].all() and not m["clearly_best"].any()
+    assert m["possibly_best"].all()
+    assert not m["clearly_best"].any()
     rng = np.random.default_rng(3)
     noise = rng.normal(size=(3, 10))
     m = mcb(noise, 0.95)
     assert m["possibly_best"].sum() >= 2  # pure noise: no clear winner
     assert m["clearly_best"].sum() <= 1
-    assert (m["mcb_low"] <= 0).all() and (m["mcb_high"] >= 0).all()
+    assert (m["mcb_low"] <= 0).all()
+    assert (m["mcb_high"] >= 0).all()
 
 
 def test_replications_needed() -> None:
@@ -249,7 +255,7 @@ def test_variants_and_policy_errors() -> None:
     s = scenario_from_dict(NOISY)
     names = [a.combination for a in variants_of(s, "stock, stock,never_financed")]
     assert names == ["baseline", "stock", "never_financed"]
-    assert [a.combination for a in variants_of(s)][0] == "baseline"
+    assert next(a.combination for a in variants_of(s)) == "baseline"
     with pytest.raises(PolicyError, match="unknown policy"):
         variants_of(s, "stokc")
 
@@ -260,14 +266,16 @@ def test_package_level_compare_and_confidence() -> None:
     s = scenario_from_dict(data)
     wide = crmsim.compare(s, ["stock"], replications=6, flow_replications=1)
     narrow = compare(s, ["stock"], replications=6, flow_replications=1, confidence=0.99)
-    assert wide.confidence == 0.5 and narrow.confidence == 0.99
+    assert wide.confidence == 0.5
+    assert narrow.confidence == 0.99
     a = wide.table.set_index(["market", "metric"]).loc[("city", "fill_rate")]
     b = narrow.table.set_index(["market", "metric"]).loc[("city", "fill_rate")]
     assert a["diff_mean"] == b["diff_mean"]
     if a["diff_sd"] > 0:
         assert b["diff_high"] - b["diff_low"] > a["diff_high"] - a["diff_low"]
     fr = wide.table[wide.table.metric.isin(["fill_rate", "nadir"])]
-    assert fr["diff_low"].between(-1, 1).all() and fr["diff_high"].between(-1, 1).all()
+    assert fr["diff_low"].between(-1, 1).all()
+    assert fr["diff_high"].between(-1, 1).all()
     keys = wide.replications[["variant", "replication", "market"]]
     assert not keys.duplicated().any()
     assert set(wide.replications["variant"]) == {"baseline", "stock"}
@@ -294,7 +302,8 @@ def test_compare_every_shipped_scenario(path: Path) -> None:
         assert market in res.output  # per market
     assert "ranking by fill rate" in res.output
     assert "scorecard" in res.output
-    assert "e+0" not in res.output and "e+1" not in res.output  # no scientific notation
+    assert "e+0" not in res.output
+    assert "e+1" not in res.output
 
 
 def test_compare_writes_tidy_tables(tmp_path: Path) -> None:
@@ -313,7 +322,8 @@ def test_compare_writes_tidy_tables(tmp_path: Path) -> None:
         assert len(pq) == len(csv)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["variants"] == ["baseline", "stock", "maybe_financed+stock"]
-    assert manifest["replications"] == 3 and manifest["seed"] == 7
+    assert manifest["replications"] == 3
+    assert manifest["seed"] == 7
     assert len(manifest["scenario_sha256"]) == 64
     assert manifest["currency"] == "USD"
     dd = pd.read_csv(out / "data_dictionary.csv")
@@ -324,7 +334,8 @@ def test_compare_writes_tidy_tables(tmp_path: Path) -> None:
     assert len(reps) == 3 * 3 * 3  # variants × replications × (2 markets + all)
     # An existing folder is refused without --overwrite, and kept.
     again = invoke(["compare", str(path), "-r", "2", "-o", str(out)])
-    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert again.exit_code == 1
+    assert "--overwrite" in again.output
     assert json.loads((out / "manifest.json").read_text())["replications"] == 3
     assert invoke(["compare", str(path), "-r", "2", "-o", str(out), "--overwrite",
                    "--flow-replications", "1"]).exit_code == 0  # fmt: skip
@@ -334,11 +345,14 @@ def test_compare_user_errors_are_one_line(tmp_path: Path) -> None:
     path = ROOT / "scenarios" / "tutorial.yaml"
     res = invoke(["compare", str(path), "-p", "stockpile_3d", "-r", "2"])
     assert res.exit_code == 1
-    assert "unknown policy 'stockpile_3d'" in res.output and "Traceback" not in res.output
+    assert "unknown policy 'stockpile_3d'" in res.output
+    assert "Traceback" not in res.output
     res = invoke(["compare", str(path), "--home", "Atlantis", "-r", "2"])
-    assert res.exit_code == 1 and "Atlantis" in res.output
+    assert res.exit_code == 1
+    assert "Atlantis" in res.output
     res = invoke(["compare", str(tmp_path / "missing.yaml")])
-    assert res.exit_code == 1 and "cannot read" in res.output
+    assert res.exit_code == 1
+    assert "cannot read" in res.output
 
 
 def test_money_is_for_people() -> None:

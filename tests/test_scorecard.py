@@ -71,9 +71,7 @@ def hand() -> Any:
 
 
 def _card(cmp: Any) -> dict[tuple[str, str, str], float]:
-    return {
-        (r.variant, r.material, r.indicator): r.share for r in cmp.crma.itertuples(index=False)
-    }
+    return {(r.variant, r.material, r.indicator): r.share for r in cmp.crma.itertuples(index=False)}
 
 
 def test_crma_card_by_hand(hand: Any) -> None:
