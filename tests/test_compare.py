@@ -240,6 +240,9 @@ def test_replications_needed() -> None:
     assert replications_needed(0.0, 0.0, 0.95, 50) is None  # identical in every replication
     assert replications_needed(0.02, 0.0, 0.95, 50, cap=1000) == 1000
     assert replications_needed(0.001, 0.5, 0.95, 50) == 50  # already resolved: never fewer
+    # MCB of k = 4 variants: one-sided Bonferroni t_{1 − 0.05/3, 49} = 2.18975
+    # (2.18975 · 0.02 / 0.005)² = 76.7 → 77
+    assert replications_needed(0.02, 0.005, 0.95, 50, comparisons=3) == 77
 
 
 def test_indistinguishable_options_are_warned_about(noisy: Any) -> None:
@@ -360,3 +363,15 @@ def test_money_is_for_people() -> None:
 
     assert money(25_000_000.0) == "25,000,000"
     assert money(math.inf) == "–"
+
+
+def test_compare_baseline_only_still_scores(tmp_path: Path) -> None:
+    path = ROOT / "scenarios" / "tutorial.yaml"
+    out = tmp_path / "res"
+    res = invoke(["compare", str(path), "-p", "baseline", "-r", "2", "--flow-replications", "1",
+                  "-o", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "nothing to compare" in res.output
+    assert "scorecard" in res.output
+    assert len(pd.read_parquet(out / "comparison.parquet")) == 0
+    assert set(pd.read_parquet(out / "scorecard.parquet")["variant"]) == {"baseline"}

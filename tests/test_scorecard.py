@@ -91,6 +91,7 @@ def test_crma_card_by_hand(hand: Any) -> None:
     # Ore: consumed at home only by the German smelter, all from the German mine.
     assert card["baseline", "ore", "extraction"] == pytest.approx(1.0, abs=1e-9)
     assert math.isnan(card["baseline", "ore", "processing"])  # no processor makes ore
+    assert math.isnan(card["baseline", "ore", "recycling"])  # nor is ore recycled
     assert card["baseline", "ore", "single_third_country"] == 0.0
     crma = hand.crma.set_index(["variant", "material", "indicator"])
     assert crma.loc[("baseline", "metal", "extraction"), "consumption"] == pytest.approx(1000.0)

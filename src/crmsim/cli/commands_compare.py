@@ -237,7 +237,12 @@ def _print(cmp: Any) -> None:
             "is reported on its own"
         )
     t, costs = cmp.table, cmp.costs
-    for market in run.markets:
+    if len(run.variants) == 1:
+        console.print(
+            "only the baseline: nothing to compare (name options with --policies or in "
+            "experiment.compare); its scorecard and CRMA card follow"
+        )
+    for market in run.markets if len(run.variants) > 1 else []:
         unit = t.loc[t.market == market, "unit"].iloc[0] if len(t) else ""
         tm = t[t.market == market]
         if len(tm) and bool((tm["p_tie"] == 1.0).all()):
@@ -275,10 +280,11 @@ def _print(cmp: Any) -> None:
                 money(c["cost_per_unit_avoided"]),
             )
         console.print(tab)
-    console.print(
-        '"–" in a cost ratio: undefined, because the gain\'s interval includes 0 or the '
-        "gain is not positive. The whole cost of an option is set against each market."
-    )
+    if len(run.variants) > 1:
+        console.print(
+            '"–" in a cost ratio: undefined, because the gain\'s interval includes 0 or the '
+            "gain is not positive. The whole cost of an option is set against each market."
+        )
     rk = cmp.ranking
     if len(rk) and len(run.variants) > 1:
         tab = Table(

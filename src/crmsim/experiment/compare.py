@@ -407,7 +407,7 @@ def paired_differences(run: ExperimentRun, confidence: float | None = None) -> p
                         "n": int(d.size),
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(DATA_DICTIONARY["comparison"]))
 
 
 def cost_effectiveness(
@@ -474,7 +474,7 @@ def cost_effectiveness(
                     "note": "; ".join(notes),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(DATA_DICTIONARY["costs"]))
 
 
 def mcb(X: np.ndarray, confidence: float = 0.95) -> pd.DataFrame:
@@ -565,13 +565,21 @@ def mcb(X: np.ndarray, confidence: float = 0.95) -> pd.DataFrame:
 
 
 def replications_needed(
-    sd_diff: float, delta: float, confidence: float, n: int, cap: int = MAX_REPLICATIONS_NEEDED
+    sd_diff: float,
+    delta: float,
+    confidence: float,
+    n: int,
+    cap: int = MAX_REPLICATIONS_NEEDED,
+    *,
+    comparisons: int | None = None,
 ) -> int | None:
     """Replications needed for a paired interval of half-width ``delta``.
 
-    ``n ≈ ⌈(t · sd_diff / δ)²⌉`` with ``t = t_{(1+c)/2, n−1}`` at the current number of
-    replications (the usual normal-theory sample-size formula; with δ the observed
-    difference, the replications at which that difference would just be significant).
+    ``n ≈ ⌈(t · sd_diff / δ)²⌉`` (the usual normal-theory sample-size formula; with δ the
+    observed difference, the replications at which that difference would just be
+    resolved), with ``t`` at the current number of replications: the two-sided
+    ``t_{(1+c)/2, n−1}`` of a single paired interval, or with ``comparisons`` = k − 1 the
+    one-sided Bonferroni ``t_{1−α/(k−1), n−1}`` of the MCB intervals (:func:`mcb`).
 
     Parameters
     ----------
@@ -585,6 +593,8 @@ def replications_needed(
         Replications so far (for the t quantile).
     cap : int
         Largest answer given; above it the result is ``cap``.
+    comparisons : int, optional
+        Number of MCB comparisons k − 1 (default: a single two-sided interval).
 
     Returns
     -------
@@ -603,7 +613,8 @@ def replications_needed(
         return cap
     from scipy import stats
 
-    t = float(stats.t.ppf(0.5 + confidence / 2, max(n - 1, 1)))
+    q = 0.5 + confidence / 2 if comparisons is None else 1 - (1 - confidence) / comparisons
+    t = float(stats.t.ppf(q, max(n - 1, 1)))
     need = math.ceil((t * sd_diff / delta) ** 2)
     return min(max(need, n), cap)
 
@@ -628,7 +639,7 @@ def ranking(run: ExperimentRun, confidence: float | None = None) -> tuple[pd.Dat
     warnings : list of str
         For each market where the top-ranked variant is not clearly best: which variants
         it cannot be told apart from, and the replications needed to resolve the observed
-        difference (:func:`replications_needed`).
+        difference at the MCB critical value (:func:`replications_needed`).
     """
     c = run.scenario.experiment.confidence if confidence is None else confidence
     frames, warnings = [], []
@@ -654,7 +665,7 @@ def ranking(run: ExperimentRun, confidence: float | None = None) -> tuple[pd.Dat
             j = run.variants.index(str(row["variant"]))
             d = X[b] - X[j]
             sd = float(d.std(ddof=1))
-            need = replications_needed(sd, float(d.mean()), c, n)
+            need = replications_needed(sd, float(d.mean()), c, n, comparisons=len(m) - 1)
             if need is None:
                 identical.append(str(row["variant"]))
             else:
@@ -673,7 +684,7 @@ def ranking(run: ExperimentRun, confidence: float | None = None) -> tuple[pd.Dat
             text += (
                 f"about {need:,} replications would resolve the hardest pair ({other}: observed "
                 f"difference {100 * delta:.3g} pp, sd of the paired difference {100 * sd:.3g} "
-                "pp; n ≈ (t·sd/δ)²)"
+                "pp; n ≈ (t·sd/δ)² with the MCB critical value t)"
             )
         if identical:
             text += f"; identical to it in every replication: {', '.join(identical)}"
@@ -794,7 +805,7 @@ def compare(
         progress=progress,
     )
     table = paired_differences(run, c)
-    costs = cost_effectiveness(run, table, c) if len(run.variants) > 1 else pd.DataFrame()
+    costs = cost_effectiveness(run, table, c)
     rank, warnings = ranking(run, c)
     return Comparison(
         run=run,

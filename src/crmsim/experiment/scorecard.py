@@ -58,7 +58,9 @@ processing
     Shipments of ``m`` by home processors that make it ÷ ``C_m`` (NaN when no processor
     in the network makes ``m``, e.g. for an ore).
 recycling
-    Shipments of ``m`` by home recyclers ÷ ``C_m``.
+    Shipments of ``m`` by home recyclers ÷ ``C_m`` (NaN for a material that only mines
+    make and no recycler recovers: an ore is not recycled; the chain's recycling shows on
+    the processed material).
 single_third_country
     The largest share of ``C_m`` received from suppliers in one country outside home
     (the supplier's country: units re-exported through a third country count for it).
@@ -424,6 +426,7 @@ def crma_card(run: ExperimentRun, home: str | Sequence[str] | None = None) -> pd
         }
         extraction = _extraction(mined, coef)
         processed = set(coef)
+        recycled = {n.output for n in sc.nodes if n.role is Role.RECYCLER}
         for mat in sc.materials:
             m = mat.id
             g = f[f["material"] == m]
@@ -441,6 +444,8 @@ def crma_card(run: ExperimentRun, home: str | Sequence[str] | None = None) -> pd
                 )
                 shares["recycling"] = (
                     float(gs.loc[gs["supplier_role"] == str(Role.RECYCLER), "shipped"].sum()) / C
+                    if m in processed or m in recycled
+                    else math.nan
                 )
                 third = (
                     gh[~gh["supplier_country"].isin(homes)]
