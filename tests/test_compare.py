@@ -375,3 +375,36 @@ def test_compare_baseline_only_still_scores(tmp_path: Path) -> None:
     assert "scorecard" in res.output
     assert len(pd.read_parquet(out / "comparison.parquet")) == 0
     assert set(pd.read_parquet(out / "scorecard.parquet")["variant"]) == {"baseline"}
+
+
+def test_censored_recovery_is_not_averaged_as_observed() -> None:
+    """An outage that outlasts the horizon: its TTR is censored, the median undefined."""
+    data = {
+        "crmsim": 1, "name": "long outage", "warmup_days": 20, "horizon_days": 100,
+        "materials": [{"id": "ore"}],
+        "nodes": [
+            {"id": "mine", "role": "mine", "country": "AUS", "output": "ore", "capacity": 12},
+            {"id": "city", "role": "market", "country": "DEU", "demand": {"mean": 10},
+             "stock_days": 5},
+        ],
+        "edges": [{"from": "mine", "to": "city", "lead_time": 2}],
+        "disruptions": [{"id": "flood", "kind": "outage", "target": {"node": "mine"},
+                         "start": 40, "duration": 500}],
+        "policies": [{"id": "stock", "stockpile": {"at": "city", "material": "ore",
+                                                   "days_of_cover": 10,
+                                                   "release_below_fill_rate": 0.9}}],
+        "experiment": {"replications": 2, "compare": ["stock"]},
+    }  # fmt: skip
+    calls: list[int] = []
+    cmp = compare(scenario_from_dict(data), flow_replications=1, progress=calls.append)
+    assert sum(calls) == 2 * (2 + 1)  # variants × (replications + flow replications)
+    rec = cmp.recovery.set_index("variant")
+    assert rec.loc["baseline", "recovered_share"] == 0.0
+    assert math.isnan(rec.loc["baseline", "median_ttr"])
+    # Nothing recovers: censored at H − start = 60 days in both replications, so the mean
+    # restricted to the follow-up of 60 days is 60 (a lower bound, never an average).
+    assert rec.loc["baseline", "restricted_to"] == 60
+    assert rec.loc["baseline", "restricted_mean_ttr"] == pytest.approx(60.0)
+    d = cmp.run.disruptions
+    assert d.loc[d.variant == "baseline", "censored"].all()
+    assert len(d) == 2 * 2  # one event per variant and replication

@@ -314,6 +314,32 @@ def _print(cmp: Any) -> None:
     for w in cmp.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
 
+    rec = cmp.recovery
+    if len(rec) and run.shared_unit is not None:
+        tab = Table(
+            title="time to recover (TTR, days, overall performance; Kaplan–Meier over all "
+            "events, 0 when not impacted, censored at the horizon)"
+        )
+        for col in ("disruption", "variant", "impacted", "recovered", "median", "mean ≤ τ", "τ"):
+            tab.add_column(col, justify="left" if col in ("disruption", "variant") else "right")
+        for _, row in rec.iterrows():
+            median = row["median_ttr"]
+            tab.add_row(
+                str(row["disruption"]),
+                str(row["variant"]),
+                f"{row['impacted']} of {row['events']}",
+                _share(row["recovered_share"]),
+                f"{median:g}" if math.isfinite(median) else f"> {row['restricted_to']:g}",
+                _num1(row["restricted_mean_ttr"]),
+                f"{row['restricted_to']:g}",
+            )
+        console.print(tab)
+    elif len(rec):
+        console.print(
+            "times to recover: in recovery.csv with --out (not printed: they are measured on "
+            "overall performance, which adds up markets in different units)"
+        )
+
     sc = cmp.scorecard
     if len(sc):
         tab = Table(
@@ -369,6 +395,10 @@ def _print(cmp: Any) -> None:
             "CRMA card: '–' = undefined (the home consumes none of the material, or no "
             "processor makes it); see docs/compare.md for the definitions."
         )
+
+
+def _num1(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{x:.1f}"
 
 
 def _num(x: float) -> str:

@@ -69,6 +69,7 @@ __all__ = [
     "mcb",
     "paired_differences",
     "ranking",
+    "recovery",
     "replications_needed",
     "run_experiment",
     "variants_of",
@@ -176,6 +177,10 @@ class ExperimentRun:
     readiness : pandas.DataFrame
         Per (variant, replication) of ``flows``: mine capacity and its share on production
         (see :func:`crmsim.experiment.scorecard.resource_readiness`).
+    disruptions : pandas.DataFrame
+        One row per (variant, replication, realised disruption): ``disruption, kind,
+        start, end, impacted, ttr, censored`` (time to recover on overall performance,
+        right-censored at the horizon; see ``SimulationResult.disruptions``).
     flow_replications : int
         Replications whose flows were kept.
     shared_unit : str or None
@@ -193,6 +198,7 @@ class ExperimentRun:
     replications: pd.DataFrame
     flows: pd.DataFrame
     readiness: pd.DataFrame
+    disruptions: pd.DataFrame
     flow_replications: int
     shared_unit: str | None
     seconds: float
@@ -273,7 +279,7 @@ def run_experiment(
     units = _market_units(scenario)
     unit_set = {u for _, u in units.values()}
     shared = unit_set.pop() if len(unit_set) == 1 else None
-    frames, flows, ready = [], [], []
+    frames, flows, ready, dis = [], [], [], []
     for app in apps:
         run = run_replications(
             app.scenario,
@@ -296,6 +302,11 @@ def run_experiment(
             overall.insert(2, "material", ",".join(sorted({m for m, _ in units.values()})))
             overall["unit"] = shared
             ms = pd.concat([ms, overall], ignore_index=True)
+        if len(run.disruptions):
+            cols = ["replication", "disruption", "kind", "start", "end", "impacted", "ttr"]
+            d = run.disruptions[[*cols, "censored"]].copy()
+            d.insert(0, "variant", app.combination)
+            dis.append(d)
         ms = ms.merge(costs, on="replication", how="left")
         ms.insert(0, "variant", app.combination)
         frames.append(ms)
@@ -329,6 +340,23 @@ def run_experiment(
         replications=long,
         flows=flow_df,
         readiness=pd.DataFrame(ready),
+        disruptions=(
+            pd.concat(dis, ignore_index=True)
+            if dis
+            else pd.DataFrame(
+                columns=[
+                    "variant",
+                    "replication",
+                    "disruption",
+                    "kind",
+                    "start",
+                    "end",
+                    "impacted",
+                    "ttr",
+                    "censored",
+                ]
+            )
+        ),
         flow_replications=n_flow,
         shared_unit=shared,
         seconds=time.perf_counter() - t0,
@@ -475,6 +503,72 @@ def cost_effectiveness(
                 }
             )
     return pd.DataFrame(rows, columns=list(DATA_DICTIONARY["costs"]))
+
+
+def recovery(run: ExperimentRun) -> pd.DataFrame:
+    """Time to recover from each disruption, per variant, as censored durations.
+
+    A time to recover (TTR) not reached by the end of the horizon is right-censored and is
+    never averaged as if observed: each variant's TTRs of every realised event (0 for an
+    event that never lowered performance) are summarised by Kaplan–Meier
+    (:func:`crmsim.metrics.stats.censored_summary`), with the mean restricted to the
+    longest follow-up ``τ`` (the largest TTR or censoring time of the events). TTR is measured
+    on overall performance (all markets summed), so it mixes units when the markets'
+    units differ. A disruption that targets a role or a country also hits the nodes a
+    policy adds, each with its own random stream, so a variant can have more events.
+
+    Parameters
+    ----------
+    run : ExperimentRun
+        From :func:`run_experiment`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (disruption, variant): ``events`` (realised, over all replications),
+        ``impacted`` (events that lowered performance), ``recovered_share`` (share of
+        events recovered by the horizon), ``median_ttr`` (Kaplan–Meier median;
+        NaN when fewer than half recover: "> horizon"), ``restricted_mean_ttr`` (mean
+        restricted to ``restricted_to`` = τ days, a lower bound when anything is censored).
+    """
+    from crmsim.metrics.stats import censored_summary
+
+    cols = ["disruption", "variant", "events", "impacted", "recovered_share", "median_ttr",
+            "restricted_mean_ttr", "restricted_to"]  # fmt: skip
+    d = run.disruptions
+    if not len(d):
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (dis, v), g in d.groupby(["disruption", "variant"], sort=True):
+        hit = g[g["impacted"].astype(bool)]
+        # Every event counts: one that never lowered performance recovered at once (TTR 0),
+        # so an option that prevents impacts is not judged on its few impacted events.
+        ttr = np.where(g["impacted"].astype(bool), g["ttr"].to_numpy(dtype=float), 0.0)
+        censored = g["censored"].to_numpy(dtype=bool) & g["impacted"].to_numpy(dtype=bool)
+        # Restricted to the longest follow-up: beyond it nothing is observed.
+        tau = float(ttr.max()) if ttr.size else 0.0
+        if tau > 0:
+            cs = censored_summary(ttr, censored, tau)
+            share, median, rmean = cs.share_observed, cs.median, cs.restricted_mean
+        else:  # no event lowered performance
+            share, median, rmean = 1.0, 0.0, 0.0
+        rows.append(
+            {
+                "disruption": dis,
+                "variant": v,
+                "events": len(g),
+                "impacted": len(hit),
+                "recovered_share": share,
+                "median_ttr": median,
+                "restricted_mean_ttr": rmean,
+                "restricted_to": tau,
+            }
+        )
+    out = pd.DataFrame(rows, columns=cols)
+    order = {v: i for i, v in enumerate(run.variants)}
+    return out.sort_values(
+        ["disruption", "variant"], key=lambda s: s.map(order) if s.name == "variant" else s
+    ).reset_index(drop=True)
 
 
 def mcb(X: np.ndarray, confidence: float = 0.95) -> pd.DataFrame:
@@ -714,6 +808,8 @@ class Comparison:
     crma : pandas.DataFrame
         Critical Raw Materials Act benchmark card
         (:func:`crmsim.experiment.scorecard.crma_card`).
+    recovery : pandas.DataFrame
+        Times to recover per disruption and variant, censored (:func:`recovery`).
     warnings : list of str
         Variants that cannot be told apart, and the replications needed.
     confidence : float
@@ -726,6 +822,7 @@ class Comparison:
     ranking: pd.DataFrame
     scorecard: pd.DataFrame
     crma: pd.DataFrame
+    recovery: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     confidence: float = 0.95
 
@@ -814,6 +911,7 @@ def compare(
         ranking=rank,
         scorecard=make_scorecard(run),
         crma=crma_card(run, home),
+        recovery=recovery(run),
         warnings=warnings,
         confidence=c,
     )
@@ -913,6 +1011,27 @@ DATA_DICTIONARY: dict[str, dict[str, tuple[str, str]]] = {
         "rule": (">= (at least) or <= (at most)", ""),
         "met": ("whether the benchmark is met (empty when undefined)", "bool"),
     },
+    "disruptions": {
+        "variant": ("baseline or policy combination", ""),
+        "replication": ("replication number", ""),
+        "disruption": ("disruption id in the scenario", ""),
+        "kind": ("outage, export_restriction, logistics or demand", ""),
+        "start": ("first scored day in force (negative: in the warm-up)", "day"),
+        "end": ("first scored day after it", "day"),
+        "impacted": ("it lowered overall performance", "bool"),
+        "ttr": ("time to recover on overall performance (censored: until the horizon)", "days"),
+        "censored": ("not recovered by the end of the horizon", "bool"),
+    },
+    "recovery": {
+        "disruption": ("disruption id in the scenario", ""),
+        "variant": ("baseline or policy combination", ""),
+        "events": ("realised events over all replications", "count"),
+        "impacted": ("events that lowered overall performance", "count"),
+        "recovered_share": ("share of events recovered by the horizon", "fraction"),
+        "median_ttr": ("Kaplan–Meier median TTR, 0 if not impacted (empty: > horizon)", "days"),
+        "restricted_mean_ttr": ("Kaplan–Meier mean restricted to restricted_to", "days"),
+        "restricted_to": ("longest follow-up τ: largest TTR or censoring time", "days"),
+    },
     "flows": {
         "variant": ("baseline or policy combination", ""),
         "replication": ("replication number", ""),
@@ -995,6 +1114,8 @@ def write_comparison(
         "scorecard": cmp.scorecard,
         "crma": cmp.crma,
         "flows": run.flows,
+        "disruptions": run.disruptions,
+        "recovery": cmp.recovery,
         "data_dictionary": data_dictionary(),
     }
     files: dict[str, str] = {}
