@@ -319,7 +319,7 @@ def test_compare_writes_tidy_tables(tmp_path: Path) -> None:
                   "-o", str(out), "--flow-replications", "2"])  # fmt: skip
     assert res.exit_code == 0, res.output
     for name in ("replications", "comparison", "costs", "ranking", "scorecard", "crma",
-                 "flows", "data_dictionary"):  # fmt: skip
+                 "flows", "disruptions", "recovery", "data_dictionary"):  # fmt: skip
         pq = pd.read_parquet(out / f"{name}.parquet")
         csv = pd.read_csv(out / f"{name}.csv")
         assert len(pq) == len(csv)
@@ -330,7 +330,9 @@ def test_compare_writes_tidy_tables(tmp_path: Path) -> None:
     assert len(manifest["scenario_sha256"]) == 64
     assert manifest["currency"] == "USD"
     dd = pd.read_csv(out / "data_dictionary.csv")
-    for table in ("replications", "comparison", "costs", "ranking", "scorecard", "crma"):
+    tables = ("replications", "comparison", "costs", "ranking", "scorecard", "crma", "flows",
+              "disruptions", "recovery")  # fmt: skip
+    for table in tables:
         cols = set(pd.read_parquet(out / f"{table}.parquet").columns)
         assert cols == set(dd.loc[dd.table == table, "column"]), table
     reps = pd.read_parquet(out / "replications.parquet")
