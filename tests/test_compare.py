@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import crmsim
 from crmsim import load_scenario
@@ -410,3 +412,26 @@ def test_censored_recovery_is_not_averaged_as_observed() -> None:
     d = cmp.run.disruptions
     assert d.loc[d.variant == "baseline", "censored"].all()
     assert len(d) == 2 * 2  # one event per variant and replication
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    k=st.integers(2, 5),
+    n=st.integers(2, 12),
+    seed=st.integers(0, 2**32 - 1),
+    shift=st.floats(0.0, 3.0),
+)
+def test_mcb_properties(k: int, n: int, seed: int, shift: float) -> None:
+    """The variant with the highest mean is always possibly best; at most one is clearly
+    best, and a clearly best variant is the one with the highest mean."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(k, n)) + rng.normal(size=(1, n))  # common noise, as with CRN
+    X[0] += shift
+    m = mcb(X, 0.9)
+    top = int(np.argmax(X.mean(axis=1)))
+    assert m.loc[top, "possibly_best"]
+    assert m["clearly_best"].sum() <= 1
+    if m["clearly_best"].any():
+        assert bool(m.loc[top, "clearly_best"])
+    assert (m["mcb_low"] <= 0).all()
+    assert (m["mcb_high"] >= 0).all()
