@@ -45,6 +45,8 @@ NOISY: dict[str, Any] = {
     "nodes": [
         {"id": "mine_a", "role": "mine", "country": "AUS", "output": "ore", "capacity": 12},
         {"id": "mine_b", "role": "mine", "country": "CHL", "output": "ore", "capacity": 6},
+        {"id": "mine_c", "role": "mine", "country": "DEU", "output": "ore", "capacity": 3,
+         "unfc": "E1.1 F1.2 G1"},
         {"id": "smelter", "role": "processor", "country": "DEU", "output": "metal",
          "capacity": 14, "recipe": {"ore": 1.0}, "stock_days": 5},
         {"id": "city", "role": "market", "country": "DEU", "demand": {"mean": 10, "cv": 0.3}},
@@ -54,6 +56,7 @@ NOISY: dict[str, Any] = {
         {"from": "mine_a", "to": "smelter", "share": 0.7,
          "lead_time": {"uniform": {"low": 5, "high": 15}}},
         {"from": "mine_b", "to": "smelter", "share": 0.3, "lead_time": 10, "qualified": True},
+        {"from": "mine_c", "to": "smelter", "share": 0.0, "lead_time": 2, "qualified": True},
         {"from": "smelter", "to": "city", "share": 1.0, "lead_time": 2},
         {"from": "smelter", "to": "town", "share": 1.0, "lead_time": 3},
     ],
@@ -70,6 +73,9 @@ NOISY: dict[str, Any] = {
             "country": "DEU", "size": "small", "capacity": 5, "recipe": {"ore": 1.0},
             "suppliers": ["mine_b"], "supplies": ["city"], "finance_probability": 0.5,
             "trigger": {"day": 10}, "capex": 2.0e6}},
+        {"id": "develop", "develop_resource": {
+            "node": "mine_c", "lead_time": {"uniform": {"low": 10, "high": 100}},
+            "success_probability": 0.6}},
         {"id": "stock", "stockpile": {"at": "smelter", "material": "ore", "days_of_cover": 20,
                                       "release_below_fill_rate": 0.95}},
     ],
@@ -170,11 +176,14 @@ def test_doubling_a_bound_suppliers_capacity_gains_the_hand_computed_amount() ->
 
 
 def test_common_random_numbers_per_stream_kind() -> None:
-    """Replication r of every variant sees the same demand, disruptions and entry draws."""
+    """Replication r of every variant sees the same demand, disruptions, entry and
+    development draws."""
     s = scenario_from_dict(NOISY)
-    names = ("baseline", "never_financed", "stock", "maybe_financed", "maybe_financed+stock")
+    names = ("baseline", "never_financed", "stock", "maybe_financed", "maybe_financed+stock",
+             "develop", "develop+stock")  # fmt: skip
     apps = {name: apply_policies(s, name) for name in names}
-    entered = []
+    entered: list[bool] = []
+    developed: list[list[float]] = []
     for r in range(6):
         eng = {k: simulate(a.scenario, 7, replication=r, record="summary")._engine
                for k, a in apps.items()}  # fmt: skip
@@ -192,8 +201,14 @@ def test_common_random_numbers_per_stream_kind() -> None:
         b = simulate(apps["maybe_financed+stock"].scenario, 7, replication=r, record="summary")
         pd.testing.assert_frame_equal(a.levers, b.levers)
         entered.append("entered" in set(a.levers["event"]))
+        # development: the same project succeeds (or not), on the same day
+        a = simulate(apps["develop"].scenario, 7, replication=r, record="summary")
+        b = simulate(apps["develop+stock"].scenario, 7, replication=r, record="summary")
+        pd.testing.assert_frame_equal(a.levers, b.levers)
+        developed.append(a.levers.loc[a.levers.event == "production_started", "day"].tolist())
     assert any(entered), "finance 0.5 should differ between replications"
     assert not all(entered), "finance 0.5 should differ between replications"
+    assert len({tuple(d) for d in developed}) > 1, "development should differ between replications"
 
 
 def test_lead_time_draws_are_common_too(noisy: Any) -> None:
