@@ -956,6 +956,12 @@ class Scenario(BaseModel):
         description="Home countries or regions for import reliance and supply risk "
         "(default: the markets' countries).",
     )
+    currency: str = Field(
+        default="USD",
+        min_length=1,
+        description="Currency of every cost in the file (capex, opex, holding costs), e.g. USD "
+        "or EUR; shown beside costs in comparisons.",
+    )
     governance: dict[Country, Annotated[float, Field(ge=0, le=10)]] = Field(
         default_factory=dict,
         description="Scaled governance scores (0–10, higher = weaker governance) that override "
