@@ -94,7 +94,8 @@ def test_two_buyers_at_one_short_supplier_are_served_pro_rata():
     # Shipped on days 10..39, received a day later.
     assert got_a.loc[11:40].to_numpy() == pytest.approx(np.full(30, 4.0), abs=1e-12)
     assert got_b.loc[11:40].to_numpy() == pytest.approx(np.full(30, 2.0), abs=1e-12)
-    assert got_a.loc[41] == 10.0 and got_b.loc[41] == 5.0
+    assert got_a.loc[41] == 10.0
+    assert got_b.loc[41] == 5.0
     ms = res.market_summary.set_index("market")
     # Each loses its daily shortfall × 30 days, less the stock it held.
     assert ms.loc["a", "unmet"] / ms.loc["b", "unmet"] == pytest.approx(2.0)
@@ -525,7 +526,8 @@ def test_factors_are_back_to_exactly_one_after_extreme_overlapping_events():
     eng = Engine(chain(5, evs), seed=0).run()
     assert (eng._block == 0.0).all()  # recomputed from the events in force: no drift
     assert (eng.lead_factor == 1.0).all()
-    assert not eng._logistics_active and not eng._any_block
+    assert not eng._logistics_active
+    assert not eng._any_block
 
 
 # --------------------------------------------------------------------- distributions

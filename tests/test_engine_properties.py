@@ -258,7 +258,8 @@ def test_metrics_agree_with_the_unclipped_record(data, seed):
     res = simulate(scenario_from_dict(data), seed=seed, record="summary")
     md = res.market_daily
     demand, served = md["demand"].to_numpy(), md["served"].to_numpy()
-    assert np.isfinite(demand).all() and np.isfinite(served).all()
+    assert np.isfinite(demand).all()
+    assert np.isfinite(served).all()
     assert (served >= -1e-9).all()
     assert (served <= demand + 1e-9 * (1 + demand)).all()  # never more than asked that day
     assert (md["served_incl_backorders"] >= served - 1e-9).all()

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from crmsim.engine.core import Engine
 from crmsim.engine.consistency import ConsistencyError
+from crmsim.engine.core import Engine
 from crmsim.engine.results import ConservationError, SimulationResult
 from crmsim.scenario.schema import Scenario
 

@@ -111,6 +111,11 @@ def _bad(a: float, b: float, tol: float) -> bool:
     return not abs(a - b) <= tol
 
 
+def _slot_name(eng: Engine, s: int) -> str:
+    lay = eng.layout
+    return f"node {lay.nodes[lay.slot_node[s]]}, input {lay.materials[lay.slot_material[s]]}"
+
+
 def transit_matches_calendar(eng: Engine) -> list[Violation]:
     """In-transit stock per edge equals what the arrival calendar still holds."""
     lay = eng.layout
@@ -145,7 +150,7 @@ def consumption_matches_recipes(eng: Engine) -> list[Violation]:
             out.append(
                 Violation(
                     "consumption_matches_recipes",
-                    f"node {lay.nodes[lay.slot_node[s]]}, input {lay.materials[lay.slot_material[s]]}",
+                    _slot_name(eng, int(s)),
                     float(exp),
                     got,
                     f"taken from input stock vs. production × recipe coefficient "
@@ -193,8 +198,7 @@ def end_of_life_bounded(eng: Engine) -> list[Violation]:
                     f"market {lay.nodes[lay.markets[j]]}",
                     bound,
                     got,
-                    "end-of-life units sent to recyclers vs. at most served + in use at the "
-                    "start",
+                    "end-of-life units sent to recyclers vs. at most served + in use at the start",
                 )
             )
     return out
@@ -209,7 +213,7 @@ def no_negative_stock_before_clip(eng: Engine) -> list[Violation]:
         out.append(
             Violation(
                 "no_negative_stock_before_clip",
-                f"node {lay.nodes[lay.slot_node[s]]}, input {lay.materials[lay.slot_material[s]]}",
+                _slot_name(eng, int(s)),
                 0.0,
                 float(eng.preclip_in[s]),
                 "lowest input stock before the clip at zero",

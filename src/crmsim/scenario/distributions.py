@@ -140,6 +140,7 @@ def normal_for_moments(mean: float, cv: float) -> tuple[float, float]:
     scale = mean / m1
     return t * scale, scale
 
+
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 NonNeg = Field(ge=0)
 
