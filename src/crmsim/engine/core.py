@@ -76,7 +76,7 @@ def _draw_demand(spec: Demand, rng: np.random.Generator, days: int) -> np.ndarra
         shape = 1.0 / cv**2
         return rng.gamma(shape, mean / shape, days)
     loc, scale = normal_for_moments(mean, cv)
-    return np.asarray(truncated_normal(loc, scale).rvs(size=days, random_state=rng), dtype=float)
+    return truncated_normal(loc, scale).rvs(days, rng)
 
 
 class Engine:
@@ -525,6 +525,17 @@ class Engine:
             room[lay.recycler] = np.inf  # collected material is recovered as it comes
         prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
         prod[~np.isfinite(prod)] = 0.0
+        if self._has_recycler:
+            # A recycler uses feedstock from its pool and recovers `efficiency` of it: the
+            # feedstock used is fixed first (never more than the pool) and the recovered
+            # amount derived from it, so the pool balances even for a denormal efficiency.
+            rec = lay.recycler
+            eff = self._efficiency[rec]
+            used = np.minimum(
+                self.pool[rec],
+                np.divide(prod[rec], eff, out=np.zeros(int(rec.sum())), where=eff > 0),
+            )
+            prod[rec] = used * eff
         consumed = np.zeros(S)
         consumed[self._prod_sel] = prod[self._prod_owner] * self._prod_coef
         before = self.in_stock
@@ -538,13 +549,6 @@ class Engine:
             self._primary_material, weights=prod[self._primary], minlength=M
         )
         if self._has_recycler:
-            rec = lay.recycler
-            used = np.divide(
-                prod[rec],
-                self._efficiency[rec],
-                out=np.zeros(int(rec.sum())),
-                where=self._efficiency[rec] > 0,
-            )
             pre_pool = self.pool[rec] - used
             self.preclip_pool[rec] = np.minimum(self.preclip_pool[rec], pre_pool)
             self.pool[rec] = np.maximum(pre_pool, 0.0)
