@@ -570,3 +570,10 @@ def test_dist_normal_mean_is_what_sample_produces():
     assert d.mean > 2.0  # the truncated mean, above the parameter
     loc, scale = normal_for_moments(10.0, 0.9)
     assert float(truncated_normal(loc, scale).mean()) == pytest.approx(10.0, rel=1e-9)
+
+
+def test_a_lead_time_draw_that_is_not_a_number_is_a_located_error(monkeypatch):
+    s = chain({"uniform": {"low": 2, "high": 4}})
+    monkeypatch.setattr(Dist, "sample", lambda self, rng, size=None: np.full(size, np.nan))
+    with pytest.raises(ScenarioError, match=r"edge mine -> city \(ore\).*not a number"):
+        Engine(s, seed=0)
