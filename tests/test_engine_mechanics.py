@@ -316,7 +316,9 @@ def test_overlapping_logistics_factors_of_1e10_do_not_overflow():
 
 def test_a_lead_time_beyond_the_run_is_capped_not_overflowed():
     res = simulate(chain(1e19), seed=0)
-    assert res.summary["served"] > 0  # the market lives on its initial stock, then starves
+    # The steady-state pipeline (planned flow × lead time capped at the run length) keeps
+    # arriving for the whole run, as it did before the cap.
+    assert res.summary["fill_rate"] == 1.0
     res.check_consistency()
     assert lead_days(np.array([np.inf, 1e19, -5.0]), 120).tolist() == [120, 120, 1]
     with pytest.raises(ValueError, match="not a number"):
