@@ -498,7 +498,7 @@ def test_many_overlapping_demand_shocks_are_capped_and_reported():
     assert eng.rec_demand[eng.W + 10 : eng.W + 15, 0] == pytest.approx(
         np.full(5, 10 * MAX_DEMAND_FACTOR)
     )
-    assert any("capped" in note for note in eng.capped)
+    assert any("capped" in note for note in eng.stats["capped"])
     assert eng.rec_demand[eng.W + 15, 0] == 10.0  # back to exactly 1 afterwards
 
 

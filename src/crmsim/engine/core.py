@@ -874,6 +874,7 @@ class Engine:
             "simpy_events": env.scheduled,  # events scheduled on the calendar
             "seconds": time.perf_counter() - t0,
             "disruption_events": len(self.events),
+            "capped": list(self.capped),  # run-time caps that bound (docs/engine.md)
         }
         return self
 
