@@ -26,12 +26,21 @@ hash seed.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import networkx as nx
 
 from crmsim.scenario.schema import Role, Scenario
 
-__all__ = ["EdgeKey", "baseline_flows", "build_graph", "edge_list", "node_list", "node_need"]
+__all__ = [
+    "EdgeKey",
+    "baseline_flows",
+    "build_graph",
+    "edge_list",
+    "node_list",
+    "node_need",
+    "reachable_markets",
+]
 
 EdgeKey = tuple[str, str, str]
 
@@ -235,3 +244,53 @@ def baseline_flows(
         for u, k, share in in_edges[n]:
             flows[(u, n, k)] = need.get(k, 0.0) * share
     return rates, flows
+
+
+def reachable_markets(
+    G: nx.MultiDiGraph,
+    nodes: Iterable[str] = (),
+    edges: Iterable[EdgeKey] = (),
+) -> list[str]:
+    """Markets that goods from some nodes, or over some edges, can reach (sorted).
+
+    A node reaches itself (a market hit by a demand shock reaches only itself) and every
+    node downstream of it along supply edges; an edge reaches its buyer and everything
+    downstream of the buyer. Every edge counts, also a back-up with share 0: what it
+    could carry, it could fail to carry.
+
+    Parameters
+    ----------
+    G : networkx.MultiDiGraph
+        The supply network from :func:`build_graph`.
+    nodes : iterable of str
+        Node ids (e.g. the nodes an outage hits).
+    edges : iterable of EdgeKey
+        ``(supplier, buyer, material)`` keys (e.g. the edges an export restriction
+        blocks).
+
+    Returns
+    -------
+    list of str
+        Ids of the markets reached.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph()
+    >>> G.add_nodes_from(["mine", "plant", "a", "b"])
+    >>> for n in ("a", "b"):
+    ...     G.nodes[n]["role"] = Role.MARKET
+    >>> for n in ("mine", "plant"):
+    ...     G.nodes[n]["role"] = Role.PROCESSOR
+    >>> _ = G.add_edge("mine", "plant", key="ore")
+    >>> _ = G.add_edge("plant", "a", key="x")
+    >>> _ = G.add_edge("mine", "b", key="ore")
+    >>> reachable_markets(G, nodes=["plant"]), reachable_markets(G, nodes=["mine"])
+    (['a'], ['a', 'b'])
+    >>> reachable_markets(G, edges=[("mine", "b", "ore")]), reachable_markets(G, nodes=["b"])
+    (['b'], ['b'])
+    """
+    start = set(nodes) | {v for _, v, _ in edges}
+    seen = set(start)
+    for n in start:
+        seen |= nx.descendants(G, n)
+    return sorted(n for n in seen if G.nodes[n]["role"] is Role.MARKET)
