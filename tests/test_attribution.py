@@ -111,7 +111,8 @@ def test_an_outage_is_measured_only_on_the_markets_it_can_reach():
     assert dis.loc["a_long", "markets"] == "city_a"
     assert dis.loc["b_first", "markets"] == "city_b"
     assert not dis.loc["a_long", "overlapping"]
-    assert dis.loc["b_first", "overlapping"] and dis.loc["b_second", "overlapping"]
+    assert dis.loc["b_first", "overlapping"]
+    assert dis.loc["b_second", "overlapping"]
     assert dis.loc["b_first", "overlaps"] == "b_second[node=mine_b]#0"
     # Hand case of test_engine_analytic (cover 6 + 7 days, lead 5): 40-day full outage
     # at day 30 → days 48 … 74 unmet; recovery on day 75, TTR 45.
@@ -296,12 +297,14 @@ def test_neon_severity_zero_restriction_is_credited_with_nothing():
     for r in range(3):
         res = simulate(s, seed=1, replication=r, record="summary")
         start = int(rus[rus["replication"] == r]["start"].iloc[0])
-        ttr, censored, impacted = time_to_recover(res.performance, start)
-        assert impacted and ttr >= 250
+        ttr, _censored, impacted = time_to_recover(res.performance, start)
+        assert impacted
+        assert ttr >= 250
         # The exact answer: the same replication without it is identical.
         m = res.marginal_effects(by_market=True)
         rm = m[m["disruption"] == "russia_noble_gas_restriction"]
-        assert len(rm) == 5 and (rm["lost_units"] == 0.0).all()
+        assert len(rm) == 5
+        assert (rm["lost_units"] == 0.0).all()
     table = run.describe_disruptions().set_index("disruption")
     assert table.loc["russia_noble_gas_restriction", "no_effect"] == 20
     assert table.loc["russia_noble_gas_restriction", "impacted"] == 0
@@ -342,9 +345,10 @@ def test_tutorial_mine_outages_are_not_credited_with_the_refinery_shutdown():
             assert ref["event"] in ev["overlaps"].split(",")
             # and the exact answer shows how little of the damage was the mine's.
             m = res.marginal_effects([ev["event"], ref["event"]]).set_index("disruption")
-            assert m.loc["mine_outages", "lost_units"] < 0.05 * m.loc[
-                "refinery_chn_shutdown", "lost_units"
-            ]
+            assert (
+                m.loc["mine_outages", "lost_units"]
+                < 0.05 * m.loc["refinery_chn_shutdown", "lost_units"]
+            )
     assert credited_before >= 1
     # No mine outage that is attributed (overlaps nothing) carries a refinery-sized TTR,
     # and the worst TTR of a replication never comes from an overlapping event.
@@ -393,9 +397,12 @@ def test_censored_ttr_uses_kaplan_meier_not_the_naive_mean():
     extra["impacted"] = [True, False]
     table = _run_with(pd.concat([rows, extra], ignore_index=True)).describe_disruptions()
     row = table.iloc[0]
-    assert row["events"] == 7 and row["replications"] == 7
-    assert row["overlapping"] == 1 and row["no_effect"] == 1
-    assert row["attributed"] == 5 and row["impacted"] == 5
+    assert row["events"] == 7
+    assert row["replications"] == 7
+    assert row["overlapping"] == 1
+    assert row["no_effect"] == 1
+    assert row["attributed"] == 5
+    assert row["impacted"] == 5
     assert row["recovered_share"] == pytest.approx(0.6)
     assert row["ttr_median"] == 40.0
     assert row["ttr_restricted_mean"] == pytest.approx(33.0)
@@ -455,9 +462,11 @@ def test_run_replications_passes_the_experiment_confidence_and_horizon():
     data["experiment"] = {"confidence": 0.8}
     data["nodes"][2]["demand"] = {"mean": 10, "cv": 0.3}
     run = run_replications(scenario_from_dict(data), replications=3, seed=2, marginal=True)
-    assert run.confidence == 0.8 and run.horizon_days == 120
+    assert run.confidence == 0.8
+    assert run.horizon_days == 120
     assert (run.describe()["confidence"] == 0.8).all()
-    assert run.marginal is not None and list(run.marginal["replication"]) == [0, 1, 2]
+    assert run.marginal is not None
+    assert list(run.marginal["replication"]) == [0, 1, 2]
     m = run.describe_marginal()
     assert m["confidence"].tolist() == [0.8]
     assert m["lost_units"].iloc[0] == pytest.approx(run.marginal["lost_units"].mean())
@@ -490,28 +499,36 @@ def test_cli_disruption_table_shows_overlap_and_censoring(tmp_path):
     res = _invoke(["run", str(path), "-r", "3", "--no-daily", "--marginal"])
     assert res.exit_code == 0, res.output
     out, marginal_part = res.output.split("marginal effect of each disruption")
-    assert "90% CI of mean (t)" in out and "95%" not in out
-    assert "Kaplan–Meier" in out and "censored" in out
+    assert "90% CI of mean (t)" in out
+    assert "95%" not in out
+    assert "Kaplan–Meier" in out
+    assert "censored" in out
     lines = {ln.split("│")[1].strip(): ln for ln in out.splitlines() if ln.startswith("│")}
     cells = {k: [c.strip() for c in v.split("│")[1:-1]] for k, v in lines.items()}
     heads = ["disruption", "kind", "reps", "events", "no effect", "overlap", "impacted"]
     heads += ["recovered", "median TTR", "mean TTR ≤ τ"]
     a = dict(zip(heads, cells["a_beyond_horizon"], strict=True))
     # Impact at day 60 + 6 + 5 + 7 = 78; never recovered: 60 days observed, censored.
-    assert a["overlap"] == "0" and a["impacted"] == "3/3"
-    assert a["recovered"] == "0%" and a["median TTR"] == "> 60"
+    assert a["overlap"] == "0"
+    assert a["impacted"] == "3/3"
+    assert a["recovered"] == "0%"
+    assert a["median TTR"] == "> 60"
     assert a["mean TTR ≤ τ"] == "60.0, τ=60"
     for name in ("b_first", "b_second"):
         b = dict(zip(heads, cells[name], strict=True))
-        assert b["overlap"] == "3" and b["impacted"] == "—" and b["median TTR"] == "—"
+        assert b["overlap"] == "3"
+        assert b["impacted"] == "—"
+        assert b["median TTR"] == "—"
     nothing = dict(zip(heads, cells["b_nothing"], strict=True))
-    assert nothing["no effect"] == "3" and nothing["overlap"] == "0"
+    assert nothing["no effect"] == "3"
+    assert nothing["overlap"] == "0"
     # The marginal table: lost units with a 90 % interval (no variation here: [x, x]).
     assert "90% CI" in marginal_part
     marg = {ln.split("│")[1].strip(): ln for ln in marginal_part.splitlines() if "│" in ln}
     assert "0 … 0" in marg["b_nothing"]
     # Outages of days 20–50 and 40–70 at mine_b: 50 − 13 = 37 days lost together, 17
     # without either one, so each one's marginal effect is 20 days × 10 = 200 units.
-    assert "200 … 200" in marg["b_first"] and "200 … 200" in marg["b_second"]
+    assert "200 … 200" in marg["b_first"]
+    assert "200 … 200" in marg["b_second"]
     # a_beyond_horizon: days 78 … 119 lost, 42 × 10 units.
     assert "420 … 420" in marg["a_beyond_horizon"]
