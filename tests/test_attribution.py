@@ -12,14 +12,16 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crmsim.cli import cli
 from crmsim.engine import Engine, simulate
-from crmsim.engine.attribution import marginal
+from crmsim.engine.attribution import _ttr_columns, marginal
 from crmsim.experiment import run_replications
 from crmsim.experiment.runner import RunResult
 from crmsim.metrics.performance import time_to_recover
-from crmsim.network.graph import build_graph, reachable_markets
+from crmsim.network.graph import build_graph, reach_matrix, reachable_markets
 from crmsim.scenario.loader import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +99,16 @@ def test_reachable_markets_follow_the_supply_edges_downstream():
     assert got == fabs  # pur_chn supplies every fab (fab_deu and fab_usa by share 0.25)
 
 
+@pytest.mark.parametrize("name", ["ukraine_neon.yaml", "tajikistan_antimony.yaml"])
+def test_reach_matrix_agrees_with_reachable_markets(name):
+    G = build_graph(scenario_from_dict(_yaml(name)))
+    nodes = sorted(G.nodes)
+    markets = [n for n in nodes if G.nodes[n]["role"].value == "market"]
+    R = reach_matrix(G, nodes, markets).toarray()
+    for i, n in enumerate(nodes):
+        assert [markets[k] for k in np.flatnonzero(R[i])] == reachable_markets(G, nodes=[n])
+
+
 def test_an_outage_is_measured_only_on_the_markets_it_can_reach():
     # A long outage at mine_a, and two overlapping ones at mine_b on the other chain: the
     # first is read off city_a alone and does not overlap the others; those two do.
@@ -123,6 +135,23 @@ def test_an_outage_is_measured_only_on_the_markets_it_can_reach():
     res = simulate(scenario_from_dict(data), seed=0)
     p_all = res.performance
     assert np.flatnonzero(p_all < 0.95)[0] < 48
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.0, 0.5, 0.94, 0.95, 1.0]), min_size=1, max_size=40),
+    st.lists(st.tuples(st.integers(-5, 45), st.integers(-5, 60)), min_size=1, max_size=6),
+)
+def test_reading_many_events_at_once_matches_time_to_recover(values, events):
+    # Two series (the values and their reverse); each event is read off one of them.
+    P = np.column_stack([values, values[::-1]])
+    starts = np.array([s for s, _ in events])
+    limits = np.array([s + w for s, w in events])
+    column = np.arange(len(events)) % 2
+    ttr, cens, hit = _ttr_columns(P, column, starts, limits)
+    for k in range(len(events)):
+        one = time_to_recover(P[:, column[k]], starts[k], limits[k], onset=True)
+        assert (ttr[k], cens[k], hit[k]) == one
 
 
 # ------------------------------------------------------------------ exclude

@@ -127,24 +127,124 @@ def has_effect(ev: DisruptionEvent) -> bool:
     return ev.factor != 1.0
 
 
-def _reach(eng: Engine, ev: DisruptionEvent, cache: dict[Any, np.ndarray]) -> np.ndarray:
-    """Columns (market positions) of the markets an event's nodes or edges can reach."""
-    key = (ev.nodes, ev.edges)
-    if key not in cache:
-        from crmsim.network.graph import reachable_markets
+#: Most keys or market ids listed in one cell of ``overlaps`` or ``markets``.
+LIST_MAX = 20
+
+
+def _listed(items: list[str]) -> str:
+    """Comma-separated, at most :data:`LIST_MAX` items, then how many more."""
+    if len(items) <= LIST_MAX:
+        return ",".join(items)
+    return ",".join(items[:LIST_MAX]) + f",… (+{len(items) - LIST_MAX} more)"
+
+
+class _Reach:
+    """Reachable market columns of events, from one node × market reach matrix."""
+
+    def __init__(self, eng: Engine):
+        from crmsim.network.graph import reach_matrix
 
         lay = eng.layout
-        names = reachable_markets(
-            eng.graph, [lay.nodes[i] for i in ev.nodes], [lay.edges[e] for e in ev.edges]
-        )
-        pos = {lay.nodes[i]: j for j, i in enumerate(lay.markets)}
-        cache[key] = np.array(sorted(pos[n] for n in names), dtype=np.intp)
-    return cache[key]
+        self.layout = lay
+        self.matrix = reach_matrix(eng.graph, lay.nodes, [lay.nodes[i] for i in lay.markets])
+        self.cache: dict[Any, np.ndarray] = {}
+
+    def __call__(self, ev: DisruptionEvent) -> np.ndarray:
+        key = (ev.nodes, ev.edges)
+        if key not in self.cache:
+            rows = list(ev.nodes) + [int(self.layout.edge_dst[e]) for e in ev.edges]
+            ptr, idx = self.matrix.indptr, self.matrix.indices
+            cols = [idx[ptr[r] : ptr[r + 1]] for r in rows]
+            self.cache[key] = (
+                cols[0].astype(np.intp)
+                if len(cols) == 1
+                else np.unique(np.concatenate(cols)).astype(np.intp)
+            )
+        return self.cache[key]
+
+
+def _overlap_pairs(
+    reach: list[np.ndarray],
+    effect: np.ndarray,
+    starts: np.ndarray,
+    recovered_by: np.ndarray,
+    span_end: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ordered pairs (i, j), i ≠ j, of effective events sharing a market whose times meet.
+
+    A self-join of the (event, market) incidences on the market, so the work grows with the
+    number of events per market, not with the square of all events.
+    """
+    live = [i for i in range(len(reach)) if effect[i] and reach[i].size]
+    if not live:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    ev = np.repeat(np.array(live), [reach[i].size for i in live])
+    mk = np.concatenate([reach[i] for i in live])
+    order = np.argsort(mk, kind="stable")
+    ev, mk = ev[order], mk[order]
+    bounds = np.flatnonzero(np.r_[True, mk[1:] != mk[:-1], True])
+    sizes = np.diff(bounds)
+    rep = np.repeat(sizes, sizes)  # each incidence pairs with its whole market group
+    a = np.repeat(np.arange(ev.size), rep)
+    offset = np.arange(a.size) - np.repeat(np.cumsum(rep) - rep, rep)
+    b = np.repeat(np.repeat(bounds[:-1], sizes), rep) + offset
+    i, j = ev[a], ev[b]
+    keep = (i != j) & (starts[j] <= recovered_by[i]) & (starts[i] <= span_end[j])
+    n = len(reach)
+    code = np.sort(i[keep].astype(np.int64) * n + j[keep])
+    code = code[np.r_[True, code[1:] != code[:-1]]] if code.size else code
+    return (code // n).astype(np.intp), (code % n).astype(np.intp)
 
 
 def _combined(served: np.ndarray, demand: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Daily performance of a set of markets together: Σ served / Σ demand."""
     return performance(served[:, cols].sum(axis=1), demand[:, cols].sum(axis=1))
+
+
+def _combined_many(served: np.ndarray, demand: np.ndarray, sets: list[np.ndarray]) -> np.ndarray:
+    """:func:`_combined` for many market sets at once: shape (days, sets)."""
+    from scipy import sparse
+
+    rows = np.concatenate(sets)
+    cols = np.repeat(np.arange(len(sets)), [len(c) for c in sets])
+    M = sparse.csr_array((np.ones(rows.size), (rows, cols)), shape=(served.shape[1], len(sets)))
+    return performance(served @ M, demand @ M)
+
+
+def _ttr_columns(
+    perf: np.ndarray,
+    column: np.ndarray,
+    start: np.ndarray,
+    limit: np.ndarray,
+    threshold: float = 0.95,
+    run: int = 7,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time to recover of many events, each read off one column of ``perf``.
+
+    The same as :func:`~crmsim.metrics.performance.time_to_recover` with ``onset=True``
+    (checked by a property test), for a (days × series) array at once.
+    """
+    n_days, G = perf.shape
+    below = perf < threshold
+    onset = below & np.vstack([np.ones((1, G), dtype=bool), ~below[:-1]])
+    ok = np.vstack([np.zeros((1, G), dtype=np.int64), np.cumsum(~below, axis=0)])
+    runs = np.zeros((n_days, G), dtype=bool)
+    if n_days >= run:
+        runs[: n_days - run + 1] = (ok[run:] - ok[:-run]) == run
+    day = np.arange(n_days)[:, None]
+
+    def next_true(mask: np.ndarray) -> np.ndarray:
+        idx = np.where(mask, day, n_days)
+        nxt = np.minimum.accumulate(idx[::-1], axis=0)[::-1]
+        return np.vstack([nxt, np.full((1, G), n_days)])
+
+    s = np.clip(start, 0, None)
+    first = next_true(onset)[np.minimum(s, n_days), column]
+    hit = (first < n_days) & (first <= limit)
+    back = next_true(runs)[np.minimum(first, n_days), column]
+    recovered = hit & (back < n_days)
+    ttr = np.where(recovered, back - s, np.where(hit, n_days - s, 0)).astype(float)
+    return ttr, hit & ~recovered, hit
 
 
 def _acts_until(ev: DisruptionEvent) -> int:
@@ -168,7 +268,6 @@ def attribute(eng: Engine) -> pd.DataFrame:
         :attr:`crmsim.engine.SimulationResult.disruptions`.
     """
     W, H = eng.W, eng.H
-    K = len(eng.layout.markets)
     window = eng.layout.impact_window
     keys = eng.event_keys
     # Events whose impact can reach the scored horizon take part in overlaps; events in
@@ -177,21 +276,24 @@ def attribute(eng: Engine) -> pd.DataFrame:
     served, demand = eng.rec_served[W:], eng.rec_demand[W:]
     evs = [eng.events[i] for i in near]
     n = len(evs)
-    cache: dict[Any, np.ndarray] = {}
-    reach = [_reach(eng, e, cache) for e in evs]
+    reach_of = _Reach(eng)
+    reach = [reach_of(e) for e in evs]
     effect = np.array([has_effect(e) for e in evs])
     starts = np.array([e.start - W for e in evs], dtype=np.int64)
     ends = np.array([e.end - W for e in evs], dtype=np.int64)
     limits = np.floor(np.array([_acts_until(e) - W for e in evs]) + window).astype(np.int64)
     ttr, censored, impacted = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    groups: dict[bytes, list[int]] = {}
+    # One combined performance series per distinct reachable set, all read at once.
+    groups: dict[bytes, int] = {}
+    column = np.full(n, -1, dtype=np.intp)
     for i in range(n):
         if effect[i] and reach[i].size:
-            groups.setdefault(reach[i].tobytes(), []).append(i)
-    for idx in groups.values():
-        p = _combined(served, demand, reach[idx[0]])
-        sel = np.array(idx)
-        t, c, m = time_to_recover(p, starts[sel], limits[sel], onset=True)
+            column[i] = groups.setdefault(reach[i].tobytes(), len(groups))
+    if groups:
+        members = [np.frombuffer(b, dtype=reach[0].dtype) for b in groups]
+        perf = _combined_many(served, demand, members)
+        sel = np.flatnonzero(column >= 0)
+        t, c, m = _ttr_columns(perf, column[sel], starts[sel], limits[sel])
         ttr[sel], censored[sel], impacted[sel] = t, c, m
     # Overlap: event i's reading (from its start to its recovery, or to the end of its
     # impact window when not impacted) meets the span of another event j that can change
@@ -199,13 +301,10 @@ def attribute(eng: Engine) -> pd.DataFrame:
     # not yet recovered from its own impact).
     recovered_by = np.where(impacted, np.maximum(starts, 0) + ttr, limits)
     span_end = np.maximum(limits, recovered_by)
-    on = np.zeros((n, K), dtype=bool)
-    for i in range(n):
-        on[i, reach[i]] = effect[i]
-    shared = (on.astype(np.int64) @ on.T.astype(np.int64)) > 0
-    meet = (starts[:, None] <= span_end[None, :]) & (starts[None, :] <= recovered_by[:, None])
-    pairs = shared & meet
-    np.fill_diagonal(pairs, False)
+    pi, pj = _overlap_pairs(reach, effect, starts, recovered_by, span_end)
+    partners: dict[int, list[int]] = {}
+    for a, b in zip(pi.tolist(), pj.tolist(), strict=True):
+        partners.setdefault(a, []).append(b)
     lay = eng.layout
     market_names = [lay.nodes[i] for i in lay.markets]
     rows = [i for i in range(n) if evs[i].end > W]
@@ -222,12 +321,12 @@ def attribute(eng: Engine) -> pd.DataFrame:
             "factor": [evs[i].factor for i in rows],
             "stochastic": [evs[i].stochastic for i in rows],
             "has_effect": effect[rows],
-            "markets": [",".join(market_names[j] for j in reach[i]) for i in rows],
+            "markets": [_listed([market_names[j] for j in reach[i]]) for i in rows],
             "impacted": impacted[rows],
             "ttr": ttr[rows],
             "censored": censored[rows],
-            "overlapping": pairs[rows].any(axis=1),
-            "overlaps": [",".join(keys[near[j]] for j in np.flatnonzero(pairs[i])) for i in rows],
+            "overlapping": np.array([i in partners for i in rows], dtype=bool),
+            "overlaps": [_listed([keys[near[j]] for j in partners.get(i, [])]) for i in rows],
         },
         columns=DISRUPTION_COLUMNS,
     )
@@ -300,7 +399,7 @@ def marginal_effects(
     market_names = [lay.nodes[i] for i in lay.markets]
     served, demand = eng.rec_served[W:], eng.rec_demand[W:]
     unmet_with = eng.rec_unmet[W:].sum(axis=0)
-    cache: dict[Any, np.ndarray] = {}
+    reach_of = _Reach(eng)
     rows: list[dict[str, Any]] = []
     long: list[pd.DataFrame] = []
     for key in events:
@@ -316,7 +415,7 @@ def marginal_effects(
         ).run()
         unmet_without = other.rec_unmet[W:].sum(axis=0)
         lost = unmet_with - unmet_without
-        cols = _reach(eng, ev, cache)
+        cols = reach_of(ev)
         reachable = np.zeros(len(market_names), dtype=bool)
         reachable[cols] = True
         if cols.size:

@@ -26,9 +26,11 @@ hash seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from crmsim.scenario.schema import Role, Scenario
 
@@ -39,6 +41,7 @@ __all__ = [
     "edge_list",
     "node_list",
     "node_need",
+    "reach_matrix",
     "reachable_markets",
 ]
 
@@ -294,3 +297,54 @@ def reachable_markets(
     for n in start:
         seen |= nx.descendants(G, n)
     return sorted(n for n in seen if G.nodes[n]["role"] is Role.MARKET)
+
+
+def reach_matrix(G: nx.MultiDiGraph, nodes: Sequence[str], markets: Sequence[str]) -> Any:
+    """Which markets each node can reach, for every node at once.
+
+    The same rule as :func:`reachable_markets` (a node reaches itself and everything
+    downstream): the transitive closure of the supply edges, restricted to markets, as a
+    sparse matrix (one sparse product per level of the network).
+
+    Parameters
+    ----------
+    G : networkx.MultiDiGraph
+        The supply network (its supply edges form a DAG).
+    nodes : sequence of str
+        Row order (e.g. the engine's canonical node order); every node of ``G``.
+    markets : sequence of str
+        Column order: the market ids.
+
+    Returns
+    -------
+    scipy.sparse.csr_array of bool, shape (len(nodes), len(markets))
+        Sorted column indices in each row.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph([("mine", "plant"), ("plant", "a"), ("mine", "b")])
+    >>> R = reach_matrix(G, ["a", "b", "mine", "plant"], ["a", "b"])
+    >>> R.toarray().astype(int).tolist()
+    [[1, 0], [0, 1], [1, 1], [1, 0]]
+    """
+    from scipy import sparse
+
+    row = {n: i for i, n in enumerate(nodes)}
+    N, K = len(nodes), len(markets)
+    pairs = np.array([(row[u], row[v]) for u, v in G.edges()], dtype=np.intp).reshape(-1, 2)
+    A = sparse.csr_array(
+        (np.ones(len(pairs), dtype=np.int64), (pairs[:, 0], pairs[:, 1])), shape=(N, N)
+    )
+    own = sparse.csr_array(
+        (np.ones(K, dtype=np.int64), ([row[m] for m in markets], np.arange(K))), shape=(N, K)
+    )
+    reach = own
+    for _ in range(N):  # at most the longest path; stops when nothing new is reached
+        nxt = own + A @ reach
+        nxt.data[:] = 1
+        if nxt.nnz == reach.nnz:
+            break
+        reach = nxt
+    out = reach.astype(bool)
+    out.sort_indices()
+    return out
