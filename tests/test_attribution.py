@@ -561,3 +561,96 @@ def test_cli_disruption_table_shows_overlap_and_censoring(tmp_path):
     assert "200 … 200" in marg["b_second"]
     # a_beyond_horizon: days 78 … 119 lost, 42 × 10 units.
     assert "420 … 420" in marg["a_beyond_horizon"]
+
+
+# ------------------------------------------------------------------ property
+@st.composite
+def small_networks(draw):
+    """Mines in two countries → one or two markets, with random (also inert) disruptions."""
+    n_mines = draw(st.integers(1, 3))
+    n_mkt = draw(st.integers(1, 2))
+    nodes = [
+        {
+            "id": f"m{i}",
+            "role": "mine",
+            "country": ["CHN", "AUS"][i % 2],
+            "output": "ore",
+            "capacity": draw(st.sampled_from([12.0, 25.0])) * n_mkt,
+        }
+        for i in range(n_mines)
+    ]
+    edges = []
+    for k in range(n_mkt):
+        nodes.append(
+            {
+                "id": f"c{k}",
+                "role": "market",
+                "country": "DEU",
+                "demand": {"mean": 10, "cv": draw(st.sampled_from([0.0, 0.3]))},
+            }
+        )
+        shares = [1.0 / n_mines] * n_mines
+        shares[-1] = 1.0 - sum(shares[:-1])
+        for i in range(n_mines):
+            lead = draw(st.integers(1, 6))
+            edges.append({"from": f"m{i}", "to": f"c{k}", "share": shares[i], "lead_time": lead})
+    kinds = st.sampled_from(["outage", "export_restriction", "demand_shock", "logistics"])
+    disruptions = []
+    for j in range(draw(st.integers(1, 4))):
+        kind = draw(kinds)
+        d: dict[str, Any] = {
+            "id": f"d{j}",
+            "kind": kind,
+            "start": draw(st.integers(0, 60)),
+            "duration": draw(st.integers(1, 40)),
+        }
+        if kind == "outage":
+            d["target"] = {"node": f"m{draw(st.integers(0, n_mines - 1))}"}
+            d["severity"] = draw(st.sampled_from([0.0, 0.5, 1.0]))
+        elif kind == "export_restriction":
+            d["target"] = {"country": "CHN"}
+            d["severity"] = draw(st.sampled_from([0.0, 0.6, 1.0]))
+        elif kind == "demand_shock":
+            d["target"] = {"node": f"c{draw(st.integers(0, n_mkt - 1))}"}
+            d["factor"] = draw(st.sampled_from([1.0, 1.5]))
+        else:
+            d["target"] = {"country": "CHN"}
+            d["factor"] = draw(st.sampled_from([1.0, 2.0]))
+        disruptions.append(d)
+    return {
+        "crmsim": 1,
+        "name": "random",
+        "warmup_days": 10,
+        "horizon_days": 90,
+        "materials": [{"id": "ore"}],
+        "nodes": nodes,
+        "edges": edges,
+        "disruptions": disruptions,
+    }
+
+
+@settings(max_examples=30, deadline=None)
+@given(small_networks(), st.integers(0, 2**16))
+def test_marginal_effects_over_random_networks(data, seed):
+    s = scenario_from_dict(data)
+    full = Engine(s, seed).run()
+    res = simulate(s, seed=seed)
+    dis = res.disruptions
+    keys = set(full.event_keys)
+    assert len(dis) == len(data["disruptions"])  # all scheduled within the horizon
+    for _, row in dis.iterrows():
+        # Nothing that changes nothing is impacted, and overlaps name real events.
+        assert row["has_effect"] or not row["impacted"]
+        assert set(filter(None, row["overlaps"].split(","))) <= keys
+        less = Engine(s, seed, exclude=[row["event"]]).run()
+        np.testing.assert_array_equal(less.demand_draws, full.demand_draws)
+        before = max(row["start"] + full.W, 0)
+        np.testing.assert_array_equal(less.rec_served[:before], full.rec_served[:before])
+        np.testing.assert_array_equal(less.rec_unmet[:before], full.rec_unmet[:before])
+        if not row["has_effect"]:
+            np.testing.assert_array_equal(less.rec_served, full.rec_served)
+            np.testing.assert_array_equal(less.rec_unmet, full.rec_unmet)
+    m = res.marginal_effects()
+    assert list(m["event"]) == list(dis["event"])
+    inert = m[~dis["has_effect"].to_numpy(dtype=bool)]
+    assert (inert["lost_units"] == 0.0).all()

@@ -278,7 +278,7 @@ def attribute(eng: Engine) -> pd.DataFrame:
     n = len(evs)
     reach_of = _Reach(eng)
     reach = [reach_of(e) for e in evs]
-    effect = np.array([has_effect(e) for e in evs])
+    effect = np.array([has_effect(e) for e in evs], dtype=bool)
     starts = np.array([e.start - W for e in evs], dtype=np.int64)
     ends = np.array([e.end - W for e in evs], dtype=np.int64)
     limits = np.floor(np.array([_acts_until(e) - W for e in evs]) + window).astype(np.int64)

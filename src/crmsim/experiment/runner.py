@@ -414,9 +414,18 @@ def run_replications(
 
 def _marginal(scenario: Scenario, seed: int, R: int) -> pd.DataFrame:
     """Marginal effects of every event of every replication (``replication`` first)."""
-    from crmsim.engine.attribution import marginal
+    from crmsim.engine import Engine
+    from crmsim.engine.attribution import marginal_effects
 
-    return _front(_concat(marginal(scenario, seed, r).assign(replication=r) for r in range(R)))
+    G, layout = _prepare(scenario)
+    return _front(
+        _concat(
+            marginal_effects(
+                Engine(scenario, seed, r, record="summary", layout=layout, graph=G).run()
+            ).assign(replication=r)
+            for r in range(R)
+        )
+    )
 
 
 def _concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
