@@ -104,7 +104,7 @@ def test_reach_matrix_agrees_with_reachable_markets(name):
     G = build_graph(scenario_from_dict(_yaml(name)))
     nodes = sorted(G.nodes)
     markets = [n for n in nodes if G.nodes[n]["role"].value == "market"]
-    R = reach_matrix(G, nodes, markets).toarray()
+    R = reach_matrix(G, nodes, markets)
     for i, n in enumerate(nodes):
         assert [markets[k] for k in np.flatnonzero(R[i])] == reachable_markets(G, nodes=[n])
 

@@ -22,6 +22,7 @@ target in the replication (by start day, warm-up included; 0 for a scheduled eve
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,7 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIFFERENCE_TOLERANCE",
+    "Attribution",
     "attribute",
+    "attribution",
+    "attribution_table",
     "event_keys",
     "has_effect",
     "marginal",
@@ -153,13 +157,7 @@ class _Reach:
         key = (ev.nodes, ev.edges)
         if key not in self.cache:
             rows = list(ev.nodes) + [int(self.layout.edge_dst[e]) for e in ev.edges]
-            ptr, idx = self.matrix.indptr, self.matrix.indices
-            cols = [idx[ptr[r] : ptr[r + 1]] for r in rows]
-            self.cache[key] = (
-                cols[0].astype(np.intp)
-                if len(cols) == 1
-                else np.unique(np.concatenate(cols)).astype(np.intp)
-            )
+            self.cache[key] = np.flatnonzero(self.matrix[rows].any(axis=0))
         return self.cache[key]
 
 
@@ -253,6 +251,41 @@ def _acts_until(ev: DisruptionEvent) -> int:
     return ev.end + ramp
 
 
+@dataclass(frozen=True, eq=False)
+class Attribution:
+    """The attributed reading of a replication's events, as arrays.
+
+    One entry per event whose impact can reach the scored horizon; ``listed`` selects
+    those in force during it (the rows of the ``disruptions`` table). Entry
+    ``pair_i[k]`` overlaps entry ``pair_j[k]`` (sorted by ``i``, then ``j``).
+    """
+
+    events: list[DisruptionEvent]
+    keys: list[str]
+    listed: np.ndarray
+    reach: list[np.ndarray]
+    effect: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    impacted: np.ndarray
+    ttr: np.ndarray
+    censored: np.ndarray
+    overlapping: np.ndarray
+    pair_i: np.ndarray
+    pair_j: np.ndarray
+
+    def summary(self) -> dict[str, Any]:
+        """``disruptions``, ``disruptions_overlapping``, ``ttr_max``, ``ttr_censored``."""
+        rows = self.listed
+        own = rows[self.impacted[rows] & ~self.overlapping[rows]]
+        return {
+            "disruptions": int(rows.size),
+            "disruptions_overlapping": int(self.overlapping[rows].sum()),
+            "ttr_max": float(self.ttr[own].max()) if own.size else 0.0,
+            "ttr_censored": bool(self.censored[own].any()),
+        }
+
+
 def attribute(eng: Engine) -> pd.DataFrame:
     """Each realised disruption's attributed impact (the ``disruptions`` table).
 
@@ -267,6 +300,11 @@ def attribute(eng: Engine) -> pd.DataFrame:
         One row per event in force during the scored horizon; the columns are described in
         :attr:`crmsim.engine.SimulationResult.disruptions`.
     """
+    return attribution_table(eng, attribution(eng))
+
+
+def attribution(eng: Engine) -> Attribution:
+    """The arrays behind :func:`attribute` (what the summary metrics need)."""
     W, H = eng.W, eng.H
     window = eng.layout.impact_window
     keys = eng.event_keys
@@ -302,31 +340,53 @@ def attribute(eng: Engine) -> pd.DataFrame:
     recovered_by = np.where(impacted, np.maximum(starts, 0) + ttr, limits)
     span_end = np.maximum(limits, recovered_by)
     pi, pj = _overlap_pairs(reach, effect, starts, recovered_by, span_end)
-    partners: dict[int, list[int]] = {}
-    for a, b in zip(pi.tolist(), pj.tolist(), strict=True):
-        partners.setdefault(a, []).append(b)
+    overlapping = np.zeros(n, dtype=bool)
+    overlapping[pi] = True
+    return Attribution(
+        events=evs,
+        keys=[keys[i] for i in near],
+        listed=np.array([i for i in range(n) if evs[i].end > W], dtype=np.intp),
+        reach=reach,
+        effect=effect,
+        starts=starts,
+        ends=ends,
+        impacted=impacted,
+        ttr=ttr,
+        censored=censored,
+        overlapping=overlapping,
+        pair_i=pi,
+        pair_j=pj,
+    )
+
+
+def attribution_table(eng: Engine, a: Attribution) -> pd.DataFrame:
+    """The ``disruptions`` table from an :class:`Attribution`."""
     lay = eng.layout
     market_names = [lay.nodes[i] for i in lay.markets]
-    rows = [i for i in range(n) if evs[i].end > W]
+    rows = a.listed.tolist()
+    evs, keys = a.events, a.keys
+    partners: dict[int, list[int]] = {}
+    for i, j in zip(a.pair_i.tolist(), a.pair_j.tolist(), strict=True):
+        partners.setdefault(i, []).append(j)
     return pd.DataFrame(
         {
-            "event": [keys[near[i]] for i in rows],
+            "event": [keys[i] for i in rows],
             "disruption": [evs[i].disruption_id for i in rows],
-            "occurrence": [int(keys[near[i]].rsplit("#", 1)[1]) for i in rows],
+            "occurrence": [int(keys[i].rsplit("#", 1)[1]) for i in rows],
             "kind": [str(evs[i].kind) for i in rows],
             "target": [evs[i].target for i in rows],
-            "start": starts[rows],
-            "end": ends[rows],
+            "start": a.starts[rows],
+            "end": a.ends[rows],
             "severity": [evs[i].severity for i in rows],
             "factor": [evs[i].factor for i in rows],
             "stochastic": [evs[i].stochastic for i in rows],
-            "has_effect": effect[rows],
-            "markets": [_listed([market_names[j] for j in reach[i]]) for i in rows],
-            "impacted": impacted[rows],
-            "ttr": ttr[rows],
-            "censored": censored[rows],
-            "overlapping": np.array([i in partners for i in rows], dtype=bool),
-            "overlaps": [_listed([keys[near[j]] for j in partners.get(i, [])]) for i in rows],
+            "has_effect": a.effect[rows],
+            "markets": [_listed([market_names[j] for j in a.reach[i]]) for i in rows],
+            "impacted": a.impacted[rows],
+            "ttr": a.ttr[rows],
+            "censored": a.censored[rows],
+            "overlapping": a.overlapping[rows],
+            "overlaps": [_listed([keys[j] for j in partners.get(i, [])]) for i in rows],
         },
         columns=DISRUPTION_COLUMNS,
     )

@@ -201,9 +201,15 @@ class SimulationResult:
         it cannot be told apart from). The rules are in docs/engine.md, "Metrics"; the
         exact answer is :meth:`marginal_effects`.
         """
-        from crmsim.engine.attribution import attribute
+        from crmsim.engine.attribution import attribution_table
 
-        return attribute(self._engine)
+        return attribution_table(self._engine, self._attribution)
+
+    @cached_property
+    def _attribution(self) -> Any:
+        from crmsim.engine.attribution import attribution
+
+        return attribution(self._engine)
 
     def marginal_effects(
         self, events: list[str] | None = None, *, by_market: bool = False
@@ -267,8 +273,6 @@ class SimulationResult:
         W = eng.W
         p = self.performance
         loss, index = resilience_loss(p)
-        dis = self.disruptions
-        own = dis[dis["impacted"] & ~dis["overlapping"]]
         return {
             "fill_rate": fill_rate(eng.rec_served[W:], eng.rec_demand[W:]),
             "demand": float(eng.rec_demand[W:].sum()),
@@ -277,10 +281,7 @@ class SimulationResult:
             "nadir": nadir(p),
             "resilience_loss": loss,
             "resilience_index": index,
-            "disruptions": len(dis),
-            "disruptions_overlapping": int(dis["overlapping"].sum()),
-            "ttr_max": float(own["ttr"].max()) if len(own) else 0.0,
-            "ttr_censored": bool(own["censored"].any()) if len(own) else False,
+            **self._attribution.summary(),
         }
 
     @cached_property

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -299,12 +298,14 @@ def reachable_markets(
     return sorted(n for n in seen if G.nodes[n]["role"] is Role.MARKET)
 
 
-def reach_matrix(G: nx.MultiDiGraph, nodes: Sequence[str], markets: Sequence[str]) -> Any:
+def reach_matrix(
+    G: nx.MultiDiGraph, nodes: Sequence[str], markets: Sequence[str]
+) -> np.ndarray:
     """Which markets each node can reach, for every node at once.
 
     The same rule as :func:`reachable_markets` (a node reaches itself and everything
-    downstream): the transitive closure of the supply edges, restricted to markets, as a
-    sparse matrix (one sparse product per level of the network).
+    downstream), computed level by level from the markets up: a node's row is the OR of its
+    buyers' rows, and its buyers all lie on lower levels (height = longest path to a sink).
 
     Parameters
     ----------
@@ -317,34 +318,32 @@ def reach_matrix(G: nx.MultiDiGraph, nodes: Sequence[str], markets: Sequence[str
 
     Returns
     -------
-    scipy.sparse.csr_array of bool, shape (len(nodes), len(markets))
-        Sorted column indices in each row.
+    numpy.ndarray of bool, shape (len(nodes), len(markets))
 
     Examples
     --------
     >>> G = nx.MultiDiGraph([("mine", "plant"), ("plant", "a"), ("mine", "b")])
-    >>> R = reach_matrix(G, ["a", "b", "mine", "plant"], ["a", "b"])
-    >>> R.toarray().astype(int).tolist()
+    >>> reach_matrix(G, ["a", "b", "mine", "plant"], ["a", "b"]).astype(int).tolist()
     [[1, 0], [0, 1], [1, 1], [1, 0]]
     """
-    from scipy import sparse
-
     row = {n: i for i, n in enumerate(nodes)}
     N, K = len(nodes), len(markets)
-    pairs = np.array([(row[u], row[v]) for u, v in G.edges()], dtype=np.intp).reshape(-1, 2)
-    A = sparse.csr_array(
-        (np.ones(len(pairs), dtype=np.int64), (pairs[:, 0], pairs[:, 1])), shape=(N, N)
-    )
-    own = sparse.csr_array(
-        (np.ones(K, dtype=np.int64), ([row[m] for m in markets], np.arange(K))), shape=(N, K)
-    )
-    reach = own
-    for _ in range(N):  # at most the longest path; stops when nothing new is reached
-        nxt = own + A @ reach
-        nxt.data[:] = 1
-        if nxt.nnz == reach.nnz:
+    out = np.zeros((N, K), dtype=bool)
+    out[[row[m] for m in markets], np.arange(K)] = True
+    pairs = np.array(sorted({(row[u], row[v]) for u, v in G.edges()}), dtype=np.intp)
+    if not pairs.size:
+        return out
+    src, dst = pairs[:, 0], pairs[:, 1]  # sorted by supplier
+    height = np.zeros(N, dtype=np.intp)
+    for _ in range(N):  # at most the longest path; stops when no height changes
+        new = height.copy()
+        np.maximum.at(new, src, height[dst] + 1)
+        if np.array_equal(new, height):
             break
-        reach = nxt
-    out = reach.astype(bool)
-    out.sort_indices()
+        height = new
+    for h in range(1, int(height.max()) + 1):
+        sel = np.flatnonzero(height[src] == h)
+        s_h = src[sel]
+        first = np.flatnonzero(np.r_[True, s_h[1:] != s_h[:-1]])
+        out[s_h[first]] |= np.logical_or.reduceat(out[dst[sel]], first, axis=0)
     return out
