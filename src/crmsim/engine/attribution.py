@@ -150,14 +150,19 @@ class _Reach:
 
         lay = eng.layout
         self.layout = lay
-        self.matrix = reach_matrix(eng.graph, lay.nodes, [lay.nodes[i] for i in lay.markets])
+        self.K = len(lay.markets)
+        self.bits = reach_matrix(
+            eng.graph, lay.nodes, [lay.nodes[i] for i in lay.markets], packed=True
+        )
         self.cache: dict[Any, np.ndarray] = {}
 
     def __call__(self, ev: DisruptionEvent) -> np.ndarray:
         key = (ev.nodes, ev.edges)
         if key not in self.cache:
             rows = list(ev.nodes) + [int(self.layout.edge_dst[e]) for e in ev.edges]
-            self.cache[key] = np.flatnonzero(self.matrix[rows].any(axis=0))
+            word = np.bitwise_or.reduce(self.bits[rows], axis=0)
+            on = np.unpackbits(word.view(np.uint8), bitorder="little")[: self.K]
+            self.cache[key] = np.flatnonzero(on)
         return self.cache[key]
 
 

@@ -35,9 +35,8 @@ def performance(served: np.ndarray, demand: np.ndarray) -> np.ndarray:
     served = np.asarray(served, dtype=float)
     demand = np.asarray(demand, dtype=float)
     out = np.ones_like(demand)
-    pos = demand > 0
-    out[pos] = np.clip(served[pos] / demand[pos], 0.0, 1.0)
-    return out
+    np.divide(served, demand, out=out, where=demand > 0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def fill_rate(served: np.ndarray, demand: np.ndarray) -> float:

@@ -299,13 +299,14 @@ def reachable_markets(
 
 
 def reach_matrix(
-    G: nx.MultiDiGraph, nodes: Sequence[str], markets: Sequence[str]
+    G: nx.MultiDiGraph, nodes: Sequence[str], markets: Sequence[str], *, packed: bool = False
 ) -> np.ndarray:
     """Which markets each node can reach, for every node at once.
 
     The same rule as :func:`reachable_markets` (a node reaches itself and everything
     downstream), computed level by level from the markets up: a node's row is the OR of its
     buyers' rows, and its buyers all lie on lower levels (height = longest path to a sink).
+    Rows are kept as bit sets, 64 markets to a word.
 
     Parameters
     ----------
@@ -315,35 +316,45 @@ def reach_matrix(
         Row order (e.g. the engine's canonical node order); every node of ``G``.
     markets : sequence of str
         Column order: the market ids.
+    packed : bool
+        Return the bit sets (``uint64``, shape ``(len(nodes), ceil(len(markets) / 64))``;
+        market ``k`` is bit ``k % 64`` of word ``k // 64``; unpack with
+        ``numpy.unpackbits(rows.view(numpy.uint8), axis=-1, bitorder="little")``).
 
     Returns
     -------
-    numpy.ndarray of bool, shape (len(nodes), len(markets))
+    numpy.ndarray
+        Of bool, shape (len(nodes), len(markets)), unless ``packed``.
 
     Examples
     --------
     >>> G = nx.MultiDiGraph([("mine", "plant"), ("plant", "a"), ("mine", "b")])
     >>> reach_matrix(G, ["a", "b", "mine", "plant"], ["a", "b"]).astype(int).tolist()
     [[1, 0], [0, 1], [1, 1], [1, 0]]
+    >>> reach_matrix(G, ["a", "b", "mine", "plant"], ["a", "b"], packed=True).ravel().tolist()
+    [1, 2, 3, 1]
     """
     row = {n: i for i, n in enumerate(nodes)}
     N, K = len(nodes), len(markets)
-    out = np.zeros((N, K), dtype=bool)
-    out[[row[m] for m in markets], np.arange(K)] = True
+    words = max(1, -(-K // 64))
+    bits = np.zeros((N, words * 64), dtype=bool)
+    bits[[row[m] for m in markets], np.arange(K)] = True
+    out = np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
     pairs = np.array(sorted({(row[u], row[v]) for u, v in G.edges()}), dtype=np.intp)
-    if not pairs.size:
+    if pairs.size:
+        src, dst = pairs[:, 0], pairs[:, 1]  # sorted by supplier
+        height = np.zeros(N, dtype=np.intp)
+        for _ in range(N):  # at most the longest path; stops when no height changes
+            new = height.copy()
+            np.maximum.at(new, src, height[dst] + 1)
+            if np.array_equal(new, height):
+                break
+            height = new
+        for h in range(1, int(height.max()) + 1):
+            sel = np.flatnonzero(height[src] == h)
+            s_h = src[sel]
+            first = np.flatnonzero(np.r_[True, s_h[1:] != s_h[:-1]])
+            out[s_h[first]] |= np.bitwise_or.reduceat(out[dst[sel]], first, axis=0)
+    if packed:
         return out
-    src, dst = pairs[:, 0], pairs[:, 1]  # sorted by supplier
-    height = np.zeros(N, dtype=np.intp)
-    for _ in range(N):  # at most the longest path; stops when no height changes
-        new = height.copy()
-        np.maximum.at(new, src, height[dst] + 1)
-        if np.array_equal(new, height):
-            break
-        height = new
-    for h in range(1, int(height.max()) + 1):
-        sel = np.flatnonzero(height[src] == h)
-        s_h = src[sel]
-        first = np.flatnonzero(np.r_[True, s_h[1:] != s_h[:-1]])
-        out[s_h[first]] |= np.logical_or.reduceat(out[dst[sel]], first, axis=0)
-    return out
+    return np.unpackbits(out.view(np.uint8), axis=1, bitorder="little")[:, :K].astype(bool)
