@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Generator
+from collections.abc import Collection, Generator
 from typing import Any
 
 import numpy as np
 import simpy
 
+from crmsim.engine.attribution import event_keys, select_events
 from crmsim.engine.disruptions import DisruptionEvent, generate_events
 from crmsim.engine.layout import Layout, build_layout, lead_days
 from crmsim.engine.levers import (
@@ -94,6 +95,9 @@ class Engine:
         Keep every node's daily record, or only what the summary metrics need.
     layout : Layout, optional
         A prebuilt layout of the same scenario (saves rebuilding it per replication).
+    exclude : collection of str
+        Keys (``disruption[target]#k``) of realised events to leave out; every other
+        random draw is unchanged (marginal effects).
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class Engine:
         record: str = "daily",
         layout: Layout | None = None,
         graph: Any = None,
+        exclude: Collection[str] = (),
     ):
         from crmsim.network.graph import build_graph
 
@@ -137,6 +142,12 @@ class Engine:
             node_index=lay.node_index,
             edge_index=lay.edge_index,
         )
+        # Leave out events by key (marginal effects): every random draw stays the same.
+        self.event_keys = event_keys(self.events)
+        if exclude:
+            keep = select_events(self.event_keys, exclude)
+            self.events = [self.events[i] for i in keep]
+            self.event_keys = [self.event_keys[i] for i in keep]
 
         # Random inputs, each from its own named stream (common random numbers).
         self.demand_draws = np.zeros((self.T, K))
