@@ -17,6 +17,7 @@ from crmsim.scenario import (
     loads_scenario,
     scenario_from_dict,
 )
+from crmsim.scenario.distributions import MAX_NORMAL_CV
 
 COUNTRIES = ["AUS", "CHN", "DEU", "FRA", "IND", "TJK", "UKR", "USA", "BOL", "ZAF"]
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -101,7 +102,10 @@ def valid_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         node_id = f"mkt_{next(pool)}"
         demand: dict[str, Any] = {"mean": draw(amounts)}
         if draw(st.booleans()):
-            demand["cv"] = draw(st.floats(0, 1)).__round__(3)
+            # Normal demand (the default) accepts cv up to MAX_NORMAL_CV: a normal truncated
+            # at zero cannot have cv 1 or more (a larger cv is a located error, tested in
+            # tests/test_engine_mechanics.py).
+            demand["cv"] = draw(st.floats(0, MAX_NORMAL_CV)).__round__(3)
         nodes.append(
             {
                 "id": node_id,
