@@ -70,7 +70,7 @@ def _draw_demand(spec: Demand, rng: np.random.Generator, days: int) -> np.ndarra
         return np.zeros(days)
     if spec.distribution == "poisson":
         return rng.poisson(mean, days).astype(float)
-    if cv < 1e-6:  # practically deterministic (and avoids a gamma shape of 1/cv² = inf)
+    if cv < 1e-6 or not cv * mean > 0:  # practically deterministic (no gamma shape 1/cv² = inf)
         return np.full(days, mean)
     if spec.distribution == "gamma":
         shape = 1.0 / cv**2
@@ -874,6 +874,7 @@ class Engine:
             "simpy_events": env.scheduled,  # events scheduled on the calendar
             "seconds": time.perf_counter() - t0,
             "disruption_events": len(self.events),
+            "capped": list(self.capped),  # run-time caps that bound (docs/engine.md)
         }
         return self
 

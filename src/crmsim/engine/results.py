@@ -48,7 +48,8 @@ class SimulationResult:
     seed, replication : int
         Root seed and replication number.
     stats : dict
-        ``simpy_events`` (events on the SimPy calendar), ``seconds``, ``disruption_events``.
+        ``simpy_events`` (events on the SimPy calendar), ``seconds``, ``disruption_events``,
+        ``capped`` (notes on run-time caps that bound, e.g. combined demand shocks).
 
     Notes
     -----

@@ -92,7 +92,11 @@ class TruncatedNormal:
             raise ValueError(f"scale must be positive, not {scale!r}")
         self.loc = float(loc)
         self.scale = float(scale)
-        self._mass = float(special.ndtr(self.loc / self.scale))  # P(N(loc, scale²) >= 0)
+        # A scale below 1e-12 of |loc| (or below 1e-200) is a point mass (at loc, or at 0
+        # for loc < 0) to double precision: treated as one, so no ratio overflows.
+        tiny = self.scale < 1e-12 * abs(self.loc) or self.scale < 1e-200
+        self._point = max(self.loc, 0.0) if tiny else None
+        self._mass = 1.0 if self._point is not None else float(special.ndtr(self.loc / self.scale))
 
     @cached_property
     def _scipy(self) -> Any:
@@ -101,19 +105,27 @@ class TruncatedNormal:
     def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """``size`` draws from the Generator ``rng`` (never global state)."""
         u = 1.0 - rng.random(size)  # (0, 1]
+        if self._point is not None:
+            return np.full(size, self._point)
         x = self.loc - self.scale * special.ndtri(u * self._mass)
         return np.maximum(x, 0.0)  # rounding only: the inversion is >= 0 in exact arithmetic
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """Distribution function at ``x``."""
+        if self._point is not None:
+            return (np.asarray(x) >= self._point).astype(float)
         return np.asarray(self._scipy.cdf(x), dtype=float)
 
     def mean(self) -> float:
         """Mean of the truncated distribution."""
+        if self._point is not None:
+            return self._point
         return float(self._scipy.mean())
 
     def std(self) -> float:
         """Standard deviation of the truncated distribution."""
+        if self._point is not None:
+            return 0.0
         return float(self._scipy.std())
 
 
