@@ -39,7 +39,10 @@ def fill_rates(run: RunResult) -> pd.Series:
 
 
 def short_days(run: RunResult, market: str, below: float = 0.95) -> int:
-    """Scored days on which the median replication's performance at ``market`` is below ``below``."""
+    """Scored days on which the median replication's performance at ``market`` is below ``below``.
+
+    Read from the run's daily performance bands (quantiles over replications).
+    """
     band = run.bands[run.bands["market"] == market]
     return int((band["q50"] < below).sum())
 
@@ -137,8 +140,7 @@ def test_the_checks_fail_on_outcomes_that_contradict_history():
     thin = neon.model_copy(
         update={
             "nodes": tuple(
-                n.model_copy(update={"stock_days": 30.0}) if n.id in FABS else n
-                for n in neon.nodes
+                n.model_copy(update={"stock_days": 30.0}) if n.id in FABS else n for n in neon.nodes
             )
         }
     )
