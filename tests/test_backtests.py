@@ -146,3 +146,27 @@ def test_the_checks_fail_on_outcomes_that_contradict_history():
     )
     with pytest.raises(AssertionError):
         check_neon(run_scenario(thin, 8))
+    # The old pharma file's timings (China 80 % down for all 76 days plus a 30-day ramp; all
+    # of India's API exports blocked to 28 May) and its stocks (30 days at the formulator,
+    # 7 elsewhere): a general generics shortage, which 2020 did not see.
+    pharma = load_scenario(SCENARIOS / "pharma_api80.yaml")
+    cover = {"formulator": 30.0, "eu_patients": 7.0, "api_in": 7.0}
+    old = {
+        "china_factory_shutdown": {"duration": 76.0, "recovery_days": 30.0},
+        "india_api_export_restriction": {"severity": 1.0, "duration": 86.0},
+    }
+    harsh = pharma.model_copy(
+        update={
+            "nodes": tuple(
+                n.model_copy(update={"stock_days": cover[n.id]}) if n.id in cover else n
+                for n in pharma.nodes
+            ),
+            "disruptions": tuple(
+                d.model_copy(update=old[d.id]) if d.id in old else d for d in pharma.disruptions
+            ),
+        }
+    )
+    with pytest.raises(AssertionError):
+        check_pharma(run_scenario(harsh, 8))
+    with pytest.raises(AssertionError):
+        check_pharma_scheduled(run_scenario(scheduled_only(harsh), 4))
