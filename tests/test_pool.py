@@ -1,0 +1,219 @@
+"""Worker processes: bounded work in flight, capped workers, dying workers, Ctrl-C, scripts.
+
+The dying-worker tests replace the per-replication function ``runner._one`` with one that
+ends its process (``os._exit``) for chosen replications; forked workers inherit the
+replacement, so they need the ``fork`` start method that crmsim uses on Linux.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crmsim import load_scenario
+from crmsim.experiment import pool as pool_module
+from crmsim.experiment import run_replications, runner
+from crmsim.experiment.pool import (
+    WorkerError,
+    WorkersCappedWarning,
+    available_cores,
+    deferred_sigint,
+    resolve_workers,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIAL = ROOT / "scenarios" / "tutorial.yaml"
+
+fork_only = pytest.mark.skipif(
+    pool_module._context().get_start_method() != "fork",
+    reason="workers inherit a monkeypatched function only when forked",
+)
+
+
+@pytest.fixture(scope="module")
+def tutorial():
+    return load_scenario(TUTORIAL)
+
+
+def _table(run):
+    return run.summary.drop(columns=["seconds"])
+
+
+def _killer(monkeypatch, reps, flag_dir=None):
+    """Make workers die on replications ``reps`` (every time, or once with ``flag_dir``)."""
+    real = runner._one
+    parent = os.getpid()
+
+    def one(scenario, seed, r, *args):
+        if r in reps and os.getpid() != parent:
+            if flag_dir is None:
+                os._exit(3)
+            try:  # first attempt only: the flag file records it
+                os.close(os.open(flag_dir / f"killed-{r}", os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                os._exit(3)
+        return real(scenario, seed, r, *args)
+
+    monkeypatch.setattr(runner, "_one", one)
+
+
+def test_workers_are_capped_at_the_cores_with_a_warning(tutorial):
+    cores = available_cores()
+    assert resolve_workers(None) == (cores, None)
+    assert resolve_workers(cores) == (cores, None)
+    assert resolve_workers(0) == (1, None)
+    n, why = resolve_workers(cores + 98)
+    assert n == cores
+    assert f"{cores + 98} worker processes asked for" in why
+    assert f"using {cores}" in why
+    with pytest.warns(WorkersCappedWarning, match="worker processes asked for"):
+        run_replications(tutorial, 2, 1, workers=cores + 98, keep_first_daily=False)
+
+
+def test_tasks_in_flight_stay_within_the_window(tutorial, monkeypatch):
+    """Chunks are submitted as earlier ones finish, never all at once."""
+    submitted, finished, peak = [0], [0], [0]
+    real_submit = pool_module._Pool._submit
+
+    def submit(self, reps):
+        submitted[0] += 1
+        peak[0] = max(peak[0], submitted[0] - finished[0])
+        return real_submit(self, reps)
+
+    monkeypatch.setattr(pool_module._Pool, "_submit", submit)
+    progress = []
+
+    def count(n):
+        finished[0] += 1
+        progress.append(n)
+
+    run = run_replications(tutorial, 40, 2, workers=2, keep_first_daily=False, progress=count)
+    assert submitted[0] == 8  # chunks of R // (4 × workers) = 5 replications
+    assert 1 < peak[0] <= pool_module.WINDOW_PER_WORKER * 2
+    assert sum(progress) == 40
+    assert list(run.summary["replication"]) == list(range(40))
+
+
+def test_a_billion_replications_use_no_memory_before_the_first_result():
+    """`-r 1000000000 -w 2` used to build every task up front (gigabytes, minutes)."""
+    script = textwrap.dedent(
+        """
+        import resource, crmsim
+        from crmsim.experiment import run_replications
+        s = crmsim.load_scenario("scenarios/tutorial.yaml")
+        class Enough(Exception):
+            pass
+        def stop(n):
+            raise Enough
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            run_replications(s, 10**9, 1, workers=2, progress=stop)
+        except Enough:
+            grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+            print("grown kB", grown)
+        """
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    grown_kb = int(res.stdout.split()[-1])
+    assert grown_kb < 100_000
+
+
+@fork_only
+def test_a_worker_that_dies_once_is_replaced_and_the_results_are_identical(
+    tutorial, monkeypatch, tmp_path
+):
+    serial = run_replications(tutorial, 12, 5, workers=1, keep_first_daily=False)
+    _killer(monkeypatch, {3, 8}, flag_dir=tmp_path)
+    seen = []
+    pooled = run_replications(
+        tutorial, 12, 5, workers=2, keep_first_daily=False, progress=seen.append
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed-3", "killed-8"]
+    pd.testing.assert_frame_equal(_table(serial), _table(pooled))
+    pd.testing.assert_frame_equal(serial.market_summary, pooled.market_summary)
+    pd.testing.assert_frame_equal(serial.disruptions, pooled.disruptions)
+    pd.testing.assert_frame_equal(serial.bands, pooled.bands)
+    assert sum(seen) == 12
+
+
+@fork_only
+def test_a_replication_that_always_kills_its_worker_is_reported_with_its_seed(
+    tutorial, monkeypatch
+):
+    _killer(monkeypatch, {4, 9})
+    with pytest.raises(WorkerError) as caught:
+        run_replications(tutorial, 12, 5, workers=2, keep_first_daily=False)
+    assert caught.value.replications == [4, 9]  # not the others that ran beside them
+    assert caught.value.seed == 5
+    message = str(caught.value)
+    assert "replications 4, 9 (root seed 5)" in message
+    assert "simulate(scenario, seed=5, replication=4)" in message
+
+
+@fork_only
+def test_workers_that_cannot_run_at_all_stop_the_run(tutorial, monkeypatch):
+    _killer(monkeypatch, set(range(1000)))
+    with pytest.raises(WorkerError, match="keep dying before finishing any replication"):
+        run_replications(tutorial, 1000, 5, workers=2, keep_first_daily=False)
+
+
+def test_an_error_in_a_worker_reaches_the_caller(tutorial, monkeypatch):
+    real = runner._one
+
+    def one(scenario, seed, r, *args):
+        if r == 2:
+            raise ValueError("replication 2 went wrong")
+        return real(scenario, seed, r, *args)
+
+    monkeypatch.setattr(runner, "_one", one)
+    if pool_module._context().get_start_method() != "fork":
+        pytest.skip("workers inherit the monkeypatched function only when forked")
+    with pytest.raises(ValueError, match="replication 2 went wrong"):
+        run_replications(tutorial, 6, 5, workers=2, keep_first_daily=False)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signals")
+def test_ctrl_c_is_held_back_until_the_block_is_done():
+    steps = []
+
+    def block():
+        with deferred_sigint():
+            signal.raise_signal(signal.SIGINT)
+            steps.append("after the signal, still inside")
+        steps.append("not reached")
+
+    with pytest.raises(KeyboardInterrupt):
+        block()
+    assert steps == ["after the signal, still inside"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_readme_python_example_runs_as_a_script_without_a_main_guard(tmp_path):
+    """The README's example, as written (all cores), saved as a script and run."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.+?)\n```", text, flags=re.S).group(1)
+    assert "workers=None" in code
+    assert "__main__" not in code
+    code = code.replace("replications=200", "replications=4")
+    code += "\nprint('EXAMPLE DONE', run.describe().loc['fill_rate', 'mean'])\n"
+    script = tmp_path / "example.py"
+    script.write_text(code, encoding="utf-8")
+    res = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("EXAMPLE DONE") == 1  # the script ran once, not again per worker
+    assert "Traceback" not in res.stderr
