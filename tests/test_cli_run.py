@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from crmsim.cli import cli
+import crmsim.experiment
+from crmsim.cli import cli, commands_scenario, main
 from crmsim.experiment import pool, runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,3 +192,44 @@ def test_more_workers_than_cores_are_capped_with_a_warning(tmp_path):
         f"warning: --workers {cores + 50}: {cores + 50} worker processes asked for, but this "
         f"machine has {cores} core{'s' if cores != 1 else ''}: using {cores}\n"
     )
+
+
+@pytest.fixture
+def sigint_handler_kept():
+    """Put this process's SIGINT handler back after a test that lets main() replace it."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def _press_ctrl_c(*args, **kwargs):
+    signal.raise_signal(signal.SIGINT)
+    raise AssertionError("Ctrl-C did not interrupt")
+
+
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(monkeypatch, capsys, sigint_handler_kept):
+    monkeypatch.setattr(commands_scenario, "load_scenario", _press_ctrl_c)
+    with pytest.raises(SystemExit) as caught:
+        main(["validate", TUTORIAL])
+    assert caught.value.code == 130
+    assert capsys.readouterr().err == "crmsim: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a second Ctrl-C: no traceback
+
+
+def test_ctrl_c_while_simulating_is_one_line_and_exit_130(
+    monkeypatch, capsys, sigint_handler_kept, tmp_path
+):
+    monkeypatch.setattr(crmsim.experiment, "run_replications", _press_ctrl_c)
+    with pytest.raises(SystemExit) as caught:
+        main(["run", TUTORIAL, "-o", str(tmp_path / "res")])
+    assert caught.value.code == 130
+    assert capsys.readouterr().err == "crmsim run: interrupted: no results written\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_main_puts_back_the_sigint_handler_it_replaced(sigint_handler_kept):
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with pytest.raises(SystemExit) as caught:
+        main(["validate", TUTORIAL])
+    assert caught.value.code == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

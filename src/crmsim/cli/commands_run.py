@@ -45,7 +45,8 @@ __all__ = ["policies_command", "run_command"]
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Worker processes (0 = all cores). Results do not depend on it.",
+    help="Worker processes (0 = one per core; more than the cores are capped). "
+    "Results do not depend on it.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
 @click.option("--no-daily", is_flag=True, help="Do not keep replication 0's full daily record.")

@@ -304,10 +304,16 @@ def run_pooled(
             lost.extend(r for reps in broken for r in reps)
             barren = 0 if finished else barren + 1
             if barren >= MAX_BARREN_POOLS:
+                hint = ""
+                if _context().get_start_method() == "spawn":
+                    hint = (
+                        " (a script that starts workers must keep its top-level code under "
+                        "`if __name__ == '__main__':`)"
+                    )
                 raise WorkerError(
                     f"worker processes keep dying before finishing any replication "
                     f"({MAX_BARREN_POOLS} new pools in a row); run with one worker to see "
-                    "the error in this process",
+                    f"the error in this process{hint}",
                     seed=seed,
                 )
 
