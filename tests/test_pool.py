@@ -80,17 +80,18 @@ def test_workers_are_capped_at_the_cores_with_a_warning(tutorial):
         run_replications(tutorial, 2, 1, workers=cores + 98, keep_first_daily=False)
 
 
-def test_tasks_in_flight_stay_within_the_window(tutorial, monkeypatch):
-    """Chunks are submitted as earlier ones finish, never all at once."""
-    submitted, finished, peak = [0], [0], [0]
-    real_submit = pool_module._Pool._submit
+def test_tasks_in_flight_stay_within_the_bound(tutorial, monkeypatch):
+    """Chunks are taken as earlier ones finish, never all at once."""
+    taken, finished, peak = [0], [0], [0]
+    real_chunks = pool_module._chunks
 
-    def submit(self, reps):
-        submitted[0] += 1
-        peak[0] = max(peak[0], submitted[0] - finished[0])
-        return real_submit(self, reps)
+    def chunks(replications, size):
+        for reps in real_chunks(replications, size):
+            taken[0] += 1
+            peak[0] = max(peak[0], taken[0] - finished[0])
+            yield reps
 
-    monkeypatch.setattr(pool_module._Pool, "_submit", submit)
+    monkeypatch.setattr(pool_module, "_chunks", chunks)
     progress = []
 
     def count(n):
@@ -98,8 +99,9 @@ def test_tasks_in_flight_stay_within_the_window(tutorial, monkeypatch):
         progress.append(n)
 
     run = run_replications(tutorial, 40, 2, workers=2, keep_first_daily=False, progress=count)
-    assert submitted[0] == 8  # chunks of R // (4 × workers) = 5 replications
-    assert 1 < peak[0] <= pool_module.WINDOW_PER_WORKER * 2
+    assert taken[0] == 8  # chunks of R // (4 × workers) = 5 replications
+    bound = 2 * pool_module.TASKS_PER_WORKER + 1  # sent to the workers, and one looked at
+    assert 1 < peak[0] <= bound
     assert sum(progress) == 40
     assert list(run.summary["replication"]) == list(range(40))
 

@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="crmsim")
     except (Interrupted, KeyboardInterrupt):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # also for the exit that follows
+        if in_main_thread:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # also for the exit that follows
         click.echo("crmsim: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:

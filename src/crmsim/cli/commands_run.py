@@ -151,6 +151,7 @@ def _run(
             disable=R == 1 or not sys.stderr.isatty(),
         ) as bar:
             task = bar.add_task(f"{scenario.name}", total=R)
+            bar.refresh()
 
             def advance(n: int) -> None:
                 bar.advance(task, n)

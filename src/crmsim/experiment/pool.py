@@ -3,20 +3,25 @@
 :func:`run_pooled` runs a task over consecutive chunks of the replications ``0 … R−1``
 in a process pool and hands each chunk's results to a callback. What it guarantees:
 
-* **Bounded memory.** Chunks are submitted in a sliding window of a few per worker;
-  nothing is built for replications that are not yet running, so ``R = 10⁹`` costs no
-  more memory up front than ``R = 10``.
+* **Bounded memory.** Each worker has its own pipe and is sent at most
+  :data:`TASKS_PER_WORKER` chunks at a time; nothing is built for replications that are
+  not yet running, so ``R = 10⁹`` costs no more memory up front than ``R = 10``.
 * **Ctrl-C at any moment** (also while workers start) raises in the calling process
   only: workers ignore SIGINT (it is blocked while they are created, so none can
   receive it before it is ignored) and are terminated when the run is interrupted or
   fails, so no traceback comes from a worker and no worker outlives the run.
-* **A worker that dies** (killed, out of memory, a crash in native code: Python's
-  ``BrokenProcessPool``) is replaced by a new pool. The replications that were running
-  when it died are retried one per task; if a worker dies again, those then running are
-  run alone, one at a time, so a replication that kills its worker is told from those
-  that happened to run beside it. Only a replication whose worker dies when it runs
-  alone is reported as failed (:class:`WorkerError`); every other replication's result
-  is identical to an uninterrupted run.
+* **A worker that dies** (killed, out of memory, a crash in native code) is replaced
+  by a new process. Because each worker has its own pipe, the chunk it was running is
+  known: each of its replications is retried once, as a task of its own, so a
+  replication that kills its worker is told from the others of its chunk. Only a
+  replication whose worker dies again when it runs alone is reported as failed
+  (:class:`WorkerError`, with its number and the seed); every other result is identical
+  to an uninterrupted run. Chunks sent to the dead worker but not started are run
+  again as they were.
+
+(``concurrent.futures.ProcessPoolExecutor`` is not used: when a worker dies it cannot
+say which task killed it, and terminating its workers on Ctrl-C can leave its result
+thread blocked for ever on a half-written message.)
 
 On Linux, workers are started with ``fork``: they do not re-import the ``__main__``
 module, so a script that calls :func:`crmsim.experiment.run_replications` with several
@@ -27,16 +32,18 @@ must then keep its top-level code under that guard (Python's own rule).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
+import traceback
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -49,13 +56,13 @@ __all__ = [
     "run_pooled",
 ]
 
-#: Chunks in flight per worker: enough to keep every worker busy while results are
-#: collected, few enough that memory does not grow with the number of replications.
-WINDOW_PER_WORKER = 2
+#: Chunks sent to a worker at a time: the next one waits in its pipe while it sends
+#: the results of the last, so it never idles; memory does not grow with R.
+TASKS_PER_WORKER = 2
 
-#: New pools in a row that may die before finishing any task before the run gives up
-#: (workers that cannot run at all, rather than one replication that kills its worker).
-MAX_BARREN_POOLS = 3
+#: Worker deaths in a row (plus one per worker) with no result in between after which
+#: the run gives up: workers that cannot run at all, not one replication that kills its.
+MAX_DEATHS_IN_A_ROW = 4
 
 
 class WorkersCappedWarning(UserWarning):
@@ -150,25 +157,20 @@ def deferred_sigint() -> Iterator[None]:
     def hold(signum: int, frame: Any) -> None:
         caught.append(frame)
 
-    signal.signal(signal.SIGINT, hold)
+    if previous is not None:  # (None: a handler not set from Python; leave it alone)
+        signal.signal(signal.SIGINT, hold)
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        signal.signal(signal.SIGINT, previous)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         if caught:
             if callable(previous):
                 previous(signal.SIGINT, caught[0])
             elif previous == signal.SIG_DFL:
                 signal.raise_signal(signal.SIGINT)
-
-
-def _worker_init() -> None:
-    """In each worker: ignore Ctrl-C (the parent handles it), then let signals in."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _context() -> BaseContext:
@@ -177,70 +179,60 @@ def _context() -> BaseContext:
     return get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
-class _Pool:
-    """One process pool; :meth:`drain` runs tasks through it in a bounded window."""
+def _worker_main(conn: Connection, task: Callable[..., Any], payload: Any, parent: int) -> None:
+    """A worker: run the tasks that arrive on ``conn`` and send back their results."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if hasattr(signal, "pthread_sigmask"):  # blocked while this process was created
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    while True:
+        while not conn.poll(1.0):
+            if os.getppid() != parent:  # the parent is gone: nobody wants the results
+                return
+        try:
+            reps = conn.recv()
+        except EOFError:
+            return
+        if reps is None:
+            return
+        try:
+            message: tuple[Any, ...] = ("done", task(payload, reps))
+        except Exception as exc:
+            message = ("error", exc, traceback.format_exc())
+        try:
+            conn.send(message)
+        except Exception:  # an error that cannot be pickled
+            conn.send(("error", RuntimeError(repr(message[1])), message[-1]))
 
-    def __init__(self, workers: int, task: Callable[..., Any], payload: Any) -> None:
-        self._task = task
-        self._payload = payload
-        self._executor = ProcessPoolExecutor(
-            workers, mp_context=_context(), initializer=_worker_init
+
+class _Worker:
+    """One worker process, with its own pipe and the tasks sent to it, oldest first."""
+
+    def __init__(self, ctx: BaseContext, task: Callable[..., Any], payload: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(child, task, payload, os.getpid()), daemon=True
         )
-
-    def _submit(self, reps: list[int]) -> Future[Any]:
+        self.sent: list[list[int]] = []
         with deferred_sigint(), warnings.catch_warnings():
             # Python ≥ 3.12 warns about fork() in a process with threads (numpy's BLAS
-            # pool); workers touch neither those threads nor their locks.
+            # pool); the worker touches neither those threads nor their locks.
             warnings.filterwarnings("ignore", "This process .* is multi-threaded")
-            return self._executor.submit(self._task, self._payload, reps)
+            self.process.start()
+        child.close()
 
-    def drain(
-        self,
-        tasks: Iterator[list[int]],
-        window: int,
-        on_result: Callable[[Any], None],
-    ) -> tuple[list[list[int]], int]:
-        """Run ``tasks`` until they are done or the pool breaks.
-
-        Returns the tasks lost when a worker died (empty when all finished) and the
-        number of tasks that finished.
-        """
-        in_flight: dict[Future[Any], list[int]] = {}
-        finished = 0
-        lost: list[list[int]] = []
-        while True:
-            while len(in_flight) < window:
-                reps = next(tasks, None)
-                if reps is None:
-                    break
-                try:
-                    in_flight[self._submit(reps)] = reps
-                except BrokenProcessPool:
-                    lost.append(reps)
-                    return lost + list(in_flight.values()), finished
-            if not in_flight:
-                return lost, finished
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: in_flight[f][0]):
-                reps = in_flight.pop(future)
-                error = future.exception()
-                if isinstance(error, BrokenProcessPool):
-                    lost.append(reps)
-                elif error is not None:
-                    raise error
-                else:
-                    finished += 1
-                    on_result(future.result())
-            if lost:
-                return lost + list(in_flight.values()), finished
-
-    def close(self, kill: bool = False) -> None:
-        """Shut the pool down; with ``kill``, terminate its workers first."""
-        if kill:
-            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
-                if process.is_alive():
-                    process.terminate()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    def stop(self) -> None:
+        """End the process: asked nicely when idle, terminated otherwise."""
+        if self.process.is_alive() and not self.sent:
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+            self.process.join(5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
 
 
 def _chunks(replications: int, size: int) -> Iterator[list[int]]:
@@ -260,17 +252,20 @@ def run_pooled(
 ) -> None:
     """Run ``task(payload, reps)`` over chunks of ``range(replications)`` in worker processes.
 
+    Each worker has its own pipe and at most :data:`TASKS_PER_WORKER` chunks sent to it,
+    so the work in flight is bounded and, when a worker dies, the chunk it was running
+    is known: its replications are retried once, each alone in a new worker.
+
     Parameters
     ----------
     task : callable
-        A module-level function (it is pickled by name) returning one result per
-        replication in ``reps``.
+        A module-level function returning one result per replication in ``reps``.
     payload : object
-        Passed to every call (pickled once per chunk).
+        Passed to every call; sent once to each worker.
     replications : int
         Replications ``0 … replications − 1``.
     workers : int
-        Worker processes (at least 2; see :func:`resolve_workers`).
+        Worker processes (see :func:`resolve_workers`).
     on_result : callable
         Called in this process with each chunk's results, in the order chunks finish.
     chunk_size : int
@@ -281,49 +276,82 @@ def run_pooled(
     Raises
     ------
     WorkerError
-        When replications kill their worker even when run alone, or workers keep dying
-        before finishing anything.
+        When replications kill their worker also when retried alone, or workers keep
+        dying before finishing anything. An error raised by ``task`` is raised here.
     """
-    window = WINDOW_PER_WORKER * workers
+    ctx = _context()
+    fresh = _chunks(replications, chunk_size)
+    queue: deque[list[int]] = deque()  # to run before fresh chunks: retries, returns
+    retried: set[int] = set()
     failed: list[int] = []
+    deaths_in_a_row = 0
+    pool: list[_Worker] = []
 
-    def phase(tasks: Iterator[list[int]], n: int, window: int) -> list[int]:
-        """Run tasks in fresh pools until done; the replications lost to dead workers."""
-        lost: list[int] = []
-        barren = 0
+    def more() -> bool:
+        if not queue:
+            reps = next(fresh, None)
+            if reps is not None:
+                queue.append(reps)
+        return bool(queue)
+
+    def died(worker: _Worker) -> None:
+        """Re-queue what a dead worker was given; its running chunk is retried alone."""
+        nonlocal deaths_in_a_row
+        worker.process.join(5)
+        if worker.sent:
+            deaths_in_a_row += 1
+            running, *unstarted = worker.sent
+            queue.extendleft(reversed(unstarted))  # never started: run again as they were
+            if len(running) == 1 and running[0] in retried:
+                failed.append(running[0])
+            else:
+                retried.update(running)
+                queue.extend([r] for r in running)
+            worker.sent = []
+        worker.stop()
+        pool.remove(worker)
+        if deaths_in_a_row > MAX_DEATHS_IN_A_ROW + workers:
+            raise WorkerError(_barren_message(deaths_in_a_row), failed, seed)
+
+    try:
         while True:
-            pool = _Pool(n, task, payload)
-            try:
-                broken, finished = pool.drain(tasks, window, on_result)
-            except BaseException:
-                pool.close(kill=True)
-                raise
-            pool.close(kill=bool(broken))
-            if not broken:
-                return sorted(lost)
-            lost.extend(r for reps in broken for r in reps)
-            barren = 0 if finished else barren + 1
-            if barren >= MAX_BARREN_POOLS:
-                hint = ""
-                if _context().get_start_method() == "spawn":
-                    hint = (
-                        " (a script that starts workers must keep its top-level code under "
-                        "`if __name__ == '__main__':`)"
-                    )
-                raise WorkerError(
-                    f"worker processes keep dying before finishing any replication "
-                    f"({MAX_BARREN_POOLS} new pools in a row); run with one worker to see "
-                    f"the error in this process{hint}",
-                    seed=seed,
-                )
-
-    suspects = phase(_chunks(replications, chunk_size), workers, window)
-    if suspects:  # retried one replication per task, one task per worker
-        suspects = phase(iter([[r] for r in suspects]), min(workers, len(suspects)), workers)
-    for r in suspects:  # alone: a death now is this replication's own
-        if phase(iter([[r]]), 1, 1):
-            failed.append(r)
+            while len(pool) < workers and more():  # start (or replace) workers
+                pool.append(_Worker(ctx, task, payload))
+            for worker in pool:  # keep each supplied, within the bound
+                while len(worker.sent) < TASKS_PER_WORKER and more():
+                    reps = queue.popleft()
+                    worker.sent.append(reps)
+                    try:
+                        worker.conn.send(reps)
+                    except OSError:  # it died: handled below, with what it was sent
+                        break
+            busy = [w for w in pool if w.sent]
+            if not busy:
+                break
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            for worker in busy:
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                gone = worker.process.sentinel in ready
+                try:
+                    while worker.sent and worker.conn.poll():
+                        message = worker.conn.recv()
+                        worker.sent.pop(0)
+                        if message[0] == "error":
+                            _, error, remote = message
+                            error.add_note(f"(raised in a worker process)\n{remote}")
+                            raise error
+                        deaths_in_a_row = 0
+                        on_result(message[1])
+                except (EOFError, OSError):  # the pipe closed: the worker ended
+                    gone = True
+                if gone:
+                    died(worker)
+    finally:
+        for worker in pool:
+            worker.stop()
     if failed:
+        failed.sort()
         listed = ", ".join(str(r) for r in failed)
         many = len(failed) > 1
         raise WorkerError(
@@ -335,3 +363,16 @@ def run_pooled(
             failed,
             seed,
         )
+
+
+def _barren_message(deaths: int) -> str:
+    hint = ""
+    if _context().get_start_method() == "spawn":
+        hint = (
+            " (a script that starts workers must keep its top-level code under "
+            "`if __name__ == '__main__':`)"
+        )
+    return (
+        f"worker processes keep dying before finishing any replication ({deaths} in a "
+        f"row); run with one worker to see the error in this process{hint}"
+    )
