@@ -366,3 +366,16 @@ def test_a_finite_run_is_marked_complete(old_results):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["non_finite"] == []
+
+
+@pytest.mark.parametrize("out", [".", "..", "sub/.."])
+def test_the_current_folder_or_a_parent_is_not_a_results_folder(
+    cli_runner, tmp_path, monkeypatch, no_simulation, out
+):
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    res = cli_runner.invoke(cli, ["run", TUTORIAL, "-o", out])
+    assert res.exit_code == 1
+    assert _one_line(res.stderr) == (
+        f"--out {out}: name a new folder for the results, not this one or a parent"
+    )

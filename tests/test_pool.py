@@ -151,6 +151,26 @@ def test_a_worker_that_dies_once_is_replaced_and_the_results_are_identical(
     assert sum(seen) == 12
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_a_worker_killed_from_outside_is_replaced_and_the_results_are_identical(tutorial):
+    """SIGKILL to a busy worker (as the out-of-memory killer would send)."""
+    import multiprocessing
+
+    serial = run_replications(tutorial, 16, 6, workers=1, keep_first_daily=False)
+    killed = []
+
+    def kill_one(n):
+        if not killed:
+            victim = multiprocessing.active_children()[0]
+            os.kill(victim.pid, signal.SIGKILL)
+            killed.append(victim.pid)
+
+    pooled = run_replications(tutorial, 16, 6, workers=2, keep_first_daily=False, progress=kill_one)
+    assert killed
+    pd.testing.assert_frame_equal(_table(serial), _table(pooled))
+    pd.testing.assert_frame_equal(serial.bands, pooled.bands)
+
+
 @fork_only
 def test_a_replication_that_always_kills_its_worker_is_reported_with_its_seed(
     tutorial, monkeypatch

@@ -234,6 +234,8 @@ def check_output(out: str | Path, *, overwrite: bool = False) -> None:
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
+    if out.name in ("", ".", "..") or Path(os.path.abspath(out)) == Path.cwd():
+        raise OutputError(f"{out}: name a new folder for the results, not this one or a parent")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
     if _holds_results(out):
