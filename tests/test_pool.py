@@ -110,9 +110,19 @@ def test_a_billion_replications_use_no_memory_before_the_first_result():
     """`-r 1000000000 -w 2` used to build every task up front (gigabytes, minutes)."""
     script = textwrap.dedent(
         """
-        import resource, crmsim
+        import resource
         from crmsim.experiment import run_replications
-        s = crmsim.load_scenario("scenarios/tutorial.yaml")
+        from crmsim.scenario.loader import scenario_from_dict
+        s = scenario_from_dict({
+            "crmsim": 1, "name": "chain", "warmup_days": 10, "horizon_days": 50,
+            "materials": [{"id": "ore"}],
+            "nodes": [
+                {"id": "mine", "role": "mine", "country": "AUS", "output": "ore",
+                 "capacity": 12},
+                {"id": "city", "role": "market", "country": "DEU", "demand": {"mean": 10}},
+            ],
+            "edges": [{"from": "mine", "to": "city", "lead_time": 5}],
+        })
         class Enough(Exception):
             pass
         def stop(n):
