@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -159,11 +160,10 @@ def test_ctrl_c_keeps_the_earlier_results(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["res"]
 
 
-@pytest.mark.skipif(
-    pool._context().get_start_method() != "fork",
-    reason="workers inherit a monkeypatched function only when forked",
-)
 def test_a_replication_that_kills_its_worker_is_reported_and_nothing_written(tmp_path, monkeypatch):
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("workers inherit the monkeypatched function only when forked")
+    monkeypatch.setattr(pool, "_context", lambda: multiprocessing.get_context("fork"))
     real, parent = runner._one, os.getpid()
 
     def one(scenario, seed, r, *args):

@@ -2,17 +2,19 @@
 
 The dying-worker tests replace the per-replication function ``runner._one`` with one that
 ends its process (``os._exit``) for chosen replications; forked workers inherit the
-replacement, so they need the ``fork`` start method that crmsim uses on Linux.
+replacement, so these tests ask for the ``fork`` start method (the ``forked`` fixture).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -32,10 +34,13 @@ from crmsim.experiment.pool import (
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "scenarios" / "tutorial.yaml"
 
-fork_only = pytest.mark.skipif(
-    pool_module._context().get_start_method() != "fork",
-    reason="workers inherit a monkeypatched function only when forked",
-)
+
+@pytest.fixture
+def forked(monkeypatch):
+    """Workers forked, so that they inherit functions monkeypatched in this process."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork start method on this platform")
+    monkeypatch.setattr(pool_module, "_context", lambda: multiprocessing.get_context("fork"))
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +148,8 @@ def test_a_billion_replications_use_no_memory_before_the_first_result():
     assert grown_kb < 100_000
 
 
-@fork_only
 def test_a_worker_that_dies_once_is_replaced_and_the_results_are_identical(
-    tutorial, monkeypatch, tmp_path
+    tutorial, monkeypatch, tmp_path, forked
 ):
     serial = run_replications(tutorial, 12, 5, workers=1, keep_first_daily=False)
     _killer(monkeypatch, {3, 8}, flag_dir=tmp_path)
@@ -164,8 +168,6 @@ def test_a_worker_that_dies_once_is_replaced_and_the_results_are_identical(
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
 def test_a_worker_killed_from_outside_is_replaced_and_the_results_are_identical(tutorial):
     """SIGKILL to a busy worker (as the out-of-memory killer would send)."""
-    import multiprocessing
-
     serial = run_replications(tutorial, 16, 6, workers=1, keep_first_daily=False)
     killed = []
 
@@ -181,9 +183,8 @@ def test_a_worker_killed_from_outside_is_replaced_and_the_results_are_identical(
     pd.testing.assert_frame_equal(serial.bands, pooled.bands)
 
 
-@fork_only
 def test_a_replication_that_always_kills_its_worker_is_reported_with_its_seed(
-    tutorial, monkeypatch
+    tutorial, monkeypatch, forked
 ):
     _killer(monkeypatch, {4, 9})
     with pytest.raises(WorkerError) as caught:
@@ -195,14 +196,13 @@ def test_a_replication_that_always_kills_its_worker_is_reported_with_its_seed(
     assert "simulate(scenario, seed=5, replication=4)" in message
 
 
-@fork_only
-def test_workers_that_cannot_run_at_all_stop_the_run(tutorial, monkeypatch):
+def test_workers_that_cannot_run_at_all_stop_the_run(tutorial, monkeypatch, forked):
     _killer(monkeypatch, set(range(1000)))
     with pytest.raises(WorkerError, match="keep dying before finishing any replication"):
         run_replications(tutorial, 1000, 5, workers=2, keep_first_daily=False)
 
 
-def test_an_error_in_a_worker_reaches_the_caller(tutorial, monkeypatch):
+def test_an_error_in_a_worker_reaches_the_caller(tutorial, monkeypatch, forked):
     real = runner._one
 
     def one(scenario, seed, r, *args):
@@ -211,8 +211,6 @@ def test_an_error_in_a_worker_reaches_the_caller(tutorial, monkeypatch):
         return real(scenario, seed, r, *args)
 
     monkeypatch.setattr(runner, "_one", one)
-    if pool_module._context().get_start_method() != "fork":
-        pytest.skip("workers inherit the monkeypatched function only when forked")
     with pytest.raises(ValueError, match="replication 2 went wrong"):
         run_replications(tutorial, 6, 5, workers=2, keep_first_daily=False)
 
@@ -249,3 +247,17 @@ def test_readme_python_example_runs_as_a_script_without_a_main_guard(tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stdout.count("EXAMPLE DONE") == 1  # the script ran once, not again per worker
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is used on Linux")
+def test_workers_are_forked_only_while_no_other_thread_runs():
+    assert pool_module._context().get_start_method() == "fork"
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert pool_module._context().get_start_method() == "spawn"
+    finally:
+        stop.set()
+        thread.join()
+    assert pool_module._context().get_start_method() == "fork"

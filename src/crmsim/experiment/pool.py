@@ -23,11 +23,12 @@ in a process pool and hands each chunk's results to a callback. What it guarante
 say which task killed it, and terminating its workers on Ctrl-C can leave its result
 thread blocked for ever on a half-written message.)
 
-On Linux, workers are started with ``fork``: they do not re-import the ``__main__``
-module, so a script that calls :func:`crmsim.experiment.run_replications` with several
-workers needs no ``if __name__ == "__main__":`` guard. Elsewhere (macOS, Windows) the
-``spawn`` method is used, which re-imports the main module in every worker: a script
-must then keep its top-level code under that guard (Python's own rule).
+On Linux, workers are started with ``fork`` (unless other Python threads are running,
+see :func:`_context`): they do not re-import the ``__main__`` module, so a script that
+calls :func:`crmsim.experiment.run_replications` with several workers needs no
+``if __name__ == "__main__":`` guard. Otherwise the ``spawn`` method is used, which
+re-imports the main module in every worker: a script must then keep its top-level code
+under that guard (Python's own rule).
 """
 
 from __future__ import annotations
@@ -174,9 +175,16 @@ def deferred_sigint() -> Iterator[None]:
 
 
 def _context() -> BaseContext:
-    # fork: workers do not re-import __main__ (scripts need no guard) and start fast;
-    # they only run crmsim code, which starts no threads and takes no locks at import.
-    return get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    """``fork`` on Linux when no other Python thread runs; ``spawn`` otherwise.
+
+    A forked worker does not re-import ``__main__`` (scripts need no guard) and starts
+    fast. It is safe while this process runs no other Python thread: a thread could
+    hold a lock (of ``sys.stderr``, say) at the moment of the fork, which the worker
+    would then wait for for ever. With threads running (a progress bar that refreshes
+    itself, a notebook kernel), workers are spawned, as on macOS and Windows.
+    """
+    fork = sys.platform.startswith("linux") and threading.active_count() == 1
+    return get_context("fork" if fork else "spawn")
 
 
 def _worker_main(conn: Connection, task: Callable[..., Any], payload: Any, parent: int) -> None:
