@@ -24,6 +24,8 @@ import platform
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,7 @@ __all__ = [
     "RESULT_FILES",
     "NonFinite",
     "OutputError",
+    "atomic_output",
     "check_output",
     "file_sha256",
     "find_non_finite",
@@ -295,6 +298,64 @@ def _swap_in(new: Path, out: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def atomic_output(out: str | Path) -> Iterator[Path]:
+    """Write a results folder atomically: fill the folder yielded, which becomes ``out``.
+
+    The folder yielded is a hidden temporary sibling of ``out``. When the block ends
+    normally it is renamed to ``out``, replacing earlier results there (moved aside
+    first, removed once the new folder is in place); when the block fails or is
+    interrupted, it is removed and ``out`` is left as it was. Call
+    :func:`check_output` first: this does not ask whether ``out`` may be replaced.
+
+    Parameters
+    ----------
+    out : str or Path
+        The results folder (its parents are created if missing).
+
+    Yields
+    ------
+    Path
+        The temporary folder to write the files into.
+
+    Raises
+    ------
+    OutputError
+        When a file cannot be written or the folder cannot be renamed (an ``OSError``:
+        a full disk, a read-only file system); the message says whether earlier results
+        were kept.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     with atomic_output(Path(tmp) / "res") as folder:
+    ...         _ = (folder / "a.csv").write_text("x")
+    ...     sorted(p.name for p in Path(tmp).iterdir())
+    ['res']
+    """
+    out = Path(out)
+    had_results = _holds_results(out)
+    kept = f"the earlier results in {out} are kept" if had_results else "nothing was written"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
+        tmp.mkdir()  # (not mkdtemp: the results keep the permissions the umask gives)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write the results: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        _swap_in(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(
+            f"{out}: writing the results failed ({exc.strerror or exc}); {kept}"
+        ) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_run(
     run: RunResult,
     out: str | Path,
@@ -342,15 +403,7 @@ def write_run(
     check_output(out, overwrite=True)
     if non_finite is None:
         non_finite = find_non_finite(run)
-    had_results = _holds_results(out)
-    kept = f"the earlier results in {out} are kept" if had_results else "nothing was written"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir()  # (not mkdtemp: the results keep the permissions the umask gives)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write the results: {exc.strerror or exc}") from None
-    try:
+    with atomic_output(out) as tmp:
         files: dict[str, str] = {}
 
         def put(name: str, df: pd.DataFrame) -> None:
@@ -384,13 +437,4 @@ def write_run(
         }
         text = json.dumps(manifest, indent=2) + "\n"
         (tmp / "manifest.json").write_text(text, encoding="utf-8")
-        _swap_in(tmp, out)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(
-            f"{out}: writing the results failed ({exc.strerror or exc}); {kept}"
-        ) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
