@@ -208,7 +208,7 @@ def _press_ctrl_c(*args, **kwargs):
 
 
 def test_ctrl_c_in_any_command_is_one_line_and_exit_130(monkeypatch, capsys, sigint_handler_kept):
-    monkeypatch.setattr(commands_scenario, "load_scenario", _press_ctrl_c)
+    monkeypatch.setattr(commands_scenario, "validate_file", _press_ctrl_c)
     with pytest.raises(SystemExit) as caught:
         main(["validate", TUTORIAL])
     assert caught.value.code == 130
