@@ -261,3 +261,14 @@ def test_workers_are_forked_only_while_no_other_thread_runs():
         stop.set()
         thread.join()
     assert pool_module._context().get_start_method() == "fork"
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error(tutorial, monkeypatch):
+    import errno
+
+    def no_more_processes(self, *args):
+        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+
+    monkeypatch.setattr(pool_module._Worker, "__init__", no_more_processes)
+    with pytest.raises(WorkerError, match=r"cannot start a worker process \(Resource temporarily"):
+        run_replications(tutorial, 4, 1, workers=2, keep_first_daily=False)

@@ -169,7 +169,7 @@ def _run(
     except WorkerError as exc:
         click.echo(f"crmsim run: {exc}; no results written", err=True)
         raise SystemExit(1) from None
-    non_finite = find_non_finite(run)
+    non_finite = find_non_finite(run, daily=out is not None)  # (the daily table: if written)
     if non_finite:
         for problem in non_finite:
             click.echo(f"crmsim run: not a finite number: {problem}", err=True)

@@ -143,13 +143,16 @@ def _daily_allowed(daily: pd.DataFrame) -> dict[str, np.ndarray]:
     return allowed
 
 
-def find_non_finite(run: RunResult) -> list[NonFinite]:
+def find_non_finite(run: RunResult, *, daily: bool = True) -> list[NonFinite]:
     """NaN or infinite values in a run's tables, where the design does not put them.
 
     Parameters
     ----------
     run : RunResult
         From :func:`crmsim.experiment.run_replications`.
+    daily : bool
+        Also check replication 0's daily record, when kept (building that table costs
+        time on large networks: skip it when it is not written).
 
     Returns
     -------
@@ -171,9 +174,9 @@ def find_non_finite(run: RunResult) -> list[NonFinite]:
     found = []
     for table in ("summary", "market_summary", "disruptions", "bands"):
         found += _scan(getattr(run, table), table)
-    if run.first is not None:
-        daily = run.first.daily
-        found += _scan(daily, "daily_rep0", allowed=_daily_allowed(daily))
+    if daily and run.first is not None:
+        table = run.first.daily
+        found += _scan(table, "daily_rep0", allowed=_daily_allowed(table))
     return found
 
 

@@ -324,7 +324,14 @@ def run_pooled(
     try:
         while True:
             while len(pool) < workers and more():  # start (or replace) workers
-                pool.append(_Worker(ctx, task, payload))
+                try:
+                    pool.append(_Worker(ctx, task, payload))
+                except OSError as exc:  # e.g. EAGAIN: the system's process limit
+                    raise WorkerError(
+                        f"cannot start a worker process ({exc.strerror or exc}); "
+                        "run with fewer workers",
+                        seed=seed,
+                    ) from None
             for worker in pool:  # keep each supplied, within the bound
                 while len(worker.sent) < TASKS_PER_WORKER and more():
                     reps = queue.popleft()
