@@ -198,7 +198,7 @@ def test_a_replication_that_always_kills_its_worker_is_reported_with_its_seed(
 
 def test_workers_that_cannot_run_at_all_stop_the_run(tutorial, monkeypatch, forked):
     _killer(monkeypatch, set(range(1000)))
-    with pytest.raises(WorkerError, match="keep dying before finishing any replication"):
+    with pytest.raises(WorkerError, match="keep dying: 7 in a row without finishing a replication"):
         run_replications(tutorial, 1000, 5, workers=2, keep_first_daily=False)
 
 

@@ -262,7 +262,7 @@ def run_pooled(
 
     Each worker has its own pipe and at most :data:`TASKS_PER_WORKER` chunks sent to it,
     so the work in flight is bounded and, when a worker dies, the chunk it was running
-    is known: its replications are retried once, each alone in a new worker.
+    is known: its replications are retried once, each as a task of its own.
 
     Parameters
     ----------
@@ -319,7 +319,7 @@ def run_pooled(
         worker.stop()
         pool.remove(worker)
         if deaths_in_a_row > MAX_DEATHS_IN_A_ROW + workers:
-            raise WorkerError(_barren_message(deaths_in_a_row), failed, seed)
+            raise WorkerError(_barren_message(ctx, deaths_in_a_row), failed, seed)
 
     try:
         while True:
@@ -380,14 +380,14 @@ def run_pooled(
         )
 
 
-def _barren_message(deaths: int) -> str:
+def _barren_message(ctx: BaseContext, deaths: int) -> str:
     hint = ""
-    if _context().get_start_method() == "spawn":
+    if ctx.get_start_method() == "spawn":
         hint = (
             " (a script that starts workers must keep its top-level code under "
             "`if __name__ == '__main__':`)"
         )
     return (
-        f"worker processes keep dying before finishing any replication ({deaths} in a "
-        f"row); run with one worker to see the error in this process{hint}"
+        f"worker processes keep dying: {deaths} in a row without finishing a replication; "
+        f"run with one worker to see the error in this process{hint}"
     )
