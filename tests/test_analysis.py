@@ -32,7 +32,7 @@ CAPACITY_HHI_50_30_15 = 4016.620498614958
 
 
 def pharma_dict(**overrides: object) -> dict:
-    """The DESIGN.md sketch: API from CHN 0.5 / IND 0.3 / DEU 0.2 (capacities 50/30/15)."""
+    """The docs/model.md example: API from CHN 0.5 / IND 0.3 / DEU 0.2 (capacities 50/30/15)."""
     data = {
         "crmsim": 1,
         "name": "EU generics",

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 import crmsim.cli.commands_scenario  # noqa: F401  (registers validate and schema)
@@ -77,6 +78,22 @@ def test_valid_file_prints_ok_summary(cli_runner: CliRunner, write_file, minimal
     assert result.stdout == (
         f"OK {path}: minimal (2 materials, 4 nodes, 3 edges, 0 disruptions, 0 policies)\n"
     )
+    # The minimal scenario plans 0.4 × 80 = 32/day from api_in, whose capacity is 30: a
+    # warning, not an error (exit 0), on standard error after the OK line.
+    warning, count = result.stderr.splitlines()
+    assert warning.startswith(f"{path}:")
+    assert ": warning: nodes[1].capacity: planned " in warning
+    assert count == f"{path}: 1 warning"
+
+
+def test_valid_file_without_warnings_prints_only_ok(
+    cli_runner: CliRunner, write_file, minimal: dict
+):
+    minimal["nodes"][1]["capacity"] = 32  # exactly the planned flow: no warning
+    path = write_file(yaml.safe_dump(minimal, sort_keys=False))
+    result = cli_runner.invoke(cli, ["validate", "--strict", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"OK {path}: minimal")
     assert result.stderr == ""
 
 

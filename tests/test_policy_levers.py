@@ -33,7 +33,7 @@ from crmsim.scenario.schema import (
     TradeFacilitation,
 )
 
-#: The DESIGN.md sketch at demand 65: planned flows cn 32.5, in 19.5, eu 13 t/day.
+#: The pharma worked example at demand 65: planned flows cn 32.5, in 19.5, eu 13 t/day.
 BASE: dict[str, Any] = {
     "crmsim": 1,
     "name": "api",

@@ -96,3 +96,4 @@ def test_show_runs_on_every_shipped_scenario(path, tmp_path):
     assert result.exit_code == 0, result.output
     assert "HHI" in result.stdout
     assert png.stat().st_size > 0
+    assert result.stderr == ""  # the shipped scenarios have no warnings

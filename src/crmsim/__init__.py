@@ -12,6 +12,7 @@ Examples
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from crmsim.scenario import Scenario, ScenarioError, load_scenario, loads_scenario
 
@@ -20,4 +21,20 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["Scenario", "ScenarioError", "__version__", "load_scenario", "loads_scenario"]
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "compare",
+    "load_scenario",
+    "loads_scenario",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the experiment API on first use (it needs pandas and the engine)."""
+    if name == "compare":
+        from crmsim.experiment.compare import compare
+
+        return compare
+    raise AttributeError(f"module 'crmsim' has no attribute {name!r}")

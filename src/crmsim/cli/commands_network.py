@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from crmsim.cli import cli, load_or_exit
+from crmsim.scenario.warnings import check_warnings, locate_warnings
 
 __all__ = ["show"]
 
@@ -31,6 +32,7 @@ def show(file: Path, plot_path: Path | None, material: str | None) -> None:
     Shows, per material, supply shares by country (capacity and planned sourcing), the
     Herfindahl–Hirschman index and its band, the largest country share, single-sourced
     dependencies, the MSME share of capacity and the supply-risk indicator with its inputs.
+    The scenario's warnings (as ``crmsim validate`` prints them) follow on standard error.
     """
     from crmsim.network.analysis import analyse
     from crmsim.network.graph import build_graph
@@ -46,6 +48,9 @@ def show(file: Path, plot_path: Path | None, material: str | None) -> None:
             param_hint="--material",
         )
     click.echo(report.to_text(material=material), nl=False)
+    text = file.read_bytes().decode("utf-8-sig")
+    for problem in locate_warnings(check_warnings(scenario), text, str(file)):
+        click.echo(str(problem), err=True)
 
     if plot_path is not None:
         from crmsim.network.plot import plot_network

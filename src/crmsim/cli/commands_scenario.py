@@ -1,6 +1,6 @@
 """``crmsim validate`` and ``crmsim schema``: check scenario files, export their schema.
 
-Both are thin layers over :func:`crmsim.scenario.load_scenario` and
+Both are thin layers over :func:`crmsim.scenario.load_with_warnings` and
 :mod:`crmsim.scenario.reference`. A user mistake (a bad or missing file, an unwritable
 output) ends with a message and a non-zero exit, never a traceback.
 """
@@ -13,8 +13,8 @@ import click
 
 from crmsim.cli import cli
 from crmsim.scenario.errors import Problem, ScenarioError
-from crmsim.scenario.loader import load_scenario
 from crmsim.scenario.schema import Scenario
+from crmsim.scenario.warnings import load_with_warnings
 
 __all__ = ["schema", "summary_line", "validate", "validate_file"]
 
@@ -67,11 +67,12 @@ def validate_file(path: str) -> tuple[Scenario | None, list[Problem]]:
     scenario : Scenario or None
         The scenario when the file is valid.
     problems : list of Problem
-        Empty when valid; otherwise every problem, located.
+        When valid, its warnings (``severity="warning"``, located; often none);
+        otherwise every error, located.
     """
     p = Path(path)
     try:
-        return load_scenario(p), []
+        return load_with_warnings(p)
     except ScenarioError as exc:
         return None, list(exc.problems)
     except IsADirectoryError:
@@ -83,20 +84,45 @@ def validate_file(path: str) -> tuple[Scenario | None, list[Problem]]:
         return None, [Problem(f"cannot read the file: {reason}", file=path, code="io")]
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
-def validate(files: tuple[str, ...]) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat warnings as problems: a file with warnings fails (exit 1). Useful in CI.",
+)
+def validate(files: tuple[str, ...], strict: bool) -> None:
     """Check scenario FILES; report every problem with file, line and column.
 
     Prints ``OK`` and a summary for each valid file; for an invalid one, every problem
-    (``file:line:col: field: message``) on standard error. Exits with 0 when all files are
-    valid, 1 otherwise.
+    (``file:line:col: field: message``) on standard error. A valid file may also have
+    warnings (``file:line:col: warning: field: ...``, on standard error after its ``OK``
+    line): it loads and runs, but probably does not mean what was intended. Silence one on
+    purpose with the file's ``silence_warnings`` list. Exits with 0 when all files are
+    valid (warnings or not; with --strict, only when there are no warnings either), 1
+    otherwise.
     """
     bad = 0
     for path in files:
         scenario, problems = validate_file(path)
         if scenario is not None:
+            if strict and problems:
+                bad += 1
+                for problem in problems:
+                    click.echo(str(problem), err=True)
+                click.echo(
+                    f"FAILED {path}: {_plural(len(problems), 'warning')} (--strict)", err=True
+                )
+                continue
             click.echo(summary_line(path, scenario))
+            for problem in problems:
+                click.echo(str(problem), err=True)
+            if problems:
+                click.echo(f"{path}: {_plural(len(problems), 'warning')}", err=True)
             continue
         bad += 1
         for problem in problems:

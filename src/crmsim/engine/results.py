@@ -10,13 +10,7 @@ import numpy as np
 import pandas as pd
 
 from crmsim.engine.core import Engine
-from crmsim.metrics.performance import (
-    fill_rate,
-    nadir,
-    performance,
-    resilience_loss,
-    time_to_recover,
-)
+from crmsim.metrics.performance import fill_rate, nadir, performance, resilience_loss
 
 __all__ = ["ConservationError", "SimulationResult"]
 
@@ -48,7 +42,8 @@ class SimulationResult:
     seed, replication : int
         Root seed and replication number.
     stats : dict
-        ``simpy_events`` (events on the SimPy calendar), ``seconds``, ``disruption_events``.
+        ``simpy_events`` (events on the SimPy calendar), ``seconds``, ``disruption_events``,
+        ``capped`` (notes on run-time caps that bound, e.g. combined demand shocks).
 
     Notes
     -----
@@ -194,52 +189,51 @@ class SimulationResult:
 
     @cached_property
     def disruptions(self) -> pd.DataFrame:
-        """Every realised disruption with its time to recover (TTR) on overall performance.
+        """Every realised disruption with its attributed impact and time to recover (TTR).
 
-        Columns: ``disruption``, ``kind``, ``target``, ``start``, ``end`` (scored days,
-        negative in the warm-up), ``severity``, ``factor``, ``stochastic``, ``impacted``,
-        ``ttr`` and ``censored`` (not recovered by the end of the horizon). Only events
-        in force during the scored horizon are listed.
+        One row per event in force during the scored horizon. Columns: ``event`` (the
+        stable key ``disruption[target]#k``, usable in ``simulate(..., exclude=[...])``),
+        ``disruption``, ``occurrence`` (``k``), ``kind``, ``target``, ``start``, ``end``
+        (scored days, negative in the warm-up), ``severity``, ``factor``, ``stochastic``,
+        ``has_effect`` (False for severity 0 or factor 1: it changes nothing),
+        ``markets`` (the markets it can reach, comma-separated), ``impacted``, ``ttr``,
+        ``censored`` (not recovered by the end of the horizon: ``ttr`` is then the days
+        observed), ``overlapping`` and ``overlaps`` (the keys of the events whose impact
+        it cannot be told apart from). The rules are in docs/engine.md, "Metrics"; the
+        exact answer is :meth:`marginal_effects`.
         """
-        eng = self._engine
-        W, H = eng.W, eng.H
-        evs = [e for e in eng.events if e.end > W and e.start < W + H]
-        cols = [
-            "disruption",
-            "kind",
-            "target",
-            "start",
-            "end",
-            "severity",
-            "factor",
-            "stochastic",
-            "impacted",
-            "ttr",
-            "censored",
-        ]
-        if not evs:
-            return pd.DataFrame(columns=cols)
-        starts = np.array([e.start - W for e in evs])
-        ends = np.array([e.end - W for e in evs])
-        window = eng.layout.impact_window
-        ttr, censored, impacted = time_to_recover(
-            self.performance, starts, np.floor(ends + window).astype(np.int64)
-        )
-        return pd.DataFrame(
-            {
-                "disruption": [e.disruption_id for e in evs],
-                "kind": [str(e.kind) for e in evs],
-                "target": [e.target for e in evs],
-                "start": starts,
-                "end": ends,
-                "severity": [e.severity for e in evs],
-                "factor": [e.factor for e in evs],
-                "stochastic": [e.stochastic for e in evs],
-                "impacted": impacted,
-                "ttr": ttr,
-                "censored": censored,
-            }
-        )
+        from crmsim.engine.attribution import attribution_table
+
+        return attribution_table(self._engine, self._attribution)
+
+    @cached_property
+    def _attribution(self) -> Any:
+        from crmsim.engine.attribution import attribution
+
+        return attribution(self._engine)
+
+    def marginal_effects(
+        self, events: list[str] | None = None, *, by_market: bool = False
+    ) -> pd.DataFrame:
+        """Each event's marginal effect: this replication minus the same without the event.
+
+        See :func:`crmsim.engine.attribution.marginal_effects` (lost units attributable,
+        TTR of the performance difference); one extra simulation per event.
+
+        Parameters
+        ----------
+        events : list of str, optional
+            Event keys (default: every row of :attr:`disruptions`).
+        by_market : bool
+            One row per event and market instead of one per event.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        from crmsim.engine.attribution import marginal_effects
+
+        return marginal_effects(self._engine, events, by_market=by_market)
 
     @cached_property
     def market_summary(self) -> pd.DataFrame:
@@ -271,14 +265,15 @@ class SimulationResult:
 
         Keys: ``fill_rate``, ``demand``, ``served``, ``unmet`` (lost or back-ordered
         units), ``nadir``, ``resilience_loss`` (lost days), ``resilience_index``,
-        ``disruptions`` (events in force), ``ttr_max`` and ``ttr_censored`` (any TTR
-        censored at the horizon).
+        ``disruptions`` (events in force), ``disruptions_overlapping`` (of those, how
+        many overlap another's impact), ``ttr_max`` (the longest TTR of an impacted
+        event that overlaps no other: 0 when there is none) and ``ttr_censored``
+        (some such TTR is censored at the horizon, so ``ttr_max`` is a lower bound).
         """
         eng = self._engine
         W = eng.W
         p = self.performance
         loss, index = resilience_loss(p)
-        dis = self.disruptions
         return {
             "fill_rate": fill_rate(eng.rec_served[W:], eng.rec_demand[W:]),
             "demand": float(eng.rec_demand[W:].sum()),
@@ -287,9 +282,7 @@ class SimulationResult:
             "nadir": nadir(p),
             "resilience_loss": loss,
             "resilience_index": index,
-            "disruptions": len(dis),
-            "ttr_max": float(dis["ttr"].max()) if len(dis) else 0.0,
-            "ttr_censored": bool(dis["censored"].any()) if len(dis) else False,
+            **self._attribution.summary(),
         }
 
     @cached_property
@@ -404,6 +397,26 @@ class SimulationResult:
         """
         led = self.ledger
         scale = led.drop(columns="imbalance").abs().max(axis=1).clip(lower=1.0)
-        bad = led["imbalance"].abs() > rtol * scale
+        # Written so that NaN fails (NaN <= x is False): a NaN balance is not a balance.
+        ok = (led["imbalance"].abs() <= rtol * scale) & np.isfinite(led.to_numpy()).all(axis=1)
+        bad = ~ok
         if bad.any():
             raise ConservationError("material not conserved:\n" + led[bad].to_string())
+
+    def check_consistency(self, strict: bool = True) -> list[Any]:
+        """Run the independent balance checks of :mod:`crmsim.engine.consistency`.
+
+        Parameters
+        ----------
+        strict : bool
+            Raise :class:`~crmsim.engine.consistency.ConsistencyError` naming the first
+            invariant that fails (default) instead of returning the violations.
+
+        Returns
+        -------
+        list of Violation
+            Empty when every invariant holds.
+        """
+        from crmsim.engine.consistency import check_all
+
+        return check_all(self._engine, strict=strict)

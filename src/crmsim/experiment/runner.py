@@ -112,19 +112,173 @@ class RunResult:
     disruptions: pd.DataFrame
     bands: pd.DataFrame
     first: Any
+    confidence: float = 0.95
+    horizon_days: int | None = None
+    marginal: pd.DataFrame | None = None
 
-    def describe(self) -> pd.DataFrame:
-        """Mean, standard deviation and 95 % interval of the mean of each metric."""
-        cols = ["fill_rate", "unmet", "nadir", "resilience_loss", "resilience_index", "ttr_max"]
-        cols += [c for c in ("cost_total",) if c in self.summary.columns]
-        s = self.summary[cols]
-        n = len(s)
-        mean = s.mean()
-        sd = s.std(ddof=1) if n > 1 else s.mean() * 0.0
-        half = 1.959963984540054 * sd / np.sqrt(n) if n > 1 else sd * np.nan
-        return pd.DataFrame(
-            {"mean": mean, "sd": sd, "ci95_low": mean - half, "ci95_high": mean + half}
-        )
+    def describe(self, confidence: float | None = None) -> pd.DataFrame:
+        """Mean, standard deviation and t-based interval of the mean of each metric.
+
+        Parameters
+        ----------
+        confidence : float, optional
+            Confidence level (default: the scenario's ``experiment.confidence``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index: ``fill_rate``, ``unmet``, ``nadir``, ``resilience_loss``,
+            ``resilience_index`` (and ``cost_total`` with a policy); columns ``mean``,
+            ``sd``, ``ci_low``, ``ci_high`` and ``confidence``. Intervals of bounded
+            quantities are clipped to their bounds (:func:`crmsim.metrics.stats.t_interval`).
+            Times to recover are censored at the horizon and never averaged here: see
+            :meth:`describe_disruptions`.
+        """
+        from crmsim.metrics.stats import t_interval
+
+        level = self.confidence if confidence is None else float(confidence)
+        H = self.horizon_days if self.horizon_days is not None else np.inf
+        bounds: dict[str, tuple[float, float] | None] = {
+            "fill_rate": (0.0, 1.0),
+            "unmet": (0.0, np.inf),
+            "nadir": (0.0, 1.0),
+            "resilience_loss": (0.0, H),
+            "resilience_index": (0.0, 1.0),
+            "cost_total": None,
+        }
+        rows = {}
+        for col, bound in bounds.items():
+            if col not in self.summary.columns:
+                continue
+            x = self.summary[col].to_numpy(dtype=float)
+            mean, low, high = t_interval(x, level, bound)
+            sd = float(x.std(ddof=1)) if x.size > 1 else 0.0
+            rows[col] = {"mean": mean, "sd": sd, "ci_low": low, "ci_high": high}
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        out["confidence"] = level
+        return out
+
+    def describe_disruptions(self) -> pd.DataFrame:
+        """Per disruption: how often in force, impacted, overlapping, recovered, and its TTR.
+
+        Times to recover are right-censored at the horizon and summarised with the
+        Kaplan–Meier estimator (:func:`crmsim.metrics.stats.censored_summary`), never
+        averaged as if observed. Only *attributed* events count for the impact and TTR
+        columns: events that can change something (not severity 0 / factor 1) and overlap
+        no other event's impact (docs/engine.md, "Metrics").
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per disruption id and kind: ``replications`` (with an event in
+            force), ``events``, ``no_effect`` (events that change nothing by
+            construction), ``overlapping``, ``attributed``, ``impacted`` (attributed
+            events impacted), ``impacted_share`` (of attributed), ``recovered_share``
+            (impacted attributed events recovered by the horizon), ``ttr_median`` (KM;
+            NaN when fewer than half recover), ``ttr_median_text`` (days, or ``"> τ"``),
+            ``ttr_restricted_mean`` (the mean restricted to ``ttr_tau`` days, the longest
+            time observed: a lower bound when some are censored) and ``ttr_tau``.
+        """
+        from crmsim.metrics.stats import censored_summary
+
+        cols = [
+            "disruption",
+            "kind",
+            "replications",
+            "events",
+            "no_effect",
+            "overlapping",
+            "attributed",
+            "impacted",
+            "impacted_share",
+            "recovered_share",
+            "ttr_median",
+            "ttr_median_text",
+            "ttr_restricted_mean",
+            "ttr_tau",
+        ]
+        dis = self.disruptions
+        rows = []
+        if not len(dis):
+            return pd.DataFrame(columns=cols)
+        for (did, kind), g in dis.groupby(["disruption", "kind"], sort=True):
+            effect = g["has_effect"].astype(bool)
+            overlap = g["overlapping"].astype(bool)
+            own = g[effect & ~overlap]
+            hit = own[own["impacted"].astype(bool)]
+            ttr = hit["ttr"].to_numpy(dtype=float)
+            cens = hit["censored"].to_numpy(dtype=bool)
+            tau = float(ttr.max()) if ttr.size else float("nan")
+            km = censored_summary(ttr, cens, tau if ttr.size else 0.0)
+            rows.append(
+                {
+                    "disruption": did,
+                    "kind": kind,
+                    "replications": int(g["replication"].nunique()) if "replication" in g else 1,
+                    "events": len(g),
+                    "no_effect": int((~effect).sum()),
+                    "overlapping": int((effect & overlap).sum()),
+                    "attributed": len(own),
+                    "impacted": len(hit),
+                    "impacted_share": len(hit) / len(own) if len(own) else float("nan"),
+                    "recovered_share": km.share_observed,
+                    "ttr_median": km.median,
+                    "ttr_median_text": km.median_text,
+                    "ttr_restricted_mean": km.restricted_mean,
+                    "ttr_tau": tau,
+                }
+            )
+        return pd.DataFrame(rows, columns=cols)
+
+    def describe_marginal(self, confidence: float | None = None) -> pd.DataFrame:
+        """Per disruption: lost units attributable (marginal effect) over replications.
+
+        Needs ``run_replications(..., marginal=True)``. For each replication the marginal
+        lost units of the disruption's events are added up (0 in a replication where it
+        did not occur); the table gives their mean with a t-based interval over all
+        replications, and the Kaplan–Meier median TTR of the performance difference.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per disruption id: ``events``, ``lost_units`` (mean per
+            replication), ``ci_low``, ``ci_high``, ``confidence``,
+            ``lost_units_elsewhere`` (mean per replication, outside the reachable
+            markets), ``impacted`` (events whose difference exceeds 0.05),
+            ``recovered_share``, ``ttr_median`` and ``ttr_median_text``.
+        """
+        from crmsim.metrics.stats import censored_summary, t_interval
+
+        if self.marginal is None:
+            raise ValueError("no marginal effects: run_replications(..., marginal=True)")
+        level = self.confidence if confidence is None else float(confidence)
+        m = self.marginal
+        rows = []
+        for did, g in m.groupby("disruption", sort=True):
+            per_rep = g.groupby("replication")[["lost_units", "lost_units_elsewhere"]].sum()
+            per_rep = per_rep.reindex(range(self.replications), fill_value=0.0)
+            mean, low, high = t_interval(per_rep["lost_units"].to_numpy(), level)
+            hit = g[g["impacted"].astype(bool)]
+            ttr = hit["ttr"].to_numpy(dtype=float)
+            km = censored_summary(
+                ttr, hit["censored"].to_numpy(dtype=bool), float(ttr.max()) if ttr.size else 0
+            )
+            rows.append(
+                {
+                    "disruption": did,
+                    "events": len(g),
+                    "lost_units": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "confidence": level,
+                    "lost_units_elsewhere": float(per_rep["lost_units_elsewhere"].mean()),
+                    "impacted": len(hit),
+                    "recovered_share": km.share_observed,
+                    "ttr_median": km.median,
+                    "ttr_median_text": km.median_text,
+                }
+            )
+        return pd.DataFrame(rows)
 
 
 def _bands(perfs: list[np.ndarray], overall: list[np.ndarray], markets: list[str]) -> pd.DataFrame:
@@ -154,6 +308,7 @@ def run_replications(
     keep_first_daily: bool = True,
     progress: Callable[[int], None] | None = None,
     application: Any = None,
+    marginal: bool = False,
 ) -> RunResult:
     """Simulate ``replications`` independent replications of a scenario.
 
@@ -179,6 +334,10 @@ def run_replications(
         The policies applied to ``scenario`` (:func:`crmsim.policy.apply_policies`);
         each replication's realised cost (``cost_capex``, ``cost_opex``,
         ``cost_holding``, ``cost_total``) is then added to its summary row.
+    marginal : bool
+        Also measure every event's marginal effect (``RunResult.marginal``,
+        :meth:`RunResult.describe_marginal`): one more simulation per event, in this
+        process.
 
     Returns
     -------
@@ -252,8 +411,35 @@ def run_replications(
     markets = sorted(market_summary["market"].unique()) if len(market_summary) else []
     bands = _bands([rep.performance for rep in reps], [rep.overall for rep in reps], markets)
     first = simulate(scenario, seed, replication=0, record="daily") if keep_first_daily else None
+    effects = _marginal(scenario, seed, R) if marginal else None
     return RunResult(
-        scenario.name, seed, R, summary, _front(market_summary), _front(disruptions), bands, first
+        scenario.name,
+        seed,
+        R,
+        summary,
+        _front(market_summary),
+        _front(disruptions),
+        bands,
+        first,
+        confidence=scenario.experiment.confidence,
+        horizon_days=scenario.horizon_days,
+        marginal=effects,
+    )
+
+
+def _marginal(scenario: Scenario, seed: int, R: int) -> pd.DataFrame:
+    """Marginal effects of every event of every replication (``replication`` first)."""
+    from crmsim.engine import Engine
+    from crmsim.engine.attribution import marginal_effects
+
+    G, layout = _prepare(scenario)
+    return _front(
+        _concat(
+            marginal_effects(
+                Engine(scenario, seed, r, record="summary", layout=layout, graph=G).run()
+            ).assign(replication=r)
+            for r in range(R)
+        )
     )
 
 

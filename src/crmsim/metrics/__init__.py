@@ -1,4 +1,4 @@
-"""Resilience metrics computed from simulated daily records (DESIGN.md, "Metrics")."""
+"""Resilience metrics computed from simulated daily records (docs/model.md, "Metrics")."""
 
 from crmsim.metrics.performance import (
     fill_rate,

@@ -1,6 +1,6 @@
 """Service and resilience metrics of one replication.
 
-Definitions (DESIGN.md, "Metrics"):
+Definitions (docs/model.md, "Metrics"):
 
 * performance ``P(t) = served(t) / demand(t)`` per day, 1 when there is no demand;
 * fill rate ``= Σ served / Σ demand`` (1 when there is no demand);
@@ -35,9 +35,8 @@ def performance(served: np.ndarray, demand: np.ndarray) -> np.ndarray:
     served = np.asarray(served, dtype=float)
     demand = np.asarray(demand, dtype=float)
     out = np.ones_like(demand)
-    pos = demand > 0
-    out[pos] = np.clip(served[pos] / demand[pos], 0.0, 1.0)
-    return out
+    np.divide(served, demand, out=out, where=demand > 0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def fill_rate(served: np.ndarray, demand: np.ndarray) -> float:
@@ -79,6 +78,7 @@ def time_to_recover(
     *,
     threshold: float = 0.95,
     run: int = 7,
+    onset: bool = False,
 ) -> tuple[Any, Any, Any]:
     """Time to recover from disruptions that start on day ``start``.
 
@@ -101,6 +101,10 @@ def time_to_recover(
         Performance level regarded as recovered (0.95).
     run : int
         Consecutive days at or above the threshold (7).
+    onset : bool
+        Count only the *onset* of a dip as an impact: a day below the threshold whose
+        previous day was at or above it (or day 0). A dip already in progress when the
+        disruption starts began before it and is not its impact.
 
     Returns
     -------
@@ -121,6 +125,11 @@ def time_to_recover(
     (7.0, True, True)
     >>> time_to_recover(np.ones(10), start=2)
     (0.0, False, False)
+
+    A dip in progress on the start day is another disruption's, unless ``onset=False``:
+
+    >>> time_to_recover(p, start=3), time_to_recover(p, start=3, onset=True)
+    ((2.0, False, True), (0.0, False, False))
     """
     p = np.asarray(p, dtype=float)
     n = len(p)
@@ -130,7 +139,10 @@ def time_to_recover(
         limits = np.full(starts.shape, n - 1)
     else:
         limits = np.minimum(np.atleast_1d(np.asarray(impact_by, dtype=np.int64)), n - 1)
-    dips = np.flatnonzero(p < threshold)
+    below = p < threshold
+    if onset:
+        below &= np.r_[True, ~below[:-1]] if n else below
+    dips = np.flatnonzero(below)
     ok = (p >= threshold).astype(np.int64)
     if n >= run:
         window = np.convolve(ok, np.ones(run, dtype=np.int64), mode="valid")

@@ -21,7 +21,7 @@ sourcing basis
     material and leave an origin of it, i.e. what the network is planned to buy from whom.
 HHI
     Herfindahl–Hirschman index of supply by country, ``Σ (100·share)²`` in 0–10 000. Bands
-    from the US DOJ/FTC *Horizontal Merger Guidelines* (2010), as in DESIGN.md: below 1 500
+    from the US DOJ/FTC *Horizontal Merger Guidelines* (2010), as in docs/model.md: below 1 500
     unconcentrated, 1 500–2 500 moderately concentrated, above 2 500 highly concentrated.
 """
 
@@ -210,7 +210,7 @@ def hhi(shares: Iterable[float]) -> float:
 
 
 def hhi_band(value: float) -> str:
-    """Concentration band of an HHI (2010 US Horizontal Merger Guidelines, as in DESIGN.md).
+    """Concentration band of an HHI (2010 US Horizontal Merger Guidelines, as in docs/model.md).
 
     Examples
     --------

@@ -26,12 +26,23 @@ hash seed.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
+import numpy as np
 
 from crmsim.scenario.schema import Role, Scenario
 
-__all__ = ["EdgeKey", "baseline_flows", "build_graph", "edge_list", "node_list", "node_need"]
+__all__ = [
+    "EdgeKey",
+    "baseline_flows",
+    "build_graph",
+    "edge_list",
+    "node_list",
+    "node_need",
+    "reach_matrix",
+    "reachable_markets",
+]
 
 EdgeKey = tuple[str, str, str]
 
@@ -235,3 +246,115 @@ def baseline_flows(
         for u, k, share in in_edges[n]:
             flows[(u, n, k)] = need.get(k, 0.0) * share
     return rates, flows
+
+
+def reachable_markets(
+    G: nx.MultiDiGraph,
+    nodes: Iterable[str] = (),
+    edges: Iterable[EdgeKey] = (),
+) -> list[str]:
+    """Markets that goods from some nodes, or over some edges, can reach (sorted).
+
+    A node reaches itself (a market hit by a demand shock reaches only itself) and every
+    node downstream of it along supply edges; an edge reaches its buyer and everything
+    downstream of the buyer. Every edge counts, also a back-up with share 0: what it
+    could carry, it could fail to carry.
+
+    Parameters
+    ----------
+    G : networkx.MultiDiGraph
+        The supply network from :func:`build_graph`.
+    nodes : iterable of str
+        Node ids (e.g. the nodes an outage hits).
+    edges : iterable of EdgeKey
+        ``(supplier, buyer, material)`` keys (e.g. the edges an export restriction
+        blocks).
+
+    Returns
+    -------
+    list of str
+        Ids of the markets reached.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph()
+    >>> G.add_nodes_from(["mine", "plant", "a", "b"])
+    >>> for n in ("a", "b"):
+    ...     G.nodes[n]["role"] = Role.MARKET
+    >>> for n in ("mine", "plant"):
+    ...     G.nodes[n]["role"] = Role.PROCESSOR
+    >>> _ = G.add_edge("mine", "plant", key="ore")
+    >>> _ = G.add_edge("plant", "a", key="x")
+    >>> _ = G.add_edge("mine", "b", key="ore")
+    >>> reachable_markets(G, nodes=["plant"]), reachable_markets(G, nodes=["mine"])
+    (['a'], ['a', 'b'])
+    >>> reachable_markets(G, edges=[("mine", "b", "ore")]), reachable_markets(G, nodes=["b"])
+    (['b'], ['b'])
+    """
+    start = set(nodes) | {v for _, v, _ in edges}
+    seen = set(start)
+    for n in start:
+        seen |= nx.descendants(G, n)
+    return sorted(n for n in seen if G.nodes[n]["role"] is Role.MARKET)
+
+
+def reach_matrix(
+    G: nx.MultiDiGraph, nodes: Sequence[str], markets: Sequence[str], *, packed: bool = False
+) -> np.ndarray:
+    """Which markets each node can reach, for every node at once.
+
+    The same rule as :func:`reachable_markets` (a node reaches itself and everything
+    downstream), computed level by level from the markets up: a node's row is the OR of its
+    buyers' rows, and its buyers all lie on lower levels (height = longest path to a sink).
+    Rows are kept as bit sets, 64 markets to a word.
+
+    Parameters
+    ----------
+    G : networkx.MultiDiGraph
+        The supply network (its supply edges form a DAG).
+    nodes : sequence of str
+        Row order (e.g. the engine's canonical node order); every node of ``G``.
+    markets : sequence of str
+        Column order: the market ids.
+    packed : bool
+        Return the bit sets (``uint64``, shape ``(len(nodes), ceil(len(markets) / 64))``;
+        market ``k`` is bit ``k % 64`` of word ``k // 64``; unpack with
+        ``numpy.unpackbits(rows.view(numpy.uint8), axis=-1, bitorder="little")``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Of bool, shape (len(nodes), len(markets)), unless ``packed``.
+
+    Examples
+    --------
+    >>> G = nx.MultiDiGraph([("mine", "plant"), ("plant", "a"), ("mine", "b")])
+    >>> reach_matrix(G, ["a", "b", "mine", "plant"], ["a", "b"]).astype(int).tolist()
+    [[1, 0], [0, 1], [1, 1], [1, 0]]
+    >>> reach_matrix(G, ["a", "b", "mine", "plant"], ["a", "b"], packed=True).ravel().tolist()
+    [1, 2, 3, 1]
+    """
+    row = {n: i for i, n in enumerate(nodes)}
+    N, K = len(nodes), len(markets)
+    words = max(1, -(-K // 64))
+    bits = np.zeros((N, words * 64), dtype=bool)
+    bits[[row[m] for m in markets], np.arange(K)] = True
+    out = np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
+    pairs = np.array(sorted({(row[u], row[v]) for u, v in G.edges()}), dtype=np.intp)
+    if pairs.size:
+        src, dst = pairs[:, 0], pairs[:, 1]  # sorted by supplier
+        height = np.zeros(N, dtype=np.intp)
+        for _ in range(N):  # at most the longest path; stops when no height changes
+            new = height.copy()
+            np.maximum.at(new, src, height[dst] + 1)
+            if np.array_equal(new, height):
+                break
+            height = new
+        for h in range(1, int(height.max()) + 1):
+            sel = np.flatnonzero(height[src] == h)
+            s_h = src[sel]
+            first = np.flatnonzero(np.r_[True, s_h[1:] != s_h[:-1]])
+            out[s_h[first]] |= np.bitwise_or.reduceat(out[dst[sel]], first, axis=0)
+    if packed:
+        return out
+    return np.unpackbits(out.view(np.uint8), axis=1, bitorder="little")[:, :K].astype(bool)

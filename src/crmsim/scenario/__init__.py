@@ -2,7 +2,9 @@
 
 Load a file with :func:`load_scenario`; every problem in it is collected and raised at
 once as a :class:`ScenarioError` that says file, line, column, field, bad value and what
-would be valid.
+would be valid. A file that loads may still mean something other than intended (capacity
+below the planned flow, a disruption that hits nothing, ...): :func:`check_warnings` lists
+those, and :func:`load_with_warnings` locates them in the file.
 """
 
 from crmsim.scenario.distributions import Dist
@@ -22,9 +24,11 @@ from crmsim.scenario.schema import (
     Size,
 )
 from crmsim.scenario.unfc import UnfcCode, UnfcError, parse_unfc
+from crmsim.scenario.warnings import WARNING_CODES, check_warnings, load_with_warnings
 
 __all__ = [
     "SCHEMA_VERSION",
+    "WARNING_CODES",
     "Demand",
     "Disruption",
     "DisruptionKind",
@@ -40,7 +44,9 @@ __all__ = [
     "Size",
     "UnfcCode",
     "UnfcError",
+    "check_warnings",
     "load_scenario",
+    "load_with_warnings",
     "loads_scenario",
     "parse_unfc",
     "scenario_from_dict",

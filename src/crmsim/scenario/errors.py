@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["Problem", "ScenarioError", "format_path"]
 
@@ -66,12 +66,17 @@ class Problem:
     code : str
         A short, stable name for the kind of problem (``"unknown_key"``,
         ``"unknown_node"``, ``"shares_sum"``, ...), for programs and tests.
+    severity : {"error", "warning"}
+        An error stops loading; a warning (:func:`crmsim.scenario.check_warnings`) is a
+        file that loads but whose meaning is probably not what was intended.
 
     Examples
     --------
     >>> p = Problem("must be >= 0", ("nodes", 0, "capacity"), "a.yaml", 7, 15, value=-5.0)
     >>> print(p)
     a.yaml:7:15: nodes[0].capacity: must be >= 0 (got -5.0)
+    >>> print(Problem("ignored", ("nodes", 1, "demand", "cv"), "a.yaml", 9, severity="warning"))
+    a.yaml:9: warning: nodes[1].demand.cv: ignored
     """
 
     message: str
@@ -82,6 +87,7 @@ class Problem:
     value: Any = field(default=..., compare=False)
     hint: str | None = None
     code: str = field(default="invalid", compare=False)
+    severity: Literal["error", "warning"] = field(default="error", compare=False)
 
     @property
     def field_path(self) -> str:
@@ -122,7 +128,8 @@ class Problem:
 
     def __str__(self) -> str:
         field_path = f"{self.field_path}: " if self.path else ""
-        text = f"{self.location}: {field_path}{self.message}"
+        level = "warning: " if self.severity == "warning" else ""
+        text = f"{self.location}: {level}{field_path}{self.message}"
         if self.value is not ...:
             shown = _short_repr(self.value)
             if shown not in self.message:

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from crmsim.scenario.distributions import Dist
+from crmsim.scenario.distributions import MAX_NORMAL_CV, Dist
 from crmsim.scenario.unfc import UnfcCode, parse_unfc
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "Role",
     "Scenario",
     "Scoring",
+    "SilencedWarning",
     "Simulation",
     "Size",
     "Stockpile",
@@ -184,12 +185,23 @@ class Demand(BaseModel):
     cv: NonNeg = Field(default=0.0, description="Coefficient of variation of daily demand.")
     distribution: Literal["normal", "gamma", "poisson"] = Field(
         default="normal",
-        description="Family of daily demand; 'normal' is truncated at zero (never negative).",
+        description="Family of daily demand; 'normal' is truncated at zero (never negative) "
+        "with mean and cv those of the truncated distribution.",
     )
     backorders: bool = Field(
         default=False,
         description="Unmet demand is back-ordered (true) or lost (false, the default).",
     )
+
+    @model_validator(mode="after")
+    def _normal_cv_feasible(self) -> Demand:
+        if self.distribution == "normal" and self.mean > 0 and self.cv > MAX_NORMAL_CV:
+            raise ValueError(
+                f"cv {self.cv:g} is too large for normal demand: a normal truncated at zero "
+                f"always has cv below 1 (at most {MAX_NORMAL_CV} is accepted); use "
+                "`distribution: gamma` for such variable demand"
+            )
+        return self
 
 
 class Entry(BaseModel):
@@ -901,6 +913,35 @@ class Simulation(BaseModel):
     )
 
 
+#: Codes of the warnings of :func:`crmsim.scenario.check_warnings`, for `silence_warnings`.
+WarningCode = Literal[
+    "capacity_below_plan",
+    "recycler_no_feedstock",
+    "disruption_matches_nothing",
+    "entrant_never_supplies",
+    "development_after_horizon",
+    "ignored_field",
+]
+
+
+class SilencedWarning(BaseModel):
+    """A warning silenced on purpose: its code, and the element it is about (or all)."""
+
+    model_config = _FROZEN
+    code: WarningCode = Field(description="The warning's code, as crmsim validate prints it.")
+    id: Id | None = Field(
+        default=None,
+        description="Only the warning about this node, disruption or policy (default: every "
+        "warning with this code).",
+    )
+    reason: str | None = Field(default=None, description="Why it is silenced (for readers).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _code_only(cls, data: Any) -> Any:
+        return {"code": data} if isinstance(data, str) else data
+
+
 class Scenario(BaseModel):
     """A crmsim scenario: network, disruptions, policies and experiment settings."""
 
@@ -926,6 +967,12 @@ class Scenario(BaseModel):
         description="Home countries or regions for import reliance and supply risk "
         "(default: the markets' countries).",
     )
+    currency: str = Field(
+        default="USD",
+        min_length=1,
+        description="Currency of every cost in the file (capex, opex, holding costs), e.g. USD "
+        "or EUR; shown beside costs in comparisons.",
+    )
     governance: dict[Country, Annotated[float, Field(ge=0, le=10)]] = Field(
         default_factory=dict,
         description="Scaled governance scores (0–10, higher = weaker governance) that override "
@@ -939,6 +986,12 @@ class Scenario(BaseModel):
     experiment: Experiment = Field(default_factory=Experiment, description="Experiment settings.")
     scoring: Scoring = Field(default_factory=Scoring, description="Scorecard weights.")
     simulation: Simulation = Field(default_factory=Simulation, description="Engine settings.")
+    silence_warnings: tuple[SilencedWarning, ...] = Field(
+        default=(),
+        description="Warnings not to report: a code (every warning of that kind) or {code, "
+        "id, reason} (only the one about that node, disruption or policy). The warnings and "
+        "their codes are listed in the README (crmsim validate).",
+    )
 
     @field_validator("home", mode="before")
     @classmethod

@@ -1,0 +1,405 @@
+"""``crmsim compare``: policy options against the baseline, with confidence and cost."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from crmsim.cli import cli, load_or_exit
+
+__all__ = ["compare_command"]
+
+
+class _RateColumn(ProgressColumn):
+    """Replications per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.1f} rep/s")
+
+
+@cli.command("compare")
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-p",
+    "--policies",
+    default=None,
+    metavar="A,B,A+B",
+    help="Options to compare, comma-separated (a combination is a+b). Default: the "
+    "scenario's experiment.compare. The baseline is always included.",
+)
+@click.option(
+    "-r",
+    "--replications",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Replications per option (default: experiment.replications).",
+)
+@click.option(
+    "-s",
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Root seed, the same for every option (default: experiment.seed).",
+)
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Worker processes (0 = all cores). Results do not depend on it.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="New directory for the tables (Parquet and CSV), data dictionary and manifest.",
+)
+@click.option("--overwrite", is_flag=True, help="Write into an existing --out directory.")
+@click.option(
+    "--flow-replications",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Replications whose realised flows feed the scorecard and CRMA card.",
+)
+@click.option(
+    "--home",
+    default=None,
+    metavar="REGION[,COUNTRY...]",
+    help="Buyer region of the CRMA card (default: the scenario's home).",
+)
+def compare_command(
+    scenario_file: Path,
+    policies: str | None,
+    replications: int | None,
+    seed: int | None,
+    workers: int,
+    out: Path | None,
+    overwrite: bool,
+    flow_replications: int,
+    home: str | None,
+) -> None:
+    """Compare the policy options of SCENARIO_FILE with the baseline.
+
+    Every option runs over the same replications (common random numbers). Per market
+    (and over all markets only when they share a unit) it prints the paired change in
+    fill rate, unmet demand, nadir and resilience loss with a t-based interval at
+    experiment.confidence, the share of replications in which the option is better, its
+    realised cost in the scenario's currency and the cost per percentage point of fill
+    rate gained and per unit of shortage avoided ("–" when the gain is not significant);
+    then a ranking by multiple comparisons with the best (MCB), the weighted scorecard
+    and the Critical Raw Materials Act benchmark card.
+    """
+    from crmsim.experiment.compare import compare, write_comparison
+    from crmsim.policy import PolicyError
+
+    if out is not None and out.exists() and not overwrite:
+        click.echo(f"{out}: already exists; use --overwrite or another --out", err=True)
+        raise SystemExit(1)
+    scenario = load_or_exit(scenario_file)
+    homes = [h.strip() for h in home.split(",") if h.strip()] if home else None
+    if homes:
+        from crmsim.scenario.countries import check_country
+
+        for i, h in enumerate(homes):
+            if h in scenario.regions:
+                continue
+            try:
+                homes[i] = check_country(h)
+            except ValueError as exc:
+                regions = ", ".join(sorted(scenario.regions)) or "none defined"
+                click.echo(
+                    f"--home {home}: {h!r} is not a region of the scenario ({regions}); {exc}",
+                    err=True,
+                )
+                raise SystemExit(1) from None
+    try:
+        from crmsim.experiment.compare import variants_of
+
+        n_variants = len(variants_of(scenario, policies))
+    except PolicyError as exc:
+        given = policies or ",".join(scenario.experiment.compare)
+        click.echo(f"--policies {given}: {exc}", err=True)
+        raise SystemExit(1) from None
+    R = replications if replications is not None else scenario.experiment.replications
+    total = n_variants * (R + min(flow_replications, R))
+    console = Console(stderr=True)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task(f"{n_variants} variants × {R} replications", total=total)
+        cmp = compare(
+            scenario,
+            policies,
+            R,
+            seed,
+            workers=None if workers == 0 else workers,
+            flow_replications=flow_replications,
+            home=homes,
+            progress=lambda n: bar.advance(task, n),
+        )
+    _print(cmp)
+    if out is not None:
+        write_comparison(
+            cmp,
+            out,
+            scenario_file=scenario_file,
+            overwrite=overwrite,
+            options={
+                "policies": policies,
+                "replications": R,
+                "seed": cmp.run.seed,
+                "workers": workers,
+                "flow_replications": flow_replications,
+                "home": home,
+            },
+        )
+        click.echo(f"results written to {out}/ (manifest.json lists the files)")
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def money(x: float) -> str:
+    """A cost for people: thousands separators, no scientific notation, "–" if undefined.
+
+    Examples
+    --------
+    >>> money(1234567.8), money(12.345), money(float("nan"))
+    ('1,234,568', '12.35', '–')
+    """
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
+
+
+def _signed(x: float, scale: float = 1.0, digits: int = 2) -> str:
+    if not math.isfinite(x):
+        return "–"
+    v = x * scale
+    return f"{v:+,.{digits}f}".replace("+0.00", "0.00").replace("-0.00", "0.00")
+
+
+def _ci(row: Any, scale: float, digits: int) -> str:
+    mid = _signed(row["diff_mean"], scale, digits)
+    if not (math.isfinite(row["diff_low"]) and math.isfinite(row["diff_high"])):
+        return mid
+    low = _signed(row["diff_low"], scale, digits)
+    high = _signed(row["diff_high"], scale, digits)
+    return f"{mid} [{low}, {high}]"
+
+
+def _share(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{100 * x:.1f} %"
+
+
+def _print(cmp: Any) -> None:
+    run = cmp.run
+    console = Console(width=max(200, Console().width))
+    cur = cmp.currency
+    conf = f"{100 * cmp.confidence:g} %"
+    console.print(
+        f"[bold]{run.scenario.name}[/bold]: {len(run.variants) - 1} option(s) against the "
+        f"baseline, {run.n_replications} replications, seed {run.seed}, common random numbers; "
+        f"intervals at {conf}; costs in {cur} over the {run.scenario.horizon_days}-day horizon"
+    )
+    if run.shared_unit is None:
+        console.print(
+            "markets are in different units, so there is no all-markets total; each market "
+            "is reported on its own"
+        )
+    t, costs = cmp.table, cmp.costs
+    if len(run.variants) == 1:
+        console.print(
+            "only the baseline: nothing to compare (name options with --policies or in "
+            "experiment.compare); its scorecard and CRMA card follow"
+        )
+    for market in run.markets if len(run.variants) > 1 else []:
+        unit = t.loc[t.market == market, "unit"].iloc[0] if len(t) else ""
+        tm = t[t.market == market]
+        if len(tm) and bool((tm["p_tie"] == 1.0).all()):
+            console.print(
+                f"{market} ({unit}): no option changes anything here (every metric is "
+                "identical to the baseline's in every replication)"
+            )
+            continue
+        tab = Table(title=f"{market} ({unit}) — change against the baseline [{conf} CI]")
+        for col, just in (
+            ("option", "left"),
+            ("fill rate Δ pp", "right"),
+            ("better / tie", "right"),
+            (f"unmet Δ {unit}", "right"),
+            ("nadir Δ pp", "right"),
+            ("res. loss Δ days", "right"),
+            (f"cost {cur}", "right"),
+            (f"{cur} per pp", "right"),
+            (f"{cur} per {unit} avoided", "right"),
+        ):
+            tab.add_column(col, justify=just, no_wrap=col == "option")  # type: ignore[arg-type]
+        for option in run.variants[1:]:
+            sel = t[(t.market == market) & (t.option == option)].set_index("metric")
+            fr = sel.loc["fill_rate"]
+            c = costs[(costs.market == market) & (costs.option == option)].iloc[0]
+            tab.add_row(
+                option,
+                _ci(fr, 100, 2),
+                f"{_share(fr['p_better'])} / {_share(fr['p_tie'])}",
+                _ci(sel.loc["unmet"], 1, 0),
+                _ci(sel.loc["nadir"], 100, 1),
+                _ci(sel.loc["resilience_loss"], 1, 1),
+                money(c["cost_mean"]),
+                money(c["cost_per_pp"]),
+                money(c["cost_per_unit_avoided"]),
+            )
+        console.print(tab)
+    if len(run.variants) > 1:
+        console.print(
+            '"–" in a cost ratio: undefined, because the gain\'s interval includes 0 or the '
+            "gain is not positive. The whole cost of an option is set against each market."
+        )
+    rk = cmp.ranking
+    if len(rk) and len(run.variants) > 1:
+        tab = Table(
+            title=f"ranking by fill rate — multiple comparisons with the best (Hsu; paired "
+            f"Bonferroni MCB), joint confidence {conf}"
+        )
+        for col in ("market", "rank", "variant", "mean fill rate", "MCB interval (pp)",
+                    "verdict", "best in"):  # fmt: skip
+            tab.add_column(col, justify="right" if col in ("rank", "mean fill rate") else "left")
+        for market, g in rk.groupby("market", sort=False):
+            for _, row in g.iterrows():
+                verdict = (
+                    "clearly best"
+                    if row["clearly_best"]
+                    else ("possibly best" if row["possibly_best"] else "not best")
+                )
+                tab.add_row(
+                    str(market) if row["rank"] == 1 else "",
+                    str(row["rank"]),
+                    str(row["variant"]),
+                    f"{row['mean_fill_rate']:.4f}",
+                    f"[{100 * row['mcb_low']:+.2f}, {100 * row['mcb_high']:+.2f}]",
+                    verdict,
+                    _share(row["share_best"]),
+                )
+        console.print(tab)
+    for w in cmp.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+    rec = cmp.recovery
+    if len(rec) and run.shared_unit is not None:
+        tab = Table(
+            title="time to recover (TTR, days, overall performance; Kaplan–Meier over all "
+            "events, 0 when not impacted, censored at the horizon)"
+        )
+        for col in ("disruption", "variant", "impacted", "recovered", "median", "mean ≤ τ", "τ"):
+            tab.add_column(col, justify="left" if col in ("disruption", "variant") else "right")
+        for _, row in rec.iterrows():
+            median = row["median_ttr"]
+            tab.add_row(
+                str(row["disruption"]),
+                str(row["variant"]),
+                f"{row['impacted']} of {row['events']}",
+                _share(row["recovered_share"]),
+                f"{median:g}" if math.isfinite(median) else f"> {row['restricted_to']:g}",
+                _num1(row["restricted_mean_ttr"]),
+                f"{row['restricted_to']:g}",
+            )
+        console.print(tab)
+    elif len(rec):
+        console.print(
+            "times to recover: in recovery.csv with --out (not printed: they are measured on "
+            "overall performance, which adds up markets in different units)"
+        )
+
+    sc = cmp.scorecard
+    if len(sc):
+        tab = Table(
+            title="scorecard (0–1, 1 = best; weights from scoring.weights; "
+            f"flows of {run.flow_replications} replications)"
+        )
+        tab.add_column("variant")
+        groups = [g for g in sc["group"].unique() if g != "total"]
+        weights = sc.drop_duplicates("group").set_index("group")["weight"]
+        for g in groups:
+            tab.add_column(f"{g} (w {weights[g]:.2f})", justify="right")
+        tab.add_column("weighted total", justify="right")
+        for v, g in sc.groupby("variant", sort=False):
+            s = g.set_index("group")["score"]
+            tab.add_row(str(v), *[_num(s[x]) for x in groups], _num(s["total"]))
+        console.print(tab)
+        for g in groups:
+            rule = sc.loc[sc.group == g, "rule"].iloc[0]
+            console.print(f"  {g}: {rule}")
+
+    cr = cmp.crma
+    if len(cr):
+        home = cr["home"].iloc[0]
+        for mat, g in cr.groupby("material", sort=False):
+            unit = g["unit"].iloc[0]
+            if not bool((g["consumption"] > 0).any()):
+                console.print(f"CRMA card — {mat}: the home ({home}) consumes none of it")
+                continue
+            tab = Table(
+                title=f"CRMA benchmarks (Regulation (EU) 2024/1252) — {mat}: share of "
+                f"home ({home}) consumption, realised flows"
+            )
+            tab.add_column("variant")
+            tab.add_column(f"consumption {unit}", justify="right")
+            tab.add_column("extraction ≥ 10 %", justify="right")
+            tab.add_column("processing ≥ 40 %", justify="right")
+            tab.add_column("recycling ≥ 25 %", justify="right")
+            tab.add_column("one third country ≤ 65 %", justify="right")
+            for v, gv in g.groupby("variant", sort=False):
+                s = gv.set_index("indicator")
+                cells = []
+                for ind in ("extraction", "processing", "recycling", "single_third_country"):
+                    share, met = s.loc[ind, "share"], s.loc[ind, "met"]
+                    txt = _share(share)
+                    if ind == "single_third_country" and isinstance(s.loc[ind, "country"], str):
+                        txt += f" {s.loc[ind, 'country']}"
+                    if met is not None and not (isinstance(met, float) and math.isnan(met)):
+                        txt += " ✓" if met else " ✗"
+                    cells.append(txt)
+                tab.add_row(str(v), money(float(s["consumption"].iloc[0])), *cells)
+            console.print(tab)
+        console.print(
+            "CRMA card: '–' = undefined (the home consumes none of the material, or no "
+            "processor makes it); see docs/compare.md for the definitions."
+        )
+
+
+def _num1(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{x:.1f}"
+
+
+def _num(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{x:.3f}"

@@ -1,0 +1,1153 @@
+"""Compare policy options against the baseline: paired differences, costs, ranking.
+
+An experiment is R replications × V variants (the baseline and each option to compare)
+with **common random numbers**: every variant runs with the same root seed, and the
+engine draws demand, disruptions, lead times, entry and development from named streams
+keyed by ``(seed, replication, source)``, so replication ``r`` of every variant sees the
+same demand and the same disruptions. Differences between variants are therefore
+*paired* by replication, which removes most of the noise that two independent samples
+would carry.
+
+:func:`run_experiment` produces **one long table** keyed by ``(variant, replication,
+market)`` that every analysis reads (:attr:`ExperimentRun.replications`), plus the realised
+edge flows of the first ``flow_replications`` replications for the scorecards
+(:attr:`ExperimentRun.flows`). :func:`compare` analyses it:
+
+* per market (and over all markets only when every market's material has the same
+  ``unit``), per option against the baseline: the paired change in fill rate, unmet
+  units, nadir and resilience loss, with a t-based interval at ``experiment.confidence``
+  (:func:`crmsim.metrics.stats.t_interval`; fill-rate and nadir differences clipped to
+  [−1, 1], resilience-loss differences to [−H, H]) and the share of replications in which
+  the option is better, tied, or worse;
+* the option's realised cost per replication (:func:`crmsim.policy.realised_cost`), in
+  the scenario's ``currency``, and its cost per percentage point of fill rate gained and
+  per unit of shortage avoided — defined only when the gain is significant (its interval
+  lies above 0); otherwise NaN, printed "–";
+* a ranking by fill rate with **Multiple Comparisons with the Best** (MCB; Hsu 1984,
+  1996) in the paired, Bonferroni form for common random numbers (Nelson & Matejcik
+  1995): for each variant ``i`` a simultaneous interval for ``μ_i − max_{j≠i} μ_j``;
+  ``i`` is *possibly best* when the interval's unconstrained upper limit is ≥ 0 and
+  *clearly best* when its lower limit is > 0 (see :func:`mcb`);
+* a warning, with the replications needed, when the top-ranked variant cannot be told
+  apart from another (see :func:`replications_needed`).
+
+The scorecards (:mod:`crmsim.experiment.scorecard`) read the same tables.
+
+References
+----------
+Hsu, J. C. (1984). Constrained simultaneous confidence intervals for multiple comparisons
+with the best. *Annals of Statistics* 12(3), 1136–1144.
+Hsu, J. C. (1996). *Multiple Comparisons: Theory and Methods*. Chapman & Hall, ch. 4.
+Nelson, B. L. and Matejcik, F. J. (1995). Using common random numbers for
+indifference-zone selection and multiple comparisons in simulation. *Management Science*
+41(12), 1935–1945.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crmsim.metrics.stats import t_interval
+from crmsim.scenario.schema import Scenario
+
+__all__ = [
+    "ALL_MARKETS",
+    "METRICS",
+    "Comparison",
+    "ExperimentRun",
+    "compare",
+    "cost_effectiveness",
+    "data_dictionary",
+    "mcb",
+    "paired_differences",
+    "ranking",
+    "recovery",
+    "replications_needed",
+    "run_experiment",
+    "variants_of",
+    "write_comparison",
+]
+
+#: Market label of the rows over all markets (only when the markets share a unit).
+ALL_MARKETS = "(all)"
+
+#: Compared metrics: direction (+1 higher is better, −1 lower is better), label, unit kind.
+METRICS: dict[str, tuple[int, str, str]] = {
+    "fill_rate": (+1, "fill rate", "fraction"),
+    "unmet": (-1, "unmet demand", "market unit"),
+    "nadir": (+1, "nadir of daily performance", "fraction"),
+    "resilience_loss": (-1, "resilience loss", "days"),
+}
+
+#: Replications needed above this are reported as "more than" this (a cap, not an estimate).
+MAX_REPLICATIONS_NEEDED = 100_000
+
+_MARKET_COLUMNS = [
+    "demand",
+    "served",
+    "unmet",
+    "fill_rate",
+    "nadir",
+    "resilience_loss",
+    "resilience_index",
+]
+_COST_COLUMNS = ["cost_capex", "cost_opex", "cost_holding", "cost_total"]
+
+
+# --------------------------------------------------------------------------- experiment
+
+
+def variants_of(scenario: Scenario, policies: Sequence[str] | str | None = None) -> list[Any]:
+    """The variants of an experiment, baseline first, as policy applications.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The baseline scenario.
+    policies : sequence of str or str, optional
+        Policy ids or combinations (``"a+b"``), or one comma-separated string
+        (``"a,b,a+b"``). Default: the scenario's ``experiment.compare``. The baseline is
+        added first when missing; a variant named twice is kept once.
+
+    Returns
+    -------
+    list of PolicyApplication
+        From :func:`crmsim.policy.apply_policies`.
+
+    Raises
+    ------
+    crmsim.policy.PolicyError
+        An unknown policy or a conflicting combination.
+    """
+    from crmsim.policy import BASELINE, apply_policies
+
+    if policies is None:
+        names = list(scenario.experiment.compare)
+    elif isinstance(policies, str):
+        names = [p.strip() for p in policies.split(",") if p.strip()]
+    else:
+        names = [str(p).strip() for p in policies]
+    apps = [apply_policies(scenario, BASELINE)]
+    seen = {BASELINE}
+    for name in names:
+        app = apply_policies(scenario, name)
+        if app.combination not in seen:
+            seen.add(app.combination)
+            apps.append(app)
+    return apps
+
+
+@dataclass(frozen=True, eq=False)
+class ExperimentRun:
+    """R replications of each variant, with common random numbers, as long tables.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        The baseline scenario.
+    variants : tuple of str
+        Variant names (``baseline`` first, then combinations such as ``a+b``).
+    labels : dict
+        Plain-language label of each variant.
+    applications : tuple
+        The :class:`~crmsim.policy.PolicyApplication` of each variant.
+    n_replications : int
+        Replications R per variant.
+    seed : int
+        Root seed (the same for every variant: common random numbers).
+    replications : pandas.DataFrame
+        One row per (variant, replication, market): ``material``, ``unit`` and the
+        market's ``demand, served, unmet, fill_rate, nadir, resilience_loss,
+        resilience_index``, plus the variant's realised cost in that replication
+        (``cost_capex, cost_opex, cost_holding, cost_total``; the same on every market row
+        of the replication). Rows with market ``"(all)"`` hold the overall metrics, only
+        when every market's material has the same unit.
+    flows : pandas.DataFrame
+        Realised edge totals over the scored horizon for replications
+        ``0 .. flow_replications − 1`` of each variant (see
+        :func:`crmsim.experiment.scorecard.edge_flows`).
+    readiness : pandas.DataFrame
+        Per (variant, replication) of ``flows``: mine capacity and its share on production
+        (see :func:`crmsim.experiment.scorecard.resource_readiness`).
+    disruptions : pandas.DataFrame
+        One row per (variant, replication, realised disruption): ``disruption, kind,
+        start, end, impacted, ttr, censored`` (time to recover on overall performance,
+        right-censored at the horizon; see ``SimulationResult.disruptions``).
+    flow_replications : int
+        Replications whose flows were kept.
+    shared_unit : str or None
+        The unit every market shares, or None when they differ.
+    seconds : float
+        Wall time of the experiment.
+    """
+
+    scenario: Scenario
+    variants: tuple[str, ...]
+    labels: dict[str, str]
+    applications: tuple[Any, ...]
+    n_replications: int
+    seed: int
+    replications: pd.DataFrame
+    flows: pd.DataFrame
+    readiness: pd.DataFrame
+    disruptions: pd.DataFrame
+    flow_replications: int
+    shared_unit: str | None
+    seconds: float
+
+    @property
+    def baseline(self) -> str:
+        """Name of the baseline variant."""
+        return self.variants[0]
+
+    @property
+    def markets(self) -> list[str]:
+        """Markets compared: each market, then ``"(all)"`` when they share a unit."""
+        ms = sorted(m for m in self.replications["market"].unique() if m != ALL_MARKETS)
+        return ms + ([ALL_MARKETS] if self.shared_unit is not None else [])
+
+
+def _market_units(scenario: Scenario) -> dict[str, tuple[str, str]]:
+    """Market id → (material, unit of the material)."""
+    from crmsim.network.graph import build_graph
+    from crmsim.scenario.schema import Role
+
+    G = build_graph(scenario)
+    out = {}
+    for n, d in G.nodes(data=True):
+        if d["role"] is Role.MARKET and d["material"] is not None:
+            out[n] = (d["material"], scenario.material(d["material"]).unit)
+    return out
+
+
+def run_experiment(
+    scenario: Scenario,
+    policies: Sequence[str] | str | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    *,
+    workers: int | None = 1,
+    flow_replications: int | None = 50,
+    progress: Callable[[int], None] | None = None,
+) -> ExperimentRun:
+    """Simulate every variant over the same replications (common random numbers).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The baseline scenario (not modified).
+    policies : sequence of str or str, optional
+        Variants (see :func:`variants_of`); default ``experiment.compare``.
+    replications : int, optional
+        Replications R per variant (default ``experiment.replications``).
+    seed : int, optional
+        Root seed (default ``experiment.seed``), the same for every variant.
+    workers : int or None
+        Worker processes per variant (1 = in this process, None = all cores); results
+        do not depend on it.
+    flow_replications : int or None
+        Replications whose realised edge flows are kept for the scorecards (simulated
+        once more in this process; None = all R). The first ones are taken, so they are
+        the same replications in every variant.
+    progress : callable, optional
+        Called with the number of replications just finished (over all variants:
+        ``V × (R + flow replications)`` in all).
+
+    Returns
+    -------
+    ExperimentRun
+    """
+    from crmsim.engine import simulate
+    from crmsim.experiment.runner import run_replications
+    from crmsim.experiment.scorecard import edge_flows, resource_readiness
+
+    t0 = time.perf_counter()
+    apps = variants_of(scenario, policies)
+    R = int(replications if replications is not None else scenario.experiment.replications)
+    seed = int(seed if seed is not None else scenario.experiment.seed)
+    if R < 1:
+        raise ValueError(f"replications must be at least 1, not {R}")
+    n_flow = R if flow_replications is None else max(0, min(int(flow_replications), R))
+    units = _market_units(scenario)
+    unit_set = {u for _, u in units.values()}
+    shared = unit_set.pop() if len(unit_set) == 1 else None
+    frames, flows, ready, dis = [], [], [], []
+    for app in apps:
+        run = run_replications(
+            app.scenario,
+            R,
+            seed,
+            workers=workers,
+            keep_first_daily=False,
+            application=app,
+            progress=progress,
+        )
+        summ = run.summary
+        costs = summ[["replication"]].copy()
+        for c in _COST_COLUMNS:
+            costs[c] = summ[c].astype(float) if c in summ.columns else 0.0
+        ms = run.market_summary[["replication", "market", "material", *_MARKET_COLUMNS]].copy()
+        ms["unit"] = [units.get(m, (None, ""))[1] for m in ms["market"]]
+        if shared is not None:
+            overall = summ[["replication", *_MARKET_COLUMNS]].copy()
+            overall.insert(1, "market", ALL_MARKETS)
+            overall.insert(2, "material", ",".join(sorted({m for m, _ in units.values()})))
+            overall["unit"] = shared
+            ms = pd.concat([ms, overall], ignore_index=True)
+        if len(run.disruptions):
+            cols = ["replication", "disruption", "kind", "start", "end", "impacted", "ttr"]
+            d = run.disruptions[[*cols, "censored"]].copy()
+            d.insert(0, "variant", app.combination)
+            dis.append(d)
+        ms = ms.merge(costs, on="replication", how="left")
+        ms.insert(0, "variant", app.combination)
+        frames.append(ms)
+        for r in range(n_flow):
+            res = simulate(app.scenario, seed, replication=r, record="summary")
+            fl = edge_flows(res, app.scenario)
+            flows.append(fl.assign(variant=app.combination, replication=r))
+            ready.append({"variant": app.combination, "replication": r, **resource_readiness(res)})
+            if progress:
+                progress(1)
+    long = pd.concat(frames, ignore_index=True)
+    keys = ["variant", "replication", "market", "material", "unit"]
+    long = long[[*keys, *_MARKET_COLUMNS, *_COST_COLUMNS]]
+    order = {app.combination: i for i, app in enumerate(apps)}
+    long = long.sort_values(
+        ["variant", "replication", "market"],
+        key=lambda s: s.map(order) if s.name == "variant" else s,
+        kind="stable",
+    ).reset_index(drop=True)
+    flow_df = pd.concat(flows, ignore_index=True) if flows else pd.DataFrame()
+    if len(flow_df):
+        keys = ["variant", "replication"]
+        flow_df = flow_df[[*keys, *[c for c in flow_df.columns if c not in keys]]]
+    return ExperimentRun(
+        scenario=scenario,
+        variants=tuple(app.combination for app in apps),
+        labels={app.combination: app.label for app in apps},
+        applications=tuple(apps),
+        n_replications=R,
+        seed=seed,
+        replications=long,
+        flows=flow_df,
+        readiness=pd.DataFrame(ready),
+        disruptions=(
+            pd.concat(dis, ignore_index=True)
+            if dis
+            else pd.DataFrame(
+                columns=[
+                    "variant",
+                    "replication",
+                    "disruption",
+                    "kind",
+                    "start",
+                    "end",
+                    "impacted",
+                    "ttr",
+                    "censored",
+                ]
+            )
+        ),
+        flow_replications=n_flow,
+        shared_unit=shared,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _bounds(metric: str, horizon: int) -> tuple[float, float] | None:
+    if metric in ("fill_rate", "nadir", "resilience_index"):
+        return (-1.0, 1.0)
+    if metric == "resilience_loss":
+        return (-float(horizon), float(horizon))
+    return None
+
+
+def _matrix(run: ExperimentRun, market: str, metric: str) -> np.ndarray:
+    """Values of a metric, shape (variants, R), rows in ``run.variants`` order."""
+    df = run.replications
+    sub = df[df["market"] == market]
+    wide = sub.pivot(index="variant", columns="replication", values=metric)
+    return wide.loc[list(run.variants)].to_numpy(dtype=float)
+
+
+def paired_differences(run: ExperimentRun, confidence: float | None = None) -> pd.DataFrame:
+    """Paired change of each metric, per market and option, against the baseline.
+
+    Parameters
+    ----------
+    run : ExperimentRun
+        From :func:`run_experiment`.
+    confidence : float, optional
+        Confidence level of the intervals (default ``experiment.confidence``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (market, option, metric): ``material, unit, metric, better``
+        (``higher``/``lower``), ``baseline_mean, option_mean``, ``diff_mean, diff_low,
+        diff_high`` (option − baseline, t-based interval of the paired mean; bounded
+        quantities kept in their bounds), ``diff_sd``, ``p_better, p_tie, p_worse``
+        (shares of replications) and ``n``.
+    """
+    c = run.scenario.experiment.confidence if confidence is None else confidence
+    H = run.scenario.horizon_days
+    rows = []
+    meta = run.replications.drop_duplicates("market").set_index("market")
+    for market in run.markets:
+        for metric, (sign, _, _) in METRICS.items():
+            X = _matrix(run, market, metric)
+            base = X[0]
+            for v, name in enumerate(run.variants[1:], start=1):
+                d = X[v] - base
+                mean, lo, hi = t_interval(d, c, bounds=_bounds(metric, H))
+                scale = max(1.0, float(np.abs(base).max(initial=0.0)))
+                tie = np.abs(d) <= 1e-12 * scale
+                better = (sign * d > 0) & ~tie
+                rows.append(
+                    {
+                        "market": market,
+                        "material": meta.loc[market, "material"],
+                        "unit": meta.loc[market, "unit"],
+                        "option": name,
+                        "metric": metric,
+                        "better": "higher" if sign > 0 else "lower",
+                        "baseline_mean": float(base.mean()),
+                        "option_mean": float(X[v].mean()),
+                        "diff_mean": mean,
+                        "diff_low": lo,
+                        "diff_high": hi,
+                        "diff_sd": float(d.std(ddof=1)) if d.size > 1 else math.nan,
+                        "p_better": float(better.mean()),
+                        "p_tie": float(tie.mean()),
+                        "p_worse": float((~better & ~tie).mean()),
+                        "n": int(d.size),
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(DATA_DICTIONARY["comparison"]))
+
+
+def cost_effectiveness(
+    run: ExperimentRun, table: pd.DataFrame, confidence: float | None = None
+) -> pd.DataFrame:
+    """Each option's realised cost and what it buys, per market.
+
+    Parameters
+    ----------
+    run : ExperimentRun
+        From :func:`run_experiment`.
+    table : pandas.DataFrame
+        From :func:`paired_differences`.
+    confidence : float, optional
+        Confidence level (default ``experiment.confidence``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (market, option): ``currency``, ``cost_mean, cost_low, cost_high``
+        (realised cost per replication over the scored horizon), ``fill_gain_pp`` (mean
+        fill-rate gain in percentage points), ``cost_per_pp`` (cost ÷ gain),
+        ``shortage_avoided`` (mean reduction of unmet units, in the market's unit) and
+        ``cost_per_unit_avoided``; the two ratios are NaN — undefined — unless the gain's
+        interval lies entirely above 0 (a gain that may be 0 or negative buys nothing
+        measurable). ``note`` says why a ratio is undefined. The whole cost of the option
+        is set against each market's gain (costs are not split between markets).
+    """
+    c = run.scenario.experiment.confidence if confidence is None else confidence
+    rows = []
+    cur = run.scenario.currency
+    for market in run.markets:
+        cost = _matrix(run, market, "cost_total")
+        for v, name in enumerate(run.variants[1:], start=1):
+            cm, clo, chi = t_interval(cost[v], c, bounds=(0.0, math.inf))
+            sel = table[(table.market == market) & (table.option == name)].set_index("metric")
+            fr, un = sel.loc["fill_rate"], sel.loc["unmet"]
+            gain_pp = 100.0 * fr["diff_mean"]
+            avoided = -un["diff_mean"]
+            notes = []
+            if fr["diff_low"] > 0:
+                per_pp = cm / gain_pp
+            else:
+                per_pp = math.nan
+                notes.append("fill-rate gain not significant (its interval reaches 0)")
+            if un["diff_high"] < 0:
+                per_unit = cm / avoided
+            else:
+                per_unit = math.nan
+                notes.append("shortage reduction not significant")
+            rows.append(
+                {
+                    "market": market,
+                    "unit": fr["unit"],
+                    "option": name,
+                    "currency": cur,
+                    "cost_mean": cm,
+                    "cost_low": clo,
+                    "cost_high": chi,
+                    "fill_gain_pp": gain_pp,
+                    "cost_per_pp": per_pp,
+                    "shortage_avoided": avoided,
+                    "cost_per_unit_avoided": per_unit,
+                    "note": "; ".join(notes),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(DATA_DICTIONARY["costs"]))
+
+
+def recovery(run: ExperimentRun) -> pd.DataFrame:
+    """Time to recover from each disruption, per variant, as censored durations.
+
+    A time to recover (TTR) not reached by the end of the horizon is right-censored and is
+    never averaged as if observed: each variant's TTRs of every realised event (0 for an
+    event that never lowered performance) are summarised by Kaplan–Meier
+    (:func:`crmsim.metrics.stats.censored_summary`), with the mean restricted to the
+    longest follow-up ``τ`` (the largest TTR or censoring time of the events). TTR is measured
+    on overall performance (all markets summed), so it mixes units when the markets'
+    units differ. A disruption that targets a role or a country also hits the nodes a
+    policy adds, each with its own random stream, so a variant can have more events.
+
+    Parameters
+    ----------
+    run : ExperimentRun
+        From :func:`run_experiment`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (disruption, variant): ``events`` (realised, over all replications),
+        ``impacted`` (events that lowered performance), ``recovered_share`` (share of
+        events recovered by the horizon), ``median_ttr`` (Kaplan–Meier median;
+        NaN when fewer than half recover: "> horizon"), ``restricted_mean_ttr`` (mean
+        restricted to ``restricted_to`` = τ days, a lower bound when anything is censored).
+    """
+    from crmsim.metrics.stats import censored_summary
+
+    cols = ["disruption", "variant", "events", "impacted", "recovered_share", "median_ttr",
+            "restricted_mean_ttr", "restricted_to"]  # fmt: skip
+    d = run.disruptions
+    if not len(d):
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (dis, v), g in d.groupby(["disruption", "variant"], sort=True):
+        hit = g[g["impacted"].astype(bool)]
+        # Every event counts: one that never lowered performance recovered at once (TTR 0),
+        # so an option that prevents impacts is not judged on its few impacted events.
+        ttr = np.where(g["impacted"].astype(bool), g["ttr"].to_numpy(dtype=float), 0.0)
+        censored = g["censored"].to_numpy(dtype=bool) & g["impacted"].to_numpy(dtype=bool)
+        # Restricted to the longest follow-up: beyond it nothing is observed.
+        tau = float(ttr.max()) if ttr.size else 0.0
+        if tau > 0:
+            cs = censored_summary(ttr, censored, tau)
+            share, median, rmean = cs.share_observed, cs.median, cs.restricted_mean
+        else:  # no event lowered performance
+            share, median, rmean = 1.0, 0.0, 0.0
+        rows.append(
+            {
+                "disruption": dis,
+                "variant": v,
+                "events": len(g),
+                "impacted": len(hit),
+                "recovered_share": share,
+                "median_ttr": median,
+                "restricted_mean_ttr": rmean,
+                "restricted_to": tau,
+            }
+        )
+    out = pd.DataFrame(rows, columns=cols)
+    order = {v: i for i, v in enumerate(run.variants)}
+    return out.sort_values(
+        ["disruption", "variant"], key=lambda s: s.map(order) if s.name == "variant" else s
+    ).reset_index(drop=True)
+
+
+def mcb(X: np.ndarray, confidence: float = 0.95) -> pd.DataFrame:
+    """Multiple comparisons with the best (larger is better), paired, Bonferroni form.
+
+    For k variants observed on the same n replications (common random numbers), the
+    simultaneous ``confidence`` intervals for ``μ_i − max_{j≠i} μ_j`` (Hsu 1984; 1996,
+    ch. 4), with the Bonferroni critical value for paired data of Nelson & Matejcik
+    (1995): ``w_ij = t_{1−α/(k−1), n−1} · S_ij / √n``, ``S_ij`` the standard deviation of
+    the differences ``X_i − X_j`` and ``α = 1 − confidence``. Constrained (Hsu) limits:
+
+    * ``low_i = min(0, min_{j≠i} (x̄_i − x̄_j − w_ij))``
+    * ``high_i = max(0, min_{j≠i} (x̄_i − x̄_j + w_ij))``
+
+    Variant ``i`` is **possibly best** when ``min_{j≠i} (x̄_i − x̄_j + w_ij) ≥ 0`` (no other
+    is clearly better; the set of possibly best variants contains the truly best one with
+    probability at least ``confidence``), and **clearly best** when
+    ``min_{j≠i} (x̄_i − x̄_j − w_ij) > 0`` (better than every other one at that
+    confidence). Variants identical in every replication are all possibly best and none
+    is clearly best.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Shape (k, n): variant × replication, paired by replication.
+    confidence : float
+        Joint confidence level of the k intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variant (in the order of ``X``): ``mean``, ``mcb_low``, ``mcb_high``,
+        ``possibly_best``, ``clearly_best`` and ``share_best`` (share of replications in
+        which it has the largest value, ties counting for each tied variant).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 2.0, 3.0, 4.0], [2.0, 3.1, 4.0, 5.2], [0.0, 1.0, 2.0, 3.0]])
+    >>> m = mcb(X, 0.95)
+    >>> m[["possibly_best", "clearly_best"]].values.tolist()
+    [[False, False], [True, True], [False, False]]
+    """
+    X = np.asarray(X, dtype=float)
+    k, n = X.shape
+    mean = X.mean(axis=1)
+    top = X.max(axis=0)
+    share_best = (top - 1e-12 * np.maximum(1.0, np.abs(top)) <= X).mean(axis=1)
+    if k == 1:
+        return pd.DataFrame(
+            {
+                "mean": mean,
+                "mcb_low": [0.0],
+                "mcb_high": [0.0],
+                "possibly_best": [True],
+                "clearly_best": [True],
+                "share_best": share_best,
+            }
+        )
+    from scipy import stats
+
+    alpha = 1.0 - confidence
+    tcrit = float(stats.t.ppf(1.0 - alpha / (k - 1), n - 1)) if n > 1 else math.nan
+    low, high, pos, clear = [], [], [], []
+    for i in range(k):
+        lo_i, hi_i = math.inf, math.inf
+        for j in range(k):
+            if j == i:
+                continue
+            d = X[i] - X[j]
+            sd = float(d.std(ddof=1)) if n > 1 else math.nan
+            w = 0.0 if sd == 0.0 else tcrit * sd / math.sqrt(n)
+            lo_i = min(lo_i, float(d.mean()) - w)
+            hi_i = min(hi_i, float(d.mean()) + w)
+        low.append(min(0.0, lo_i))
+        high.append(max(0.0, hi_i))
+        pos.append(bool(hi_i >= 0))
+        clear.append(bool(lo_i > 0))
+    return pd.DataFrame(
+        {
+            "mean": mean,
+            "mcb_low": low,
+            "mcb_high": high,
+            "possibly_best": pos,
+            "clearly_best": clear,
+            "share_best": share_best,
+        }
+    )
+
+
+def replications_needed(
+    sd_diff: float,
+    delta: float,
+    confidence: float,
+    n: int,
+    cap: int = MAX_REPLICATIONS_NEEDED,
+    *,
+    comparisons: int | None = None,
+) -> int | None:
+    """Replications needed for a paired interval of half-width ``delta``.
+
+    ``n ≈ ⌈(t · sd_diff / δ)²⌉`` (the usual normal-theory sample-size formula; with δ the
+    observed difference, the replications at which that difference would just be
+    resolved), with ``t`` at the current number of replications: the two-sided
+    ``t_{(1+c)/2, n−1}`` of a single paired interval, or with ``comparisons`` = k − 1 the
+    one-sided Bonferroni ``t_{1−α/(k−1), n−1}`` of the MCB intervals (:func:`mcb`).
+
+    Parameters
+    ----------
+    sd_diff : float
+        Standard deviation of the paired differences.
+    delta : float
+        The difference that must be resolved (> 0).
+    confidence : float
+        Confidence level.
+    n : int
+        Replications so far (for the t quantile).
+    cap : int
+        Largest answer given; above it the result is ``cap``.
+    comparisons : int, optional
+        Number of MCB comparisons k − 1 (default: a single two-sided interval).
+
+    Returns
+    -------
+    int or None
+        None when no number of replications can separate the two (``sd_diff`` is 0: the
+        variants agree in every replication).
+
+    Examples
+    --------
+    >>> replications_needed(0.02, 0.005, 0.95, 50)
+    65
+    """
+    if sd_diff == 0 or math.isnan(sd_diff):
+        return None
+    if delta <= 0 or math.isnan(delta):
+        return cap
+    from scipy import stats
+
+    q = 0.5 + confidence / 2 if comparisons is None else 1 - (1 - confidence) / comparisons
+    t = float(stats.t.ppf(q, max(n - 1, 1)))
+    need = math.ceil((t * sd_diff / delta) ** 2)
+    return min(max(need, n), cap)
+
+
+def ranking(run: ExperimentRun, confidence: float | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Rank the variants by mean fill rate per market, with MCB intervals and warnings.
+
+    Parameters
+    ----------
+    run : ExperimentRun
+        From :func:`run_experiment`.
+    confidence : float, optional
+        Joint confidence of the MCB intervals (default ``experiment.confidence``).
+
+    Returns
+    -------
+    ranking : pandas.DataFrame
+        One row per (market, variant): ``rank`` (1 = highest mean fill rate), ``variant``,
+        ``mean_fill_rate``, ``mcb_low, mcb_high`` (interval for this variant's fill rate
+        minus the best of the others), ``possibly_best``, ``clearly_best``,
+        ``share_best``, ``confidence``.
+    warnings : list of str
+        For each market where the top-ranked variant is not clearly best: which variants
+        it cannot be told apart from, and the replications needed to resolve the observed
+        difference at the MCB critical value (:func:`replications_needed`).
+    """
+    c = run.scenario.experiment.confidence if confidence is None else confidence
+    frames, warnings = [], []
+    n = run.n_replications
+    for market in run.markets:
+        X = _matrix(run, market, "fill_rate")
+        m = mcb(X, c)
+        m.insert(0, "variant", list(run.variants))
+        m = m.sort_values(["mean", "variant"], ascending=[False, True], kind="stable")
+        m.insert(0, "rank", np.arange(1, len(m) + 1))
+        m.insert(0, "market", market)
+        m["confidence"] = c
+        m = m.rename(columns={"mean": "mean_fill_rate"})
+        frames.append(m.reset_index(drop=True))
+        if len(m) < 2 or n < 2 or bool(m.iloc[0]["clearly_best"]):
+            continue
+        best = str(m.iloc[0]["variant"])
+        b = run.variants.index(best)
+        identical, unresolved = [], []
+        for _, row in m.iloc[1:].iterrows():
+            if not row["possibly_best"]:
+                continue
+            j = run.variants.index(str(row["variant"]))
+            d = X[b] - X[j]
+            sd = float(d.std(ddof=1))
+            need = replications_needed(sd, float(d.mean()), c, n, comparisons=len(m) - 1)
+            if need is None:
+                identical.append(str(row["variant"]))
+            else:
+                unresolved.append((need, str(row["variant"]), float(d.mean()), sd))
+        if not unresolved:
+            continue  # only variants identical to the best in every replication: nothing to resolve
+        need, other, delta, sd = max(unresolved)
+        names = ", ".join(v for _, v, _, _ in unresolved)
+        text = (
+            f"{market}: {best} (ranked first) cannot be told apart from {names} on fill rate "
+            f"at {100 * c:g} % confidence with {n} replications; "
+        )
+        if need >= MAX_REPLICATIONS_NEEDED:
+            text += f"more than {MAX_REPLICATIONS_NEEDED:,} replications would be needed"
+        else:
+            text += (
+                f"about {need:,} replications would resolve the hardest pair ({other}: observed "
+                f"difference {100 * delta:.3g} pp, sd of the paired difference {100 * sd:.3g} "
+                "pp; n ≈ (t·sd/δ)² with the MCB critical value t)"
+            )
+        if identical:
+            text += f"; identical to it in every replication: {', '.join(identical)}"
+        warnings.append(text)
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), warnings
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """What :func:`compare` found.
+
+    Attributes
+    ----------
+    run : ExperimentRun
+        The experiment (its long tables included).
+    table : pandas.DataFrame
+        Paired differences (:func:`paired_differences`).
+    costs : pandas.DataFrame
+        Costs and cost-effectiveness (:func:`cost_effectiveness`).
+    ranking : pandas.DataFrame
+        MCB ranking by fill rate per market (:func:`ranking`).
+    scorecard : pandas.DataFrame
+        Weighted scorecard per variant (:func:`crmsim.experiment.scorecard.scorecard`).
+    crma : pandas.DataFrame
+        Critical Raw Materials Act benchmark card
+        (:func:`crmsim.experiment.scorecard.crma_card`).
+    recovery : pandas.DataFrame
+        Times to recover per disruption and variant, censored (:func:`recovery`).
+    warnings : list of str
+        Variants that cannot be told apart, and the replications needed.
+    confidence : float
+        Confidence level used.
+    """
+
+    run: ExperimentRun
+    table: pd.DataFrame
+    costs: pd.DataFrame
+    ranking: pd.DataFrame
+    scorecard: pd.DataFrame
+    crma: pd.DataFrame
+    recovery: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    confidence: float = 0.95
+
+    @property
+    def replications(self) -> pd.DataFrame:
+        """The long table keyed by (variant, replication, market)."""
+        return self.run.replications
+
+    @property
+    def currency(self) -> str:
+        """The scenario's currency."""
+        return self.run.scenario.currency
+
+
+def compare(
+    scenario: Scenario,
+    policies: Sequence[str] | str | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int | None = 1,
+    *,
+    confidence: float | None = None,
+    flow_replications: int | None = 50,
+    home: str | Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    """Compare policy options with the baseline over the same replications.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The baseline scenario.
+    policies : sequence of str or str, optional
+        Options to compare (ids or combinations ``a+b``; a comma-separated string is
+        split). Default: ``experiment.compare``. The baseline is always included.
+    replications : int, optional
+        Replications per variant (default ``experiment.replications``).
+    seed : int, optional
+        Root seed (default ``experiment.seed``).
+    workers : int or None
+        Worker processes (None = all cores); results do not depend on it. With more than
+        one worker, call this under ``if __name__ == "__main__":`` in a script (the pool
+        starts fresh interpreters that import the script).
+    confidence : float, optional
+        Confidence level (default ``experiment.confidence``).
+    flow_replications : int or None
+        Replications whose flows feed the scorecards (default 50; None = all).
+    home : str or sequence of str, optional
+        Buyer region of the CRMA card (countries or region names; default: the
+        scenario's ``home``).
+    progress : callable, optional
+        Called with the number of replications just finished.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> from crmsim import load_scenario
+    >>> cmp = compare(load_scenario("scenarios/tutorial.yaml"), replications=3,
+    ...               flow_replications=1)
+    >>> cmp.table.columns[:6].tolist()
+    ['market', 'material', 'unit', 'option', 'metric', 'better']
+    """
+    from crmsim.experiment.scorecard import crma_card
+    from crmsim.experiment.scorecard import scorecard as make_scorecard
+
+    c = scenario.experiment.confidence if confidence is None else float(confidence)
+    run = run_experiment(
+        scenario,
+        policies,
+        replications,
+        seed,
+        workers=workers,
+        flow_replications=flow_replications,
+        progress=progress,
+    )
+    table = paired_differences(run, c)
+    costs = cost_effectiveness(run, table, c)
+    rank, warnings = ranking(run, c)
+    return Comparison(
+        run=run,
+        table=table,
+        costs=costs,
+        ranking=rank,
+        scorecard=make_scorecard(run),
+        crma=crma_card(run, home),
+        recovery=recovery(run),
+        warnings=warnings,
+        confidence=c,
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+#: Column meanings and units of every table :func:`write_comparison` writes.
+DATA_DICTIONARY: dict[str, dict[str, tuple[str, str]]] = {
+    "replications": {
+        "variant": ("baseline, or the policy combination applied (a+b)", ""),
+        "replication": ("replication number r (the same r sees the same random draws)", ""),
+        "market": ("market node id; '(all)' = all markets (only when they share a unit)", ""),
+        "material": ("material the market demands", ""),
+        "unit": ("unit of the market's material", ""),
+        "demand": ("demand over the scored horizon", "unit"),
+        "served": ("demand served on the day it arose", "unit"),
+        "unmet": ("demand lost or back-ordered", "unit"),
+        "fill_rate": ("served ÷ demand", "fraction 0–1"),
+        "nadir": ("lowest daily performance served(t) ÷ demand(t)", "fraction 0–1"),
+        "resilience_loss": ("Σ_t (1 − performance(t)) over the scored days", "days"),
+        "resilience_index": ("1 − resilience_loss ÷ horizon", "fraction 0–1"),
+        "cost_capex": ("realised capital cost of the variant in this replication", "currency"),
+        "cost_opex": ("realised operating cost over the scored horizon", "currency"),
+        "cost_holding": ("stockpile holding cost over the scored horizon", "currency"),
+        "cost_total": ("capex + opex + holding (same on every market row)", "currency"),
+    },
+    "comparison": {
+        "market": ("market node id or '(all)'", ""),
+        "material": ("material the market demands", ""),
+        "unit": ("unit of the market's material", ""),
+        "option": ("the policy combination compared with the baseline", ""),
+        "metric": ("fill_rate, unmet, nadir or resilience_loss", ""),
+        "better": ("direction in which the metric improves: higher or lower", ""),
+        "baseline_mean": ("mean of the metric over replications, baseline", "metric"),
+        "option_mean": ("mean of the metric over replications, option", "metric"),
+        "diff_mean": ("mean paired difference option − baseline", "metric"),
+        "diff_low": ("lower limit of the t-based interval of diff_mean", "metric"),
+        "diff_high": ("upper limit of the t-based interval of diff_mean", "metric"),
+        "diff_sd": ("standard deviation of the paired differences", "metric"),
+        "p_better": ("share of replications in which the option is better", "fraction 0–1"),
+        "p_tie": ("share of replications with exactly the same value", "fraction 0–1"),
+        "p_worse": ("share of replications in which the option is worse", "fraction 0–1"),
+        "n": ("replications", "count"),
+    },
+    "costs": {
+        "market": ("market node id or '(all)'", ""),
+        "unit": ("unit of the market's material", ""),
+        "option": ("the policy combination", ""),
+        "currency": ("currency of the costs (the scenario's `currency`)", ""),
+        "cost_mean": ("mean realised cost per replication, scored horizon", "currency"),
+        "cost_low": ("lower limit of its t-based interval", "currency"),
+        "cost_high": ("upper limit of its t-based interval", "currency"),
+        "fill_gain_pp": ("mean fill-rate gain", "percentage points"),
+        "cost_per_pp": (
+            "cost_mean ÷ fill_gain_pp; NaN unless the gain is significant",
+            "currency/pp",
+        ),
+        "shortage_avoided": ("mean reduction of unmet demand", "unit"),
+        "cost_per_unit_avoided": (
+            "cost_mean ÷ shortage_avoided; NaN unless the reduction is significant",
+            "currency/unit",
+        ),
+        "note": ("why a ratio is undefined", ""),
+    },
+    "ranking": {
+        "market": ("market node id or '(all)'", ""),
+        "rank": ("1 = highest mean fill rate", ""),
+        "variant": ("baseline or policy combination", ""),
+        "mean_fill_rate": ("mean fill rate over replications", "fraction 0–1"),
+        "mcb_low": ("lower MCB limit of fill rate − best of the others", "fraction"),
+        "mcb_high": ("upper MCB limit of fill rate − best of the others", "fraction"),
+        "possibly_best": ("no other variant is clearly better (MCB)", "bool"),
+        "clearly_best": ("better than every other variant (MCB)", "bool"),
+        "share_best": ("share of replications with the highest fill rate (ties count)", "fraction"),
+        "confidence": ("joint confidence level of the MCB intervals", "fraction"),
+    },
+    "scorecard": {
+        "variant": ("baseline or policy combination", ""),
+        "group": ("scorecard group, or total", ""),
+        "score": ("normalised score (1 = best)", "fraction 0–1"),
+        "weight": ("weight from scoring.weights (total: sum of defined groups' weights)", ""),
+        "weighted": ("score × weight", ""),
+        "rule": ("how the score is normalised", ""),
+        "replications": ("replications the score averages", "count"),
+    },
+    "crma": {
+        "variant": ("baseline or policy combination", ""),
+        "material": ("material", ""),
+        "unit": ("unit of the material", ""),
+        "home": ("the buyer region's countries", ""),
+        "consumption": ("home consumption per replication, scored horizon", "unit"),
+        "indicator": ("extraction, processing, recycling or single_third_country", ""),
+        "share": ("share of home consumption (NaN when undefined)", "fraction"),
+        "country": ("for single_third_country: the largest third-country supplier", ""),
+        "benchmark": ("CRMA 2030 benchmark (Regulation (EU) 2024/1252, Art. 5)", "fraction"),
+        "rule": (">= (at least) or <= (at most)", ""),
+        "met": ("whether the benchmark is met (empty when undefined)", "bool"),
+    },
+    "disruptions": {
+        "variant": ("baseline or policy combination", ""),
+        "replication": ("replication number", ""),
+        "disruption": ("disruption id in the scenario", ""),
+        "kind": ("outage, export_restriction, logistics or demand", ""),
+        "start": ("first scored day in force (negative: in the warm-up)", "day"),
+        "end": ("first scored day after it", "day"),
+        "impacted": ("it lowered overall performance", "bool"),
+        "ttr": ("time to recover on overall performance (censored: until the horizon)", "days"),
+        "censored": ("not recovered by the end of the horizon", "bool"),
+    },
+    "recovery": {
+        "disruption": ("disruption id in the scenario", ""),
+        "variant": ("baseline or policy combination", ""),
+        "events": ("realised events over all replications", "count"),
+        "impacted": ("events that lowered overall performance", "count"),
+        "recovered_share": ("share of events recovered by the horizon", "fraction"),
+        "median_ttr": ("Kaplan–Meier median TTR, 0 if not impacted (empty: > horizon)", "days"),
+        "restricted_mean_ttr": ("Kaplan–Meier mean restricted to restricted_to", "days"),
+        "restricted_to": ("longest follow-up τ: largest TTR or censoring time", "days"),
+    },
+    "flows": {
+        "variant": ("baseline or policy combination", ""),
+        "replication": ("replication number", ""),
+        "supplier": ("supplier node id", ""),
+        "buyer": ("buyer node id", ""),
+        "material": ("material on the edge", ""),
+        "supplier_country": ("ISO alpha-3 country of the supplier", ""),
+        "buyer_country": ("ISO alpha-3 country of the buyer", ""),
+        "supplier_role": ("role of the supplier", ""),
+        "buyer_role": ("role of the buyer", ""),
+        "supplier_msme": ("1 MSME, 0 large, empty unknown size", ""),
+        "origin": ("the supplier makes the material (not passing it on)", "bool"),
+        "consumer": ("the buyer uses the material up (market or transforming processor)", "bool"),
+        "shipped": ("units shipped on the edge over the scored days", "unit of the material"),
+        "received": ("units received on the edge over the scored days", "unit of the material"),
+    },
+}
+
+
+def data_dictionary() -> pd.DataFrame:
+    """The data dictionary of the written tables: ``table, column, meaning, unit``."""
+    rows = [
+        {"table": t, "column": c, "meaning": m, "unit": u}
+        for t, cols in DATA_DICTIONARY.items()
+        for c, (m, u) in cols.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def write_comparison(
+    cmp: Comparison,
+    out: str | Path,
+    *,
+    scenario_file: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write a comparison's tables (Parquet and CSV), data dictionary and manifest.
+
+    Parameters
+    ----------
+    cmp : Comparison
+        From :func:`compare`.
+    out : str or Path
+        Output directory; it must not exist unless ``overwrite``.
+    scenario_file : str or Path, optional
+        The scenario file, whose SHA-256 is recorded.
+    options : dict, optional
+        Settings to record (command-line options).
+    overwrite : bool
+        Replace the files of an existing directory.
+
+    Returns
+    -------
+    dict
+        The manifest written to ``manifest.json``.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` exists and ``overwrite`` is false.
+    """
+    import json
+    import platform
+    from datetime import UTC, datetime
+
+    from crmsim import __version__
+    from crmsim.experiment.io import file_sha256
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: already exists; use --overwrite or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    run = cmp.run
+    tables = {
+        "replications": run.replications,
+        "comparison": cmp.table,
+        "costs": cmp.costs,
+        "ranking": cmp.ranking,
+        "scorecard": cmp.scorecard,
+        "crma": cmp.crma,
+        "flows": run.flows,
+        "disruptions": run.disruptions,
+        "recovery": cmp.recovery,
+        "data_dictionary": data_dictionary(),
+    }
+    files: dict[str, str] = {}
+    for name, df in tables.items():
+        for ext in ("parquet", "csv"):
+            path = out / f"{name}.{ext}"
+            if ext == "csv":
+                df.to_csv(path, index=False)
+            else:
+                df.to_parquet(path, index=False)
+            files[path.name] = f"{len(df)} rows"
+    manifest = {
+        "crmsim_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "compare",
+        "scenario": run.scenario.name,
+        "scenario_file": str(scenario_file) if scenario_file else None,
+        "scenario_sha256": file_sha256(scenario_file) if scenario_file else None,
+        "seed": run.seed,
+        "replications": run.n_replications,
+        "flow_replications": run.flow_replications,
+        "variants": list(run.variants),
+        "confidence": cmp.confidence,
+        "currency": cmp.currency,
+        "weights": dict(run.scenario.scoring.weights),
+        "ranking_method": "MCB (Hsu 1984, 1996), paired Bonferroni form (Nelson & Matejcik 1995)",
+        "warnings": list(cmp.warnings),
+        "options": json.loads(json.dumps(options or {}, default=str)),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "seconds": round(run.seconds, 3),
+        "files": files,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
