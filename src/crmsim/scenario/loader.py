@@ -4,7 +4,12 @@
    never constructs Python objects from tags, so loading never runs code from the file)
    that records where every mapping key, mapping value and sequence item starts, and
    reports duplicate keys (plain PyYAML silently keeps the last one). A syntax error
-   becomes a located :class:`~crmsim.scenario.errors.Problem`, not a traceback.
+   becomes a located :class:`~crmsim.scenario.errors.Problem`, not a traceback. A file
+   received from someone else cannot exhaust time or memory: it may be at most
+   :data:`MAX_DOCUMENT_BYTES` long and nested at most :data:`MAX_DEPTH` levels deep, and
+   its aliases (``*name``) may repeat at most :data:`MAX_ALIAS_NODES` parts of the
+   document in all (a "billion laughs" file of nested aliases expands to billions); each
+   limit gives a located problem at the place that crosses it.
 2. **Check the shape**: the file must be a mapping that starts with a supported schema
    version (``crmsim: 1``). An unsupported version stops here: the rest of the file was
    written for another schema.
@@ -38,10 +43,23 @@ from pydantic_core import ErrorDetails
 
 from crmsim.scenario.checks import check_scenario
 from crmsim.scenario.distributions import FAMILIES, Dist
-from crmsim.scenario.errors import Problem, ScenarioError
-from crmsim.scenario.schema import SCHEMA_VERSION, Scenario
+from crmsim.scenario.errors import Problem, ScenarioError, short_repr
+from crmsim.scenario.schema import (
+    MAX_COUNT,
+    MAX_DAYS,
+    MAX_FACTOR,
+    MAX_MONEY,
+    MAX_QUANTITY,
+    MAX_RATE_PER_YEAR,
+    SCHEMA_VERSION,
+    Scenario,
+)
 
 __all__ = [
+    "MAX_ALIASES",
+    "MAX_ALIAS_NODES",
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
     "SUPPORTED_VERSIONS",
     "MarkedLoader",
     "PositionIndex",
@@ -54,8 +72,26 @@ __all__ = [
 #: Scenario schema versions this crmsim reads.
 SUPPORTED_VERSIONS: tuple[int, ...] = (SCHEMA_VERSION,)
 
+#: Largest scenario file read (bytes of UTF-8; 10 MB, far beyond any real network).
+MAX_DOCUMENT_BYTES = 10_000_000
+#: Deepest nesting of mappings and lists (a scenario needs fewer than 10 levels).
+MAX_DEPTH = 64
+#: Most aliases (``*name``) in one document.
+MAX_ALIASES = 1_000
+#: Most parts (values, keys, items) that the aliases of one document may repeat in all.
+MAX_ALIAS_NODES = 100_000
+
 Path_ = tuple[Any, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_FATAL_PARSE_CODES = frozenset({"yaml_syntax", "yaml", "too_large", "too_deep", "alias_limit"})
+
+
+class _LimitExceeded(Exception):
+    """Raised while composing a document that crosses a size limit; carries the problem."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 # ============================================================================ parsing
@@ -119,6 +155,73 @@ class MarkedLoader(yaml.SafeLoader):
     f.yaml:5:1 duplicate key 'a' (first at line 1); YAML keeps only the last value
     """
 
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._alias_nodes = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> parts under it, aliases expanded
+
+    # Composing: count nesting and alias expansion before anything is built from them.
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose one node within :data:`MAX_DEPTH`, :data:`MAX_ALIASES`, :data:`MAX_ALIAS_NODES`.
+
+        A node that crosses a limit raises a located problem (via ``_LimitExceeded``).
+        """
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor or "")
+            if target is not None:
+                self._aliases += 1
+                self._alias_nodes += self._size(target)
+                if self._aliases > MAX_ALIASES or self._alias_nodes > MAX_ALIAS_NODES:
+                    what = (
+                        f"more than {MAX_ALIASES:,} aliases"
+                        if self._aliases > MAX_ALIASES
+                        else f"aliases that repeat more than {MAX_ALIAS_NODES:,} values in all"
+                    )
+                    raise _LimitExceeded(self._limit_problem(
+                        f"the document has {what} (at alias *{event.anchor}); "
+                        "it would expand to more than any scenario needs",
+                        event.start_mark, "write the repeated parts out, or use fewer aliases",
+                        "alias_limit",
+                    ))  # fmt: skip
+            return typing.cast(yaml.Node, super().compose_node(parent, index))
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _LimitExceeded(self._limit_problem(
+                f"the document is nested more than {MAX_DEPTH} levels deep here; "
+                "a scenario needs fewer than 10",
+                event.start_mark, None, "too_deep",
+            ))  # fmt: skip
+        try:
+            node = typing.cast(yaml.Node, super().compose_node(parent, index))
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = self._size(node)
+        return node
+
+    def _size(self, node: yaml.Node) -> int:
+        """Parts in ``node`` with aliases expanded.
+
+        A node still being composed (the target of a recursive alias) counts as one.
+        """
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.SequenceNode):
+            return 1 + sum(self._sizes.get(id(item), 1) for item in node.value)
+        if isinstance(node, yaml.MappingNode):
+            return 1 + sum(
+                self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value
+            )
+        return 1
+
+    @staticmethod
+    def _limit_problem(message: str, mark: Any, hint: str | None, code: str) -> Problem:
+        line, col = _pos(mark) if mark is not None else (None, None)
+        return Problem(message, line=line, column=col, hint=hint, code=code)
+
     def index_document(self, node: yaml.Node) -> tuple[PositionIndex, list[Problem]]:
         """Walk the composed node tree: positions of every part, and duplicate keys."""
         index = PositionIndex()
@@ -127,6 +230,16 @@ class MarkedLoader(yaml.SafeLoader):
         index.values[()] = _pos(node.start_mark)
         self._walk(node, (), index, problems, seen)
         return index, problems
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """A YAML integer; one too long for Python to convert is a located problem."""
+        try:
+            return int(super().construct_yaml_int(node))
+        except ValueError:  # more than sys.get_int_max_str_digits() digits
+            raise _LimitExceeded(self._limit_problem(
+                "a whole number with thousands of digits; no number in a scenario needs "
+                "more than a few", node.start_mark, None, "too_large",
+            )) from None  # fmt: skip
 
     def _key(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
@@ -187,7 +300,7 @@ class MarkedLoader(yaml.SafeLoader):
                 line, col = _pos(key_node.start_mark)
                 problems.append(
                     Problem(
-                        f"duplicate key {key!r} (first at line {first[key].line + 1}); "
+                        f"duplicate key {short_repr(key)} (first at line {first[key].line + 1}); "
                         "YAML keeps only the last value",
                         child,
                         line=line,
@@ -200,6 +313,9 @@ class MarkedLoader(yaml.SafeLoader):
             index.keys[child] = _pos(key_node.start_mark)
             index.values[child] = _pos(value_node.start_mark)
             self._walk(value_node, child, index, problems, seen)
+
+
+MarkedLoader.add_constructor("tag:yaml.org,2002:int", MarkedLoader.construct_yaml_int)
 
 
 def _offset_position(text: str, offset: int) -> tuple[int, int]:
@@ -227,6 +343,9 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
     problems : list of Problem
         Duplicate keys, or the syntax error; ``data`` is ``None`` after a syntax error.
     """
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_DOCUMENT_BYTES:
+        return None, PositionIndex(), [_too_large(text, filename)]
     loader: MarkedLoader | None = None
     try:
         loader = MarkedLoader(text)
@@ -236,6 +355,8 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
         index, problems = loader.index_document(node)
         data = loader.construct_document(node)
         return data, index, [p.located(filename, None, None) for p in problems]
+    except _LimitExceeded as exc:
+        return None, PositionIndex(), [exc.problem.located(filename, None, None)]
     except yaml.MarkedYAMLError as exc:
         return None, PositionIndex(), [_yaml_problem(exc, filename)]
     except yaml.reader.ReaderError as exc:
@@ -256,11 +377,26 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
         return (
             None,
             PositionIndex(),
-            [Problem("the document is nested too deeply to read", file=filename, code="yaml")],
+            [Problem("the document is nested too deeply to read", file=filename, code="too_deep")],
         )
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _too_large(text: str, filename: str | None) -> Problem:
+    """The problem for a document over :data:`MAX_DOCUMENT_BYTES`, at the line that crosses it."""
+    head = text.encode("utf-8", errors="surrogatepass")[:MAX_DOCUMENT_BYTES]
+    line = head.count(b"\n") + 1
+    return Problem(
+        f"the file is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB "
+        f"({MAX_DOCUMENT_BYTES:,} bytes), the most a scenario file may be; the limit is "
+        "crossed on this line",
+        file=filename,
+        line=line,
+        hint="a scenario describes a network, not data: keep large tables out of it",
+        code="too_large",
+    )
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, filename: str | None) -> Problem:
@@ -391,11 +527,22 @@ def _choices(expected: str) -> list[str]:
 
 
 def _num(x: Any) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
+    return f"{x:g}".replace("e+", "e") if isinstance(x, float) else str(x)
+
+
+# Why an upper bound is where it is, said after "must be at most N" (see schema.py).
+_BOUND_REASONS: dict[float, str] = {
+    MAX_DAYS: "100 years",
+    MAX_QUANTITY: "a trillion units a day",
+    MAX_FACTOR: "a thousandfold",
+    MAX_RATE_PER_YEAR: "about three a day",
+    MAX_MONEY: "ten times world GDP",
+    MAX_COUNT: "each entrant is a node",
+}
 
 
 def _did_you_mean(value: Any, valid: Sequence[str]) -> str | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 200:  # difflib is quadratic in length
         return None
     close = difflib.get_close_matches(value, list(valid), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
@@ -447,7 +594,7 @@ def _translate(err: ErrorDetails, path: Path_, is_key: bool) -> tuple[str, str |
         info = _field_info(path)
         desc = info.description if info is not None and info.description else None
         return (
-            f"missing required key {name!r}",
+            f"missing required key {short_repr(name)}",
             f"{name}: {desc}" if desc else None,
             ...,
             "missing_key",
@@ -458,14 +605,15 @@ def _translate(err: ErrorDetails, path: Path_, is_key: bool) -> tuple[str, str |
         dym = _did_you_mean(name, valid)
         listing = f"valid keys here: {', '.join(valid)}" if valid else None
         hint = " ".join(h for h in (dym, listing) if h) or None
-        return f"unknown key {name!r}", hint, ..., "unknown_key"
+        return f"unknown key {short_repr(name)}", hint, ..., "unknown_key"
     if etype in ("literal_error", "enum"):
         choices = _choices(str(ctx.get("expected", "")))
         dym = _did_you_mean(value, choices)
         listed = ", ".join(choices)
+        shown = short_repr(value)
         if is_key:
-            return f"unknown key {value!r}; valid keys: {listed}", dym, ..., "unknown_key"
-        return f"{value!r} is not a valid choice; valid: {listed}", dym, value, "invalid_choice"
+            return f"unknown key {shown}; valid keys: {listed}", dym, ..., "unknown_key"
+        return f"{shown} is not a valid choice; valid: {listed}", dym, value, "invalid_choice"
     bounds = {
         "greater_than_equal": ("ge", ">="),
         "greater_than": ("gt", ">"),
@@ -480,21 +628,32 @@ def _translate(err: ErrorDetails, path: Path_, is_key: bool) -> tuple[str, str |
             text = "must not be negative (>= 0)"
         elif key == "gt" and bound == 0:
             text = "must be positive (> 0)"
+        elif key == "le" and bound in _BOUND_REASONS:
+            text = f"must be at most {_num(bound)} ({_BOUND_REASONS[bound]})"
         return text, None, value, "out_of_range"
+    if etype == "string_too_long":
+        n = ctx.get("max_length")
+        return (
+            f"is too long: {len(value):,} characters, at most {n} allowed",
+            None,
+            ...,
+            "too_long",
+        )
     if etype in ("too_short", "string_too_short"):
         if etype == "string_too_short" or isinstance(value, str):
             return "must not be empty", None, value, "too_short"
         n = ctx.get("min_length", 1)
         return f"needs at least {n} item{'s' if n != 1 else ''}", None, ..., "too_short"
     if etype == "string_pattern_mismatch":
+        shown = short_repr(value)
         if is_key:
-            return f"{value!r} is not a valid id", _ID_PATTERN_HINT, ..., "invalid_id"
-        return f"{value!r} is not a valid id", _ID_PATTERN_HINT, value, "invalid_id"
+            return f"{shown} is not a valid id", _ID_PATTERN_HINT, ..., "invalid_id"
+        return f"{shown} is not a valid id", _ID_PATTERN_HINT, value, "invalid_id"
     if etype in ("value_error", "assertion_error"):
         exc = ctx.get("error")
         text = str(exc) if exc is not None else err["msg"].removeprefix("Value error, ")
-        shown = value if not isinstance(value, dict | list) else ...
-        return text, None, shown, "invalid"
+        bad = value if not isinstance(value, dict | list) else ...
+        return text, None, bad, "invalid"
     if etype in ("model_type", "model_attributes_type", "dict_type"):
         if model_here is Dist:
             return (
@@ -510,9 +669,9 @@ def _translate(err: ErrorDetails, path: Path_, is_key: bool) -> tuple[str, str |
     if etype in ("tuple_type", "list_type", "set_type"):
         return "expected a list, e.g. [a, b]", None, value, "wrong_type"
     if etype == "invalid_key":
-        return f"a key must be a name (text), not {value!r}", None, ..., "invalid_key"
+        return f"a key must be a name (text), not {short_repr(value)}", None, ..., "invalid_key"
     if etype == "finite_number":
-        return "must be a finite number", None, value, "wrong_type"
+        return "must be a finite number (not .inf or .nan)", None, value, "not_finite"
     phrase = _expectation(err)
     if phrase is not None:
         return f"expected {phrase}", _type_hint(value), value, "wrong_type"
@@ -628,8 +787,8 @@ def _shape_problems(
         line, col = index.locate(("crmsim",))
         return [
             Problem(
-                f"unsupported schema version {version!r}; this crmsim reads schema version "
-                f"{supported} (`crmsim: {SCHEMA_VERSION}`)",
+                f"unsupported schema version {short_repr(version)}; this crmsim reads schema "
+                f"version {supported} (`crmsim: {SCHEMA_VERSION}`)",
                 ("crmsim",),
                 filename,
                 line,
@@ -746,7 +905,7 @@ def loads_scenario(text: str, filename: str = "<string>") -> Scenario:
     demo.yaml:6:55 | nodes[0].capacty | unknown key 'capacty' | did you mean 'capacity'?
     """
     data, index, problems = parse_yaml(text, filename)
-    if problems and any(p.code == "yaml_syntax" for p in problems):
+    if any(p.code in _FATAL_PARSE_CODES for p in problems):
         raise ScenarioError(problems)
     return _build(data, index, filename, problems)
 
@@ -773,7 +932,11 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     p = Path(path)
     name = path if isinstance(path, str) else str(path)
-    raw = p.read_bytes()
+    with p.open("rb") as f:  # never read more than the limit (a device or huge file)
+        raw = f.read(MAX_DOCUMENT_BYTES + 1)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        text = raw.decode("utf-8", errors="replace")
+        raise ScenarioError([_too_large(text, name)])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
