@@ -44,16 +44,7 @@ from pydantic_core import ErrorDetails
 from crmsim.scenario.checks import check_scenario
 from crmsim.scenario.distributions import FAMILIES, Dist
 from crmsim.scenario.errors import Problem, ScenarioError, short_repr
-from crmsim.scenario.schema import (
-    MAX_COUNT,
-    MAX_DAYS,
-    MAX_FACTOR,
-    MAX_MONEY,
-    MAX_QUANTITY,
-    MAX_RATE_PER_YEAR,
-    SCHEMA_VERSION,
-    Scenario,
-)
+from crmsim.scenario.schema import MAX_DAYS, MAX_MONEY, MAX_QUANTITY, SCHEMA_VERSION, Scenario
 
 __all__ = [
     "MAX_ALIASES",
@@ -316,6 +307,13 @@ class MarkedLoader(yaml.SafeLoader):
 
 
 MarkedLoader.add_constructor("tag:yaml.org,2002:int", MarkedLoader.construct_yaml_int)
+# YAML 1.1 (PyYAML) reads 1e19 and 1.0e13 as text: it wants a dot and a signed exponent
+# (1.0e+19). Read them as numbers, as YAML 1.2 and every user does.
+MarkedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _offset_position(text: str, offset: int) -> tuple[int, int]:
@@ -530,14 +528,12 @@ def _num(x: Any) -> str:
     return f"{x:g}".replace("e+", "e") if isinstance(x, float) else str(x)
 
 
-# Why an upper bound is where it is, said after "must be at most N" (see schema.py).
+# Why an upper bound is where it is, said after "must be at most N" (see schema.py); the
+# bounds of 1000 (factors, rates, entrants) need no gloss.
 _BOUND_REASONS: dict[float, str] = {
     MAX_DAYS: "100 years",
     MAX_QUANTITY: "a trillion units a day",
-    MAX_FACTOR: "a thousandfold",
-    MAX_RATE_PER_YEAR: "about three a day",
     MAX_MONEY: "ten times world GDP",
-    MAX_COUNT: "each entrant is a node",
 }
 
 
@@ -628,8 +624,9 @@ def _translate(err: ErrorDetails, path: Path_, is_key: bool) -> tuple[str, str |
             text = "must not be negative (>= 0)"
         elif key == "gt" and bound == 0:
             text = "must be positive (> 0)"
-        elif key == "le" and bound in _BOUND_REASONS:
-            text = f"must be at most {_num(bound)} ({_BOUND_REASONS[bound]})"
+        elif key == "le" and bound >= 1000:  # the sanity bounds of schema.py
+            reason = _BOUND_REASONS.get(bound)
+            text = f"must be at most {_num(bound)}" + (f" ({reason})" if reason else "")
         return text, None, value, "out_of_range"
     if etype == "string_too_long":
         n = ctx.get("max_length")
