@@ -2,9 +2,10 @@
 
 A Hypothesis strategy takes one of the shipped scenarios (``scenarios/*.yaml``) and applies
 one to three structure-aware mutations: numeric extremes (``.inf``, ``.nan``, 1e308,
-1e-320, -1, 0, huge integers), wrong types, deleted keys and list items, duplicated list
-items (written as YAML aliases), aliases to other parts of the file, alias bombs, deep
-nesting, long and unusual text; or it cuts the YAML text short. Every result must either
+1e-320, -1, 0, huge integers) and valid values at the schema's bounds, wrong types,
+deleted keys and list items, duplicated list items (written as YAML aliases), aliases to
+other parts of the file, alias bombs, deep nesting, long and unusual text; or it cuts the
+YAML text short. Every result must either
 
 * be rejected with :class:`~crmsim.scenario.ScenarioError` (never another exception),
   quickly and within a memory budget, with short messages; or
@@ -19,23 +20,29 @@ The suite runs a few dozen examples; a long run uses the ``fuzz`` profile (tests
 from __future__ import annotations
 
 import copy
+import io
 import math
+import re
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import yaml
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crmsim.cli import cli
 from crmsim.engine import simulate
 from crmsim.network.analysis import analyse
 from crmsim.network.graph import build_graph
+from crmsim.network.plot import plot_network
 from crmsim.policy import PolicyError, apply_policies
 from crmsim.scenario import Scenario, ScenarioError
-from crmsim.scenario.loader import loads_scenario, scenario_from_dict
+from crmsim.scenario.loader import load_scenario, loads_scenario, scenario_from_dict
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SHIPPED: dict[str, Any] = {
@@ -46,6 +53,8 @@ SHIPPED: dict[str, Any] = {
 #: does not fail it, but far below the minutes and gigabytes of an unbounded expansion.
 LOAD_SECONDS = 5.0
 LOAD_BYTES = 200_000_000
+#: Valid but extreme values for numeric leaves: at the bounds of the schema.
+BOUNDARIES: list[Any] = [0, 1e-9, 1e-6, 0.1, 1, 10, 1_000, 36_500, 1e6, 1e12, 1e15]
 #: Longest line of one problem: a message never shows a whole (huge) value.
 PROBLEM_CHARS = 2_000
 
@@ -122,12 +131,14 @@ def mutated_scenarios(draw: st.DrawFn) -> tuple[str, str]:
         parent, key = _parent(data, path), path[-1]
         op = draw(
             st.sampled_from(
-                ["extreme", "extreme", "number", "wrong_type", "text", "delete", "duplicate",
-                 "share", "nest", "bomb"]
+                ["extreme", "extreme", "boundary", "boundary", "number", "wrong_type", "text",
+                 "delete", "duplicate", "share", "nest", "bomb"]
             )
         )  # fmt: skip
         if op == "extreme":
             parent[key] = draw(st.sampled_from(EXTREMES))
+        elif op == "boundary" and isinstance(parent[key], int | float):
+            parent[key] = draw(st.sampled_from(BOUNDARIES))
         elif op == "number":
             parent[key] = draw(st.one_of(st.floats(), st.integers(-(2**70), 2**70)))
         elif op == "wrong_type":
@@ -239,3 +250,33 @@ def test_every_shipped_scenario_passes_the_fuzz_checks() -> None:
         scenario = load_within_budget(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
         assert scenario is not None, name
         check_runs(_short(scenario), replications=1)
+
+
+# ============================================================================ the CLI
+BROKEN = sorted((Path(__file__).parent / "broken").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_show_and_plot_on_broken_files_print_problems_not_tracebacks(path: Path, tmp_path: Path):
+    for args in (["validate", str(path)], ["show", str(path)],
+                 ["show", str(path), "--plot", str(tmp_path / "n.png")]):  # fmt: skip
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+        assert "Traceback" not in result.output
+        assert str(path) in result.stderr
+    assert not (tmp_path / "n.png").exists()
+
+
+def test_a_name_with_dollars_is_drawn_as_written(tmp_path: Path):
+    text = (SCENARIOS / "pharma_api80.yaml").read_text(encoding="utf-8")
+    name = r"$\notacommand$ costs $5 and $x^$"
+    path = tmp_path / "dollars.yaml"
+    path.write_text(re.sub(r"^name: .*$", lambda _: f"name: '{name}'", text, count=1, flags=re.M))
+    png = tmp_path / "net.png"
+    result = CliRunner().invoke(cli, ["show", str(path), "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.stat().st_size > 10_000
+    fig = plot_network(build_graph(load_scenario(path)))
+    assert fig.axes[0].get_title() == name
+    fig.savefig(io.BytesIO(), format="png")  # drawing is where mathtext would fail
