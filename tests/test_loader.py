@@ -481,3 +481,18 @@ def test_problem_values_are_shown_short_even_when_huge_or_recursive():
         text = str(Problem("is wrong", ("name",), "f.yaml", 1, 1, value=value))
         assert time.perf_counter() - start < 0.5
         assert len(text) < 120, text
+
+
+def test_both_yaml_parsers_read_the_same_positions_limits_and_errors():
+    from crmsim.scenario import loader
+
+    text = "a: &x [1, 2e3]\nb: *x\nc:\n  - {d: 1}\n"
+    for kind in loader._LOADERS:
+        data, index, problems = loader._parse_with(kind, text, "f.yaml")
+        assert data == {"a": [1, 2000.0], "b": [1, 2000.0], "c": [{"d": 1}]}
+        assert (index.locate(("c", 0, "d")), problems) == ((4, 9), [])
+    # A syntax error found by libyaml is worded and located by PyYAML's parser.
+    (p,) = problems_of("crmsim: 1\nname: caf\x07\n")
+    assert (p.line, p.column, p.code) == (2, 10, "yaml_syntax")
+    (p,) = problems_of("crmsim: 1\nname: '\ud800'\n")  # lone surrogate (only from a str)
+    assert (p.line, p.code) == (2, "yaml_syntax")

@@ -132,22 +132,10 @@ def _pos(mark: yaml.Mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
-class MarkedLoader(yaml.SafeLoader):
-    r"""A safe YAML loader that records positions and reports duplicate keys.
+class _Marking(yaml.composer.Composer, yaml.constructor.SafeConstructor):
+    """Positions, duplicate keys and size limits while composing, for either YAML parser."""
 
-    Use :func:`parse_yaml` rather than this class directly.
-
-    Examples
-    --------
-    >>> data, index, problems = parse_yaml("a: 1\nb:\n  - x\n  - y\na: 2\n", "f.yaml")
-    >>> data, index.locate(("b", 1)), index.locate(("b",), key=True)
-    ({'a': 2, 'b': ['x', 'y']}, (4, 5), (2, 1))
-    >>> print(problems[0].location, problems[0].message)
-    f.yaml:5:1 duplicate key 'a' (first at line 1); YAML keeps only the last value
-    """
-
-    def __init__(self, stream: str):
-        super().__init__(stream)
+    def _init_limits(self) -> None:
         self._depth = 0
         self._aliases = 0
         self._alias_nodes = 0
@@ -159,7 +147,7 @@ class MarkedLoader(yaml.SafeLoader):
 
         A node that crosses a limit raises a located problem (via ``_LimitExceeded``).
         """
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[attr-defined]
         if isinstance(event, yaml.AliasEvent):
             target = self.anchors.get(event.anchor or "")
             if target is not None:
@@ -306,14 +294,51 @@ class MarkedLoader(yaml.SafeLoader):
             self._walk(value_node, child, index, problems, seen)
 
 
-MarkedLoader.add_constructor("tag:yaml.org,2002:int", MarkedLoader.construct_yaml_int)
+class MarkedLoader(_Marking, yaml.SafeLoader):
+    r"""A safe YAML loader that records positions and reports duplicate keys.
+
+    Use :func:`parse_yaml` rather than this class directly.
+
+    Examples
+    --------
+    >>> data, index, problems = parse_yaml("a: 1\nb:\n  - x\n  - y\na: 2\n", "f.yaml")
+    >>> data, index.locate(("b", 1)), index.locate(("b",), key=True)
+    ({'a': 2, 'b': ['x', 'y']}, (4, 5), (2, 1))
+    >>> print(problems[0].location, problems[0].message)
+    f.yaml:5:1 duplicate key 'a' (first at line 1); YAML keeps only the last value
+    """
+
+    def __init__(self, stream: str):
+        yaml.SafeLoader.__init__(self, stream)
+        self._init_limits()
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _FastMarkedLoader(_Marking, CParser, yaml.resolver.Resolver):
+        """:class:`MarkedLoader` with libyaml's scanner and parser (about eight times faster).
+
+        Composing (with the limits), the position index and construction stay in Python.
+        """
+
+        def __init__(self, stream: str):
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            self._init_limits()
+
+    _LOADERS: tuple[Any, ...] = (_FastMarkedLoader, MarkedLoader)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _LOADERS = (MarkedLoader,)
+
 # YAML 1.1 (PyYAML) reads 1e19 and 1.0e13 as text: it wants a dot and a signed exponent
 # (1.0e+19). Read them as numbers, as YAML 1.2 and every user does.
-MarkedLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
+_FLOAT_12 = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+for _loader in _LOADERS:
+    _loader.add_constructor("tag:yaml.org,2002:int", _Marking.construct_yaml_int)
+    _loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
 
 
 def _offset_position(text: str, offset: int) -> tuple[int, int]:
@@ -344,9 +369,39 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
     size = len(text.encode("utf-8", errors="surrogatepass"))
     if size > MAX_DOCUMENT_BYTES:
         return None, PositionIndex(), [_too_large(text, filename)]
-    loader: MarkedLoader | None = None
+    fast = _LOADERS[0]
     try:
-        loader = MarkedLoader(text)
+        return _parse_with(fast, text, filename)
+    except _ParseFailed as failed:
+        if fast is MarkedLoader or size > _REPARSE_BYTES:
+            return None, PositionIndex(), [failed.problem]
+    except UnicodeEncodeError:  # lone surrogates: not UTF-8 for libyaml; PyYAML reports them
+        pass
+    # libyaml found a syntax error: PyYAML's own parser words it better and locates it in
+    # characters (libyaml counts bytes), so read a file of reasonable size again with it.
+    try:
+        return _parse_with(MarkedLoader, text, filename)
+    except _ParseFailed as failed:
+        return None, PositionIndex(), [failed.problem]
+
+
+#: Largest file whose syntax error is reported by PyYAML's own parser (see parse_yaml).
+_REPARSE_BYTES = 1_000_000
+
+
+class _ParseFailed(Exception):
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def _parse_with(
+    kind: type[_Marking], text: str, filename: str | None
+) -> tuple[Any, PositionIndex, list[Problem]]:
+    """Parse with one loader class; a YAML or limit problem raises :class:`_ParseFailed`."""
+    loader: Any = None
+    try:
+        loader = kind(text)  # type: ignore[call-arg]
         node = loader.get_single_node()
         if node is None:
             return None, PositionIndex(), []
@@ -354,9 +409,9 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
         data = loader.construct_document(node)
         return data, index, [p.located(filename, None, None) for p in problems]
     except _LimitExceeded as exc:
-        return None, PositionIndex(), [exc.problem.located(filename, None, None)]
+        raise _ParseFailed(exc.problem.located(filename, None, None)) from None
     except yaml.MarkedYAMLError as exc:
-        return None, PositionIndex(), [_yaml_problem(exc, filename)]
+        raise _ParseFailed(_yaml_problem(exc, filename)) from None
     except yaml.reader.ReaderError as exc:
         line, col = _offset_position(text, exc.position)
         problem = Problem(
@@ -368,15 +423,13 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
             column=col,
             code="yaml_syntax",
         )
-        return None, PositionIndex(), [problem]
+        raise _ParseFailed(problem) from None
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error above is marked
-        return None, PositionIndex(), [Problem(f"YAML error: {exc}", file=filename, code="yaml")]
+        raise _ParseFailed(Problem(f"YAML error: {exc}", file=filename, code="yaml")) from None
     except RecursionError:
-        return (
-            None,
-            PositionIndex(),
-            [Problem("the document is nested too deeply to read", file=filename, code="too_deep")],
-        )
+        raise _ParseFailed(
+            Problem("the document is nested too deeply to read", file=filename, code="too_deep")
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
