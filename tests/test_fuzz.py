@@ -61,7 +61,7 @@ PROBLEM_CHARS = 2_000
 _DEFAULT_EXAMPLES = settings.get_profile("default").max_examples
 #: A few dozen examples in the suite; the ``fuzz`` profile's count when that is loaded.
 EXAMPLES = (
-    settings.default.max_examples if settings.default.max_examples > _DEFAULT_EXAMPLES else 25
+    settings.default.max_examples if settings.default.max_examples > _DEFAULT_EXAMPLES else 50
 )
 FUZZ = settings(
     max_examples=EXAMPLES,

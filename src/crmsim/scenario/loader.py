@@ -373,7 +373,8 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
     try:
         return _parse_with(fast, text, filename)
     except _ParseFailed as failed:
-        if fast is MarkedLoader or size > _REPARSE_BYTES:
+        syntax = failed.problem.code == "yaml_syntax"
+        if not syntax or fast is MarkedLoader or size > _REPARSE_BYTES:
             return None, PositionIndex(), [failed.problem]
     except UnicodeEncodeError:  # lone surrogates: not UTF-8 for libyaml; PyYAML reports them
         pass
