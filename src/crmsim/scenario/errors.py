@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -171,7 +172,8 @@ class Problem:
         text = f"{self.location}: {field_path}{self.message}"
         if self.value is not ...:
             shown = _short_repr(self.value)
-            if shown not in self.message:
+            # Not when the message already quotes it (as a word: "inf" is not in ".inf").
+            if not re.search(rf"(?<![\w.]){re.escape(shown)}(?!\w)", self.message):
                 text += f" (got {shown})"
         if self.hint:
             text += f"; {self.hint}"
