@@ -491,6 +491,9 @@ def test_both_yaml_parsers_read_the_same_positions_limits_and_errors():
         data, index, problems = loader._parse_with(kind, text, "f.yaml")
         assert data == {"a": [1, 2000.0], "b": [1, 2000.0], "c": [{"d": 1}]}
         assert (index.locate(("c", 0, "d")), problems) == ((4, 9), [])
+        # Columns count characters, not bytes, after non-ASCII text.
+        _, index, _ = loader._parse_with(kind, "n: 日本語\nx: {a: [1, é, 3], 日本: [é, 5]}\n", "f")
+        assert [index.locate(("x", "a", 2)), index.locate(("x", "日本", 1))] == [(2, 15), (2, 27)]
     # A syntax error found by libyaml is worded and located by PyYAML's parser.
     (p,) = problems_of("crmsim: 1\nname: caf\x07\n")
     assert (p.line, p.column, p.code) == (2, 10, "yaml_syntax")
