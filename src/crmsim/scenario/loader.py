@@ -381,8 +381,8 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
             return None, PositionIndex(), [failed.problem]
     except UnicodeEncodeError:  # lone surrogates: not UTF-8 for libyaml; PyYAML reports them
         pass
-    # libyaml found a syntax error: PyYAML's own parser words it better and locates it in
-    # characters (libyaml counts bytes), so read a file of reasonable size again with it.
+    # libyaml found a syntax error: read a file of reasonable size again with PyYAML's own
+    # parser, whose messages (and positions of bad characters) the hints are written for.
     try:
         return _parse_with(MarkedLoader, text, filename)
     except _ParseFailed as failed:
