@@ -203,6 +203,7 @@ Conventions used below:
   never an overflow: 36 500 days (100 years) for every number of days and every
   distribution parameter, 1e12 units a day for capacities and demand, 1000 for factors.
   A positive quantity below 1e-9 (below the precision of shares and ratios) is rejected.
+  `1e6` and `2.5E-3` are numbers (plain YAML 1.1 would read them as text).
 - Ids have at most 100 characters, names and labels at most 500, free text (descriptions,
   sources, assumptions) at most 5 000. A file may be at most 10 MB, nested at most 64
   levels deep, and its YAML aliases may repeat at most 100 000 values in all.
