@@ -521,7 +521,8 @@ def disruption_timeline(
         ax.text(1.005, i, f"{len(g) / R:.1f}/rep.", transform=ax.get_yaxis_transform(),
                 fontsize=7, va="center")  # fmt: skip
     ax.set_yticks(range(len(names)), [escape(wrap_label(n, 26, 1)) for n in names], fontsize=8)
-    ax.set_ylim(len(names) - 0.5, -0.5)
+    if names:
+        ax.set_ylim(len(names) - 0.5, -0.5)
     if horizon is not None:
         ax.set_xlim(0, horizon)
     ax.set_xlabel("scored day (days since the start of the horizon)")
@@ -566,8 +567,9 @@ def resilience_triangle(
     if disruption is not None:
         name, start, end = disruption
         ax.axvspan(start, end, color=_GREY, alpha=0.35, lw=0, zorder=0)
-        ax.text(start, 0.98, f" {escape(wrap_label(name, 24, 1))}", fontsize=7.5, va="top",
-                transform=ax.get_xaxis_transform())  # fmt: skip
+        ax.annotate(escape(wrap_label(name, 24, 1)), (start, 0.98), xytext=(3, 0),
+                    textcoords="offset points", fontsize=7.5, va="top",
+                    xycoords=ax.get_xaxis_transform())  # fmt: skip
     ax.plot(days, 100 * p, color="black", lw=1.5, label="daily performance", zorder=2)
     short = np.minimum(p, 1.0)
     ax.fill_between(days, 100 * short, 100, where=short < 1, color=OKABE_ITO[5], alpha=0.35,
@@ -1013,7 +1015,8 @@ def secondary_supply(
         ax1.text(0.5, 0.5, "no recycler in this scenario", transform=ax1.transAxes,
                  ha="center", va="center")  # fmt: skip
     ax1.set_ylabel("shipped (units per day)")
-    ax1.legend(fontsize=7, loc="best")
+    if len(materials):
+        ax1.legend(fontsize=7, loc="best")
     ax1.set_title("Secondary (recycled) and primary supply", fontsize=10)
     ax2.set_ylabel(f"EOL-RIR, {window}-day rolling (%)")
     ax2.yaxis.set_major_formatter(PercentFormatter(100))
