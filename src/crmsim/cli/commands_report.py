@@ -107,6 +107,13 @@ def plot_command(results_dir: Path, formats: str) -> None:
     show_default=True,
     help="Worker processes (0 = all cores). Results do not depend on it.",
 )
+@click.option(
+    "--flow-replications",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Replications whose realised flows feed the scorecard and CRMA card "
+    "(scenario file only; default: all).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 def report_command(
     source: Path,
@@ -116,6 +123,7 @@ def report_command(
     replications: int,
     seed: int | None,
     workers: int,
+    flow_replications: int | None,
     overwrite: bool,
 ) -> None:
     """Write a report of SOURCE: a scenario file or a `crmsim compare --out` folder.
@@ -148,6 +156,7 @@ def report_command(
                 replications=replications,
                 seed=seed,
                 workers=None if workers == 0 else workers,
+                flow_replications=flow_replications,
             )
         except ScenarioError as exc:
             click.echo(str(exc), err=True)

@@ -206,7 +206,14 @@ def from_comparison(
     if command is None:
         command = (
             f"crmsim report {scenario_file or 'SCENARIO.yaml'} -r {run.n_replications} "
-            f"-s {run.seed}" + (f" -p {opts}" if opts else "") + " --out report.html"
+            f"-s {run.seed}"
+            + (f" -p {opts}" if opts else "")
+            + (
+                f" --flow-replications {run.flow_replications}"
+                if run.flow_replications != run.n_replications
+                else ""
+            )
+            + " --out report.html"
         )
     return ReportData(
         kind="compare",
