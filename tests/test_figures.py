@@ -39,7 +39,8 @@ def renders(fig) -> None:
     """The figure draws to pixels (catches errors that only appear when drawing)."""
     FigureCanvasAgg(fig).draw()
     w, h = fig.canvas.get_width_height()
-    assert w > 100 and h > 100
+    assert w > 100
+    assert h > 100
 
 
 # --------------------------------------------------------------------------- helpers
@@ -58,7 +59,8 @@ def test_wrap_label_never_loses_short_labels_and_marks_cuts():
     assert wrapped.replace("\n", "") == "battery_maker_usa"
     assert all(len(line) <= 14 for line in wrapped.split("\n"))
     cut = F.wrap_label("a very long label of many words indeed", 10, 2)
-    assert cut.count("\n") == 1 and cut.endswith("…")
+    assert cut.count("\n") == 1
+    assert cut.endswith("…")
 
 
 def test_options_differ_without_colour():
@@ -74,7 +76,8 @@ def test_save_writes_png_and_svg(tmp_path):
     assert [p.name for p in files] == ["tri.png", "tri.svg"]
     assert files[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = files[1].read_text()
-    assert "<svg" in svg and "<dc:date>" not in svg  # no date: same results, same file
+    assert "<svg" in svg
+    assert "<dc:date>" not in svg
 
 
 # --------------------------------------------------------------------------- network
@@ -146,7 +149,8 @@ edges:
     # m1→newbie and s→k are the only single-source dependencies.
     assert len(single) == 2
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "recycler" in legend and "entrant / development / added" in legend
+    assert "recycler" in legend
+    assert "entrant / development / added" in legend
     fig2 = F.network(build_graph(sc), added=["s"])
     assert "added" in [t.get_text() for t in fig2.axes[0].texts]
 
@@ -175,7 +179,8 @@ def test_performance_bands_one_and_many_options(n):
     fig = F.performance_bands(bands, _dis(), labels={"opt0": "baseline"}, n_replications=4)
     renders(fig)
     ax = fig.axes[0]
-    assert "(%)" in ax.get_ylabel() and "(days" in ax.get_xlabel()
+    assert "(%)" in ax.get_ylabel()
+    assert "(days" in ax.get_xlabel()
     assert len(ax.lines) == n
     dashes = {str(line._unscaled_dash_pattern) for line in ax.lines}
     assert len(dashes) == min(n, len(F.LINESTYLES))
@@ -200,7 +205,8 @@ def test_disruption_timeline():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["fire", "lockdown"]
     assert "(days" in ax.get_xlabel()
-    assert "1.0/rep." in texts(fig) and "0.2/rep." in texts(fig)
+    assert "1.0/rep." in texts(fig)
+    assert "0.2/rep." in texts(fig)
     empty = F.disruption_timeline(pd.DataFrame(columns=["disruption", "start", "end"]))
     assert "no disruption was realised" in texts(empty)
 
@@ -215,7 +221,8 @@ def test_resilience_triangle_numbers_by_hand():
     assert "1.5 days" in box
     assert "nadir: 25.0 % on day 3" in box
     assert "time to recover: 3 days (day 2 to 5)" in box
-    assert "(%)" in ax.get_ylabel() and "(days" in ax.get_xlabel()
+    assert "(%)" in ax.get_ylabel()
+    assert "(days" in ax.get_xlabel()
     assert "outage" in texts(fig)
     censored = F.resilience_triangle([1, 0.5, 0.5])
     assert any("not recovered by the horizon (censored; > 2 days)" in t for t in texts(censored))
@@ -246,10 +253,12 @@ def test_forest_one_and_many_options(n):
     renders(fig)
     assert len(fig.axes) == 4
     xl = [ax.get_xlabel() for ax in fig.axes]
-    assert "change in fill rate (percentage points)" in xl[0] and "better →" in xl[0]
-    assert "change in unmet demand (t)" in xl[2] and "← better" in xl[2]
+    assert "change in fill rate (percentage points)" in xl[0]
+    assert "better →" in xl[0]
+    assert "change in unmet demand (t)" in xl[2]
+    assert "← better" in xl[2]
     assert "(days)" in xl[3]
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()][0] == "first option"
+    assert next(t.get_text() for t in fig.axes[0].get_yticklabels()) == "first option"
     # Fill rate in percentage points: option 0 gains 1 pp.
     line = fig.axes[0].lines[0]
     assert line.get_xdata()[0] == pytest.approx(1.0)
@@ -263,7 +272,8 @@ def test_forest_one_and_many_options(n):
 def test_forest_one_row_per_market():
     fig = F.forest(_table(["a", "b"], markets=("m1", "m2")), market=["m1", "m2"])
     assert len(fig.axes) == 8
-    assert fig.axes[0].get_ylabel() == "market m1" and fig.axes[4].get_ylabel() == "market m2"
+    assert fig.axes[0].get_ylabel() == "market m1"
+    assert fig.axes[4].get_ylabel() == "market m2"
 
 
 def test_pareto_efficient_by_hand():
@@ -296,11 +306,15 @@ def test_cost_resilience_one_and_many(n):
     assert "cheap option (efficient)" in t
     if n == 5:
         # o1 (2 M, 1 pp) is dominated by o0 (1 M, 2 pp); o3 (4 M, 2.5) by o2 (3 M, 3).
-        assert "o1" in t and "o3" in t and "o2 (efficient)" in t and "o4 (efficient)" in t
+        assert "o1" in t
+        assert "o3" in t
+        assert "o2 (efficient)" in t
+        assert "o4 (efficient)" in t
     # Money ticks with thousands separators, never scientific notation.
     FigureCanvasAgg(fig).draw()
     ticks = [x.get_text() for x in ax.get_xticklabels() if x.get_text()]
-    assert any("," in x for x in ticks) and not any("e" in x for x in ticks)
+    assert any("," in x for x in ticks)
+    assert not any("e" in x for x in ticks)
 
 
 def _flows() -> pd.DataFrame:
@@ -381,11 +395,13 @@ def test_secondary_supply_eol_rir_by_hand():
     renders(fig)
     ax1, ax2 = fig.axes
     sec, prim = ax1.lines[0], ax1.lines[1]
-    assert list(sec.get_xdata())[0] == 0  # warm-up days are not scored
-    assert set(sec.get_ydata()) == {1.0} and set(prim.get_ydata()) == {3.0}  # stockpile left out
+    assert next(iter(sec.get_xdata())) == 0  # warm-up days are not scored
+    assert set(sec.get_ydata()) == {1.0}
+    assert set(prim.get_ydata()) == {3.0}
     # 1 secondary of 4 shipped each day: 25 %.
     assert np.allclose(ax2.lines[0].get_ydata(), 25.0)
-    assert "(%)" in ax2.get_ylabel() and "(units per day)" in ax1.get_ylabel()
+    assert "(%)" in ax2.get_ylabel()
+    assert "(units per day)" in ax1.get_ylabel()
     assert "ore: secondary (t/day)" in texts(fig)
 
 

@@ -91,9 +91,11 @@ def test_report_of_every_shipped_scenario_is_complete_and_self_contained(reports
     assert p.sections == expected
     assert p.scripts == 0
     # Self-contained: every image embedded, no link leaves the file.
-    assert p.images and all(src.startswith("data:image/png;base64,") for src in p.images)
+    assert p.images
+    assert all(src.startswith("data:image/png;base64,") for src in p.images)
     assert all(link.startswith("#") for link in p.links), p.links
-    assert "http://" not in visible_text(html) and "https://" not in visible_text(html)
+    assert "http://" not in visible_text(html)
+    assert "https://" not in visible_text(html)
     for fig in ("network", "disruptions", "performance", "triangle", "forest",
                 "cost_resilience", "supply_by_country", "crma"):  # fmt: skip
         assert f'id="fig-{fig}"' in html, fig
@@ -131,7 +133,8 @@ def test_unfc_table_explains_each_code(reports):
     assert "E1.1: extraction and sale economic on the basis of current market conditions" in section
     assert "F1.1: extraction is currently taking place" in section
     assert "G1: high level of confidence (known deposit)" in section
-    assert "<td>On Production</td>" in section and "<td>from day 0</td>" in section
+    assert "<td>On Production</td>" in section
+    assert "<td>from day 0</td>" in section
     # A scenario without codes says so.
     other = reports["pharma_api80"].read_text(encoding="utf-8")
     assert "No node of this scenario carries a UNFC code." in other
@@ -156,7 +159,9 @@ def test_user_text_is_escaped_and_stress_section_appears_only_with_results(tmp_p
     data.stress = stress
     html = render_html(data)
     section = html.split('id="stress"')[1].split("</section>")[0]
-    assert "<td>refinery_a</td>" in section and "∞" in section and 'id="fig-stress"' in section
+    assert "<td>refinery_a</td>" in section
+    assert "∞" in section
+    assert 'id="fig-stress"' in section
 
 
 def _data(costs: list[tuple[str, float, float, float, float]], clearly: str | None) -> ReportData:
@@ -196,7 +201,9 @@ def test_summary_names_the_cheapest_point_of_resilience_and_the_largest_gain():
         "[+1.0, +3.0] (95 % interval) for 1,000,000 EUR per replication, i.e. 500,000 EUR "
         "per percentage point of fill rate."
     )
-    assert s[2].startswith("Largest gain: option C, +5.0 pp [-1.0, +11.0] fill rate, for 100,000 EUR")
+    assert s[2].startswith(
+        "Largest gain: option C, +5.0 pp [-1.0, +11.0] fill rate, for 100,000 EUR"
+    )
     assert s[3] == (
         "How sure we are: option B is clearly the best on fill rate at 95 % joint "
         "confidence (MCB ranking)."
@@ -207,7 +214,9 @@ def test_summary_names_the_cheapest_point_of_resilience_and_the_largest_gain():
 def test_summary_when_nothing_is_clear_and_nobody_is_clearly_best():
     data = _data([("a", 0.0, 0.5, -1, 2)], None)
     s = summary_points(data)
-    assert s[1].startswith("No option raises the fill rate over all markets by a margin that these 20")
+    assert s[1].startswith(
+        "No option raises the fill rate over all markets by a margin that these 20"
+    )
     assert s[2].startswith("Largest gain: option A, +0.5 pp [-1.0, +2.0]")
     assert s[3].startswith("How sure we are: these 20 replications cannot tell apart 2 variants")
     assert "no policy, option A" in s[3]
@@ -292,7 +301,8 @@ def test_screenshot_of_a_report_is_kept(reports, browser, tmp_path):
     res = _chromium(["--hide-scrollbars", f"--screenshot={shot}", "--window-size=1280,4000",
                      reports["tajikistan_antimony"].as_uri()])  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
-    assert shot.is_file() and shot.stat().st_size > 50_000
+    assert shot.is_file()
+    assert shot.stat().st_size > 50_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _console_errors(res.stderr) == []
     print(f"screenshot of the report: {shot}")
@@ -326,7 +336,8 @@ def test_xlsx_has_every_sheet(tmp_path):
     assert costs["unit"].iloc[0] == "USD/pp"
     assert dd.loc[dd["sheet"].isin(["comparison", "costs", "ranking"]), "meaning"].notna().all()
     summary = sheets["summary"].set_index("item")["value"]
-    assert summary["currency"] == "USD" and len(summary["scenario SHA-256"]) == 64
+    assert summary["currency"] == "USD"
+    assert len(summary["scenario SHA-256"]) == 64
     from openpyxl import load_workbook
 
     ws = load_workbook(out)["costs"]
@@ -373,7 +384,8 @@ def test_plot_a_run_folder_with_stress_results(tmp_path):
     assert names == {"network", "disruptions", "performance", "triangle", "secondary_supply",
                      "stress"}  # fmt: skip
     data = from_folder(out)
-    assert data.kind == "run" and data.performance is not None
+    assert data.kind == "run"
+    assert data.performance is not None
     # Replication 0's overall performance, from its daily record = the run's summary.
     summary = pd.read_parquet(out / "summary.parquet")
     assert float(np.sum(1 - data.performance)) == pytest.approx(
@@ -388,7 +400,8 @@ def test_report_of_a_compare_folder(compare_dir, tmp_path):
     html = out.read_text(encoding="utf-8")
     manifest = json.loads((compare_dir / "manifest.json").read_text())
     assert manifest["scenario_sha256"] in html
-    assert "crmsim compare" in html and 'id="fig-forest"' in html
+    assert "crmsim compare" in html
+    assert 'id="fig-forest"' in html
     assert parts(html).sections == [s for s in SECTIONS if s != "stress"]
 
 
@@ -401,11 +414,15 @@ def test_bad_input_is_a_clear_error(tmp_path):
     existing.write_text("x")
     res = CliRunner().invoke(cli, ["report", str(ROOT / "scenarios" / "tutorial.yaml"),
                                    "--out", str(existing)])  # fmt: skip
-    assert res.exit_code == 1 and "already exists; use --overwrite" in res.output
+    assert res.exit_code == 1
+    assert "already exists; use --overwrite" in res.output
     broken = tmp_path / "bad.yaml"
     broken.write_text("crmsim: 1\nname: x\nnodes: 3\n")
     res = CliRunner().invoke(cli, ["report", str(broken), "--out", str(tmp_path / "b.html")])
-    assert res.exit_code == 1 and "bad.yaml" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1
+    assert "bad.yaml" in res.output
+    assert "Traceback" not in res.output
     res = CliRunner().invoke(cli, ["report", str(ROOT / "scenarios" / "tutorial.yaml"),
                                    "-p", "nope", "--out", str(tmp_path / "c.html")])  # fmt: skip
-    assert res.exit_code == 1 and "--policies nope" in res.output
+    assert res.exit_code == 1
+    assert "--policies nope" in res.output

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from crmsim.cli import cli
 
+if TYPE_CHECKING:
+    from crmsim.report.data import ReportData
+
 __all__ = ["plot_command", "report_command"]
 
 
-def _folder_or_exit(folder: Path):  # type: ignore[no-untyped-def]
+def _folder_or_exit(folder: Path) -> ReportData:
     from crmsim.report.data import ResultsFolderError, from_folder
 
     try:
@@ -24,9 +28,7 @@ def _folder_or_exit(folder: Path):  # type: ignore[no-untyped-def]
 
 
 @cli.command("plot")
-@click.argument(
-    "results_dir", type=click.Path(file_okay=False, exists=True, path_type=Path)
-)
+@click.argument("results_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option(
     "--format",
     "formats",

@@ -15,6 +15,7 @@ each of them reads the same numbers whatever the origin:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,10 +365,8 @@ def from_folder(folder: str | Path) -> ReportData:
             from crmsim.policy import PolicyError, apply_policies
 
             for v in variants:
-                try:
+                with contextlib.suppress(PolicyError):
                     labels[v] = apply_policies(sc, v).label
-                except PolicyError:
-                    pass
         opts = ",".join(variants[1:])
         cmd = (
             f"crmsim compare {manifest.get('scenario_file') or 'SCENARIO.yaml'} "

@@ -86,16 +86,16 @@ def escape(text: object) -> str:
     >>> escape("cost in US$ and $5")
     'cost in US\\$ and \\$5'
     """
-    return str(text).replace("\\", "\\\\").replace("$", r"\$")
+    return str(text).replace("$", r"\$")
 
 
 def wrap_label(text: object, width: int = 14, max_lines: int = 2) -> str:
-    """Wrap a label on word and ``_`` boundaries; shorten with "…" beyond ``max_lines``.
+    r"""Wrap a label on word and ``_`` boundaries; shorten with "…" beyond ``max_lines``.
 
     Examples
     --------
     >>> wrap_label("tajik_smelter_msme", 10)
-    'tajik_\\nsmelter_…'
+    'tajik_\nsmelter_…'
     >>> wrap_label("mine")
     'mine'
     """
@@ -199,7 +199,8 @@ def network(
     with its (wrapped) id and country; recyclers and stockpiles have their own shapes,
     entrants (a node with ``entry``), UNFC developments and nodes ``added`` by a policy
     are ringed and tagged. Planned supply edges have a width proportional to the buyer's
-    share (printed when ``share_labels`` and below 100 %); **single-source dependencies** (a buyer with one
+    share (printed when ``share_labels`` and below 100 %); **single-source dependencies**
+    (a buyer with one
     supplier of a material) are thick vermillion; qualified alternatives are dashed blue.
 
     Parameters
@@ -288,9 +289,7 @@ def network(
         )  # fmt: skip
         if share_labels and 0 < share < 1:
             # On the drawn curve, a third of the way from the supplier.
-            share_texts.append(
-                (pos[u], pos[v], rad, f"{share:.0%}".replace("%", " %"), colour)
-            )
+            share_texts.append((pos[u], pos[v], rad, f"{share:.0%}".replace("%", " %"), colour))
     roles_seen = []
     for role, (marker, colour) in _ROLE_STYLE.items():
         nodes = [n for n in pos if str(G.nodes[n]["role"]) == role]
@@ -324,7 +323,8 @@ def network(
             bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75},
         ))  # fmt: skip
         if n in tagged:
-            labels.append(ax.text(x + 0.13, y + 0.13, tagged[n], fontsize=6.5, ha="left", va="bottom",
+            labels.append(ax.text(x + 0.13, y + 0.13, tagged[n], fontsize=6.5, ha="left",
+                                  va="bottom",
                     style="italic", zorder=4))  # fmt: skip
     ax.set_title(escape(title if title is not None else G.graph.get("name", "")), fontsize=10)
     ax.set_axis_off()
@@ -672,7 +672,8 @@ def forest(
                 m, lo, hi = (scale * float(row[k]) for k in ("diff_mean", "diff_low", "diff_high"))
                 clear = np.isfinite(lo) and np.isfinite(hi) and (lo > 0 or hi < 0)
                 ax.errorbar(
-                    [m], [i], xerr=[[m - lo if np.isfinite(lo) else 0], [hi - m if np.isfinite(hi) else 0]],
+                    [m], [i],
+                    xerr=[[m - lo if np.isfinite(lo) else 0], [hi - m if np.isfinite(hi) else 0]],
                     fmt=st["marker"], color=st["color"], mfc=st["color"] if clear else "white",
                     ms=7, capsize=3, lw=1.3,
                 )  # fmt: skip
@@ -754,7 +755,7 @@ def cost_resilience(
     cur = str(sub["currency"].iloc[0]) if len(sub) else ""
     c = np.concatenate([[0.0], sub["cost_mean"].to_numpy(dtype=float)])
     g = np.concatenate([[0.0], sub["fill_gain_pp"].to_numpy(dtype=float)])
-    eff = pareto_efficient(c, g)
+    eff = pareto_efficient(c.tolist(), g.tolist())
     fig = Figure(figsize=(10.0, 4.8), layout="constrained")
     ax = fig.add_subplot()
     order = np.argsort(c[eff], kind="stable")
@@ -914,6 +915,7 @@ def crma_card(
     fig = Figure(figsize=(5.2 * ncol, per * nrow + 0.6), layout="constrained")
     axes = fig.subplots(nrow, ncol, squeeze=False)
     h = 0.8 / max(1, len(variants))
+    labelled: set[str] = set()
     for j, m in enumerate(materials):
         ax: Axes = axes[j // ncol][j % ncol]
         sub = crma[crma["material"] == m]
@@ -924,10 +926,12 @@ def crma_card(
                 y = k + (i - (len(variants) - 1) / 2) * h
                 share = float(r["share"].iloc[0]) if len(r) else math.nan
                 st = _style(i)
+                name = escape(labels.get(v, v) if labels else v)
                 if np.isfinite(share):
                     ax.barh(y, 100 * share, height=h, color=st["color"], alpha=0.75,
                             hatch=st["hatch"], edgecolor="black", lw=0.5,
-                            label=escape(labels.get(v, v) if labels else v) if k == 0 else None)  # fmt: skip
+                            label=None if v in labelled else name)  # fmt: skip
+                    labelled.add(v)
                 else:
                     ax.text(1, y, "n/a", fontsize=7, va="center")
             if len(rows):
@@ -1097,7 +1101,8 @@ def stress_test(stress: pd.DataFrame, *, label_all: int = 15) -> Figure:
     ax.set_ylabel("time to recover, TTR (days)")
     handles = [
         Line2D([], [], marker="o", color=OKABE_ITO[4], ls="", label="TTS, simulated"),
-        Line2D([], [], marker="s", mfc="white", mec=OKABE_ITO[4], ls="", label="TTS, linear programme"),
+        Line2D([], [], marker="s", mfc="white", mec=OKABE_ITO[4], ls="",
+               label="TTS, linear programme"),
         Line2D([], [], marker="D", color=_ALERT, ls="", label="flagged (TTR > TTS)"),
         Patch(color=OKABE_ITO[5], alpha=0.15, label="at-risk region"),
     ]  # fmt: skip

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crmsim.report.data import ReportData
@@ -216,7 +217,7 @@ def summary_points(data: ReportData) -> list[str]:
     if len(c):
         ok = c[c["cost_per_pp"].map(_finite)]
         if len(ok):
-            best = ok.loc[ok["cost_per_pp"].astype(float).idxmin()]
+            best = ok.iloc[int(np.argmin(ok["cost_per_pp"].to_numpy(dtype=float)))]
             row = fr[fr["option"] == best["option"]].iloc[0]
             cost_text = (
                 "at no realised cost"
@@ -236,7 +237,7 @@ def summary_points(data: ReportData) -> list[str]:
                 "point of resilience can be given; see the ranking for the replications "
                 "needed."
             )
-        top = c.loc[c["fill_gain_pp"].astype(float).idxmax()]
+        top = c.iloc[int(np.argmax(c["fill_gain_pp"].to_numpy(dtype=float)))]
         if float(top["fill_gain_pp"]) > 0 and (not len(ok) or top["option"] != best["option"]):
             row = fr[fr["option"] == top["option"]].iloc[0]
             out.append(
@@ -356,8 +357,11 @@ def _crma(data: ReportData) -> dict[str, Any]:
                 continue
             r = g.loc[v]
             met = r["met"]
-            mark = "" if met is None or (isinstance(met, float) and math.isnan(met)) else (
-                " ✓ met" if bool(met) else " ✗ not met")
+            mark = (
+                ""
+                if met is None or (isinstance(met, float) and math.isnan(met))
+                else (" ✓ met" if bool(met) else " ✗ not met")
+            )
             country = r["country"] if isinstance(r["country"], str) and r["country"] else ""
             cells.append(pct(r["share"]) + (f" ({country})" if country else "") + mark)
         rows.append(
@@ -366,7 +370,8 @@ def _crma(data: ReportData) -> dict[str, Any]:
                 "unit": first["unit"],
                 "consumption": number(first["consumption"], 0),
                 "indicator": str(ind).replace("_", " "),
-                "benchmark": f"{'≥' if first['rule'] == '>=' else '≤'} {pct(first['benchmark'], 0)}",
+                "benchmark": ("≥ " if first["rule"] == ">=" else "≤ ")
+                + pct(first["benchmark"], 0),
                 "cells": cells,
             }
         )  # fmt: skip

@@ -50,7 +50,7 @@ def _best_option(data: ReportData) -> str | None:
     sub = costs[costs["market"] == mk]
     if not len(sub):
         return None
-    return str(sub.loc[sub["fill_gain_pp"].idxmax(), "option"])
+    return str(sub["option"].iloc[int(np.argmax(sub["fill_gain_pp"].to_numpy(dtype=float)))])
 
 
 def draw_all(data: ReportData) -> list[Drawn]:
@@ -90,6 +90,7 @@ def draw_all(data: ReportData) -> list[Drawn]:
         worst = None
         if spans:
             p = data.performance
+
             # The shaded disruption: the one with the largest shortfall while in force.
             def lost(s: tuple[str, float, float]) -> float:
                 a, b = max(0, int(s[1])), min(len(p), int(s[2]))
@@ -97,9 +98,8 @@ def draw_all(data: ReportData) -> list[Drawn]:
 
             worst = max(spans, key=lost)
         base = data.variants[0] if data.variants else "baseline"
-        add("triangle", F.resilience_triangle(
-            data.performance, disruption=worst,
-            title=f"Resilience triangle: {data.labels.get(base, base)}, replication 0"))  # fmt: skip
+        title = f"Resilience triangle: {data.labels.get(base, base)}, replication 0"
+        add("triangle", F.resilience_triangle(data.performance, disruption=worst, title=title))
     table = data.table("comparison")
     if len(table):
         markets = list(dict.fromkeys(table["market"]))
