@@ -373,6 +373,15 @@ def test_crma_card_benchmarks(variants):
     assert len(ax.patches) == 3 * len(variants)
 
 
+def test_crma_card_names_materials_without_home_consumption():
+    both = pd.concat(
+        [_crma(["baseline"]), _crma(["baseline"]).assign(material="metal", share=np.nan)]
+    )
+    fig = F.crma_card(both)
+    assert [ax.get_title() for ax in fig.axes] == ["ore (t)"]
+    assert "no home consumption (shares undefined): metal" in fig._suptitle.get_text()
+
+
 # --------------------------------------------------------------------------- circularity
 
 

@@ -32,7 +32,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 __all__ = [
     "HATCHES",
@@ -777,6 +777,7 @@ def cost_resilience(
     ax.set_xlabel(escape(f"realised cost per replication over the horizon ({cur})"))
     ax.set_ylabel("fill-rate gain over the baseline (percentage points)")
     ax.xaxis.set_major_formatter(_money_formatter())
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlim(left=min(0.0, ax.get_xlim()[0]))
     fig.legend(loc="outside right upper", fontsize=7.5, frameon=False)
     where = "all markets" if mk == "(all)" else f"market {mk}"
@@ -906,7 +907,11 @@ def crma_card(
     Figure
     """
     variants = list(variants or dict.fromkeys(crma["variant"]))
-    materials = list(dict.fromkeys(crma["material"]))
+    every = list(dict.fromkeys(crma["material"]))
+    defined = set(crma.loc[np.isfinite(crma["share"].astype(float)), "material"])
+    # A material without home consumption has no share at all: named, not drawn.
+    materials = [m for m in every if m in defined] or every[:1]
+    skipped = [m for m in every if m not in materials]
     indicators = [i for i in _CRMA_NAMES if i in set(crma["indicator"])]
     n = max(1, len(materials))
     ncol = min(n, 2)
@@ -915,7 +920,6 @@ def crma_card(
     fig = Figure(figsize=(5.2 * ncol, per * nrow + 0.6), layout="constrained")
     axes = fig.subplots(nrow, ncol, squeeze=False)
     h = 0.8 / max(1, len(variants))
-    labelled: set[str] = set()
     for j, m in enumerate(materials):
         ax: Axes = axes[j // ncol][j % ncol]
         sub = crma[crma["material"] == m]
@@ -930,8 +934,7 @@ def crma_card(
                 if np.isfinite(share):
                     ax.barh(y, 100 * share, height=h, color=st["color"], alpha=0.75,
                             hatch=st["hatch"], edgecolor="black", lw=0.5,
-                            label=None if v in labelled else name)  # fmt: skip
-                    labelled.add(v)
+                            label=name)  # fmt: skip
                 else:
                     ax.text(1, y, "n/a", fontsize=7, va="center")
             if len(rows):
@@ -948,12 +951,20 @@ def crma_card(
         unit = str(sub["unit"].iloc[0]) if "unit" in sub.columns and len(sub) else ""
         ax.set_title(escape(f"{m} ({unit})" if unit else m), fontsize=9)
         ax.tick_params(labelsize=7.5)
-        if j == 0:
-            ax.legend(fontsize=7, loc="lower right")
     for j in range(len(materials), nrow * ncol):
         axes[j // ncol][j % ncol].set_axis_off()
-    fig.suptitle("Critical Raw Materials Act benchmarks (black ticks, Reg. (EU) 2024/1252 "
-                 "Art. 5)", fontsize=10)  # fmt: skip
+    handles = [
+        Patch(facecolor=_style(i)["color"], alpha=0.75, hatch=_style(i)["hatch"],
+              edgecolor="black", label=escape(wrap_label(labels.get(v, v) if labels else v, 60)))
+        for i, v in enumerate(variants)
+    ]  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False,
+               ncols=2 if len(variants) > 3 else 1)  # fmt: skip
+    head = "Critical Raw Materials Act benchmarks (black ticks, Reg. (EU) 2024/1252 Art. 5)"
+    if skipped:
+        head += "\n" + textwrap.fill("no home consumption (shares undefined): "
+                                      + ", ".join(skipped), 110)  # fmt: skip
+    fig.suptitle(escape(head), fontsize=10)
     return fig
 
 
