@@ -253,8 +253,7 @@ window.addEventListener("load", function () {
   var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
   document.body.dataset.images = String(imgs.length);
   document.body.dataset.imagesOk = (imgs.length > 0 && bad.length === 0) ? "yes" : "no";
-  document.body.dataset.tables = String(document.querySelectorAll("table tr").length > 0 ?
-    document.querySelectorAll("table").length : 0);
+  document.body.dataset.tables = String(document.querySelectorAll("table").length);
   var hidden = Array.prototype.slice.call(document.querySelectorAll("section"))
     .filter(function (s) { return s.getBoundingClientRect().height <= 0; });
   document.body.dataset.sectionsShown = hidden.length === 0 ? "yes" : "no";
