@@ -224,6 +224,11 @@ def test_resilience_triangle_numbers_by_hand():
     assert "(%)" in ax.get_ylabel()
     assert "(days" in ax.get_xlabel()
     assert "outage" in texts(fig)
+    # The engine's TTR of the disruption, when given, replaces the span of shortfalls.
+    given = F.resilience_triangle([1, 0.5, 1, 0.9], disruption=("outage", 1, 2), ttr=(7.0, False))
+    assert any("time to recover from outage: 7 days" in t for t in texts(given))
+    given = F.resilience_triangle([1, 0.5], disruption=("outage", 1, 2), ttr=(1.0, True))
+    assert any("time to recover from outage: > 1 days (censored)" in t for t in texts(given))
     censored = F.resilience_triangle([1, 0.5, 0.5])
     assert any("not recovered by the horizon (censored; > 2 days)" in t for t in texts(censored))
 
@@ -331,6 +336,7 @@ def _flows() -> pd.DataFrame:
 def test_supply_by_country_hhi_by_hand():
     fig = F.supply_by_country(_flows(), before="baseline", after="smelter")
     renders(fig)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["baseline", "smelter"]
     ax = fig.axes[0]
     # 0.6² + 0.4² = 0.52 → 5 200; 0.5² + 0.5² → 5 000. A stockpile (not origin) is no supply.
     assert ax.get_title() == "ore: HHI 5,200 → 5,000"

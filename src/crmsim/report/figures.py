@@ -538,6 +538,7 @@ def resilience_triangle(
     performance: Sequence[float] | np.ndarray,
     *,
     disruption: tuple[str, float, float] | None = None,
+    ttr: tuple[float, bool] | None = None,
     title: str | None = None,
 ) -> Figure:
     """One replication's daily performance with the resilience loss shaded and annotated.
@@ -553,6 +554,10 @@ def resilience_triangle(
         Daily performance (fraction 0–1) over the scored days.
     disruption : (name, start, end), optional
         A disruption to shade and name.
+    ttr : (days, censored), optional
+        The engine's time to recover from ``disruption`` (``SimulationResult.disruptions``:
+        measured from its start, within its impact window); shown instead of the span of
+        all shortfalls.
     title : str, optional
         Figure title.
 
@@ -584,19 +589,27 @@ def resilience_triangle(
         ax.annotate(f"nadir {100 * p[i]:.1f} %", (i, 100 * p[i]), xytext=(12, -4),
                     textcoords="offset points", fontsize=7.5,
                     arrowprops={"arrowstyle": "->", "lw": 0.8})  # fmt: skip
-    if len(below):
+    if ttr is not None and disruption is not None:
+        days_, cens = ttr
+        name = disruption[0]
+        lines.append(
+            f"time to recover from {name}: > {days_:,.0f} days (censored)"
+            if cens
+            else f"time to recover from {name}: {days_:,.0f} days"
+        )
+    elif len(below):
         first, last = int(below[0]), int(below[-1])
         if last + 1 < len(p):
             lines.append(f"time to recover: {last + 1 - first} days (day {first} to {last + 1})")
         else:
             lines.append(f"not recovered by the horizon (censored; > {len(p) - first} days)")
-    ax.text(0.99, 0.04, "\n".join(lines), transform=ax.transAxes, ha="right", va="bottom",
+    ax.text(0.99, 0.04, escape("\n".join(lines)), transform=ax.transAxes, ha="right", va="bottom",
             fontsize=8, bbox={"fc": "white", "ec": "#999999", "boxstyle": "round"})  # fmt: skip
     ax.set_xlabel("scored day (days since the start of the horizon)")
     ax.set_ylabel("daily performance: served ÷ demand (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_ylim(min(0.0, 100 * float(p.min(initial=1.0)) - 5), 108)
-    ax.legend(fontsize=7.5, loc="lower left")
+    ax.legend(fontsize=7.5, loc="center right")
     ax.set_title(escape(title or "Resilience triangle (one replication)"), fontsize=10)
     return fig
 
@@ -863,10 +876,12 @@ def supply_by_country(
         text = " → ".join("–" if not np.isfinite(x) else f"{x:,.0f}" for x in hh)
         ax.set_title(escape(f"{m}: HHI {text}"), fontsize=9)
         ax.tick_params(labelsize=7.5)
-        if j == 0:
-            ax.legend(fontsize=7, loc="lower right")
     for j in range(len(materials), nrow * ncol):
         axes[j // ncol][j % ncol].set_axis_off()
+    if len(materials):
+        handles, names = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, [wrap_label(n, 70, 2) for n in names], loc="outside lower center",
+                   fontsize=7.5, frameon=False)  # fmt: skip
     fig.suptitle("Supply by country, before and after (HHI 0–10 000: >2 500 highly "
                  "concentrated)", fontsize=10)  # fmt: skip
     return fig

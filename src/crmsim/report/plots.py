@@ -99,7 +99,16 @@ def draw_all(data: ReportData) -> list[Drawn]:
             worst = max(spans, key=lost)
         base = data.variants[0] if data.variants else "baseline"
         title = f"Resilience triangle: {data.labels.get(base, base)}, replication 0"
-        add("triangle", F.resilience_triangle(data.performance, disruption=worst, title=title))
+        ttr = None
+        if worst is not None and {"ttr", "censored", "replication"} <= set(dis.columns):
+            d0 = dis[(dis["replication"] == 0) & (dis["disruption"] == worst[0])
+                     & (dis["start"] == worst[1])]  # fmt: skip
+            if "variant" in d0.columns:
+                d0 = d0[d0["variant"] == base]
+            if len(d0):
+                ttr = (float(d0["ttr"].iloc[0]), bool(d0["censored"].iloc[0]))
+        add("triangle", F.resilience_triangle(data.performance, disruption=worst, ttr=ttr,
+                                              title=title))  # fmt: skip
     table = data.table("comparison")
     if len(table):
         markets = list(dict.fromkeys(table["market"]))
