@@ -520,7 +520,7 @@ def disruption_timeline(
         )  # fmt: skip
         ax.text(1.005, i, f"{len(g) / R:.1f}/rep.", transform=ax.get_yaxis_transform(),
                 fontsize=7, va="center")  # fmt: skip
-    ax.set_yticks(range(len(names)), [escape(wrap_label(n, 26, 1)) for n in names], fontsize=8)
+    ax.set_yticks(range(len(names)), [escape(wrap_label(n, 26, 2)) for n in names], fontsize=8)
     if names:
         ax.set_ylim(len(names) - 0.5, -0.5)
     if horizon is not None:
