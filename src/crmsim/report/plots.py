@@ -80,10 +80,14 @@ def draw_all(data: ReportData) -> list[Drawn]:
         add("disruptions", F.disruption_timeline(dis, horizon=horizon,
                                                  n_replications=data.replications))  # fmt: skip
     if data.bands:
+        # The summary's market (bands always have "(all)"; a market when units differ).
+        first = next(iter(data.bands.values()))
+        mk = data.main_market
+        market = mk if mk is not None and mk in set(first["market"]) else "(all)"
         add(
             "performance",
             F.performance_bands(data.bands, dis if len(dis) else None, labels=data.labels,
-                                n_replications=data.replications),
+                                n_replications=data.replications, market=market),
         )  # fmt: skip
     if data.performance is not None and len(data.performance):
         spans = F._disruption_spans(dis if len(dis) else None, data.replications)[0]
