@@ -425,7 +425,10 @@ def _disruption_rows(data: ReportData) -> list[dict[str, str]]:
         if tgt.edge:
             parts.append("edges: " + ", ".join(f"{e.from_}→{e.to}" for e in tgt.edge))
         if d.random is not None:
-            when = f"random, {number(d.random.rate_per_year, 2)} per year per target"
+            when = (
+                f"random, {number(d.random.rate_per_year, 2)} per year per target, "
+                f"lasting {d.random.duration} days"
+            )
         else:
             when = f"day {number(d.start, 0)} for {number(d.duration, 0)} days"
         rows.append(
@@ -435,7 +438,8 @@ def _disruption_rows(data: ReportData) -> list[dict[str, str]]:
                 "kind": str(d.kind).replace("_", " "),
                 "target": "; ".join(parts),
                 "when": when,
-                "severity": pct(d.severity, 0) if d.severity is not None else "–",
+                "severity": (pct(d.severity, 0) if d.severity is not None else "–")
+                + (f"; lead times × {number(d.factor, 2)}" if d.factor is not None else ""),
                 "source": d.source or "",
             }
         )
