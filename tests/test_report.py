@@ -385,6 +385,14 @@ def test_plot_a_run_folder_with_stress_results(tmp_path):
     data = from_folder(out)
     assert data.kind == "run"
     assert data.performance is not None
+    report = tmp_path / "run.html"
+    res = invoke(["report", str(out), "--out", str(report)])
+    assert res.exit_code == 0, res.output
+    html = report.read_text(encoding="utf-8")
+    assert "no options compared" in html
+    assert 'id="fig-stress"' in html
+    assert 'id="fig-performance"' in html
+    assert parts(html).sections == list(SECTIONS)
     # Replication 0's overall performance, from its daily record = the run's summary.
     summary = pd.read_parquet(out / "summary.parquet")
     assert float(np.sum(1 - data.performance)) == pytest.approx(

@@ -10,4 +10,16 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from crmsim.report.data import ReportData, from_comparison, from_folder, from_scenario
+from crmsim.report.html import render_html, write_html
+from crmsim.report.xlsx import write_xlsx
+
+__all__ = [
+    "ReportData",
+    "from_comparison",
+    "from_folder",
+    "from_scenario",
+    "render_html",
+    "write_html",
+    "write_xlsx",
+]
