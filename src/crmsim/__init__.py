@@ -13,6 +13,7 @@ Examples
 
 from importlib.metadata import PackageNotFoundError, version
 
+from crmsim.experiment.stress import stress
 from crmsim.scenario import Scenario, ScenarioError, load_scenario, loads_scenario
 
 try:
@@ -20,4 +21,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["Scenario", "ScenarioError", "__version__", "load_scenario", "loads_scenario"]
+__all__ = ["Scenario", "ScenarioError", "__version__", "load_scenario", "loads_scenario", "stress"]

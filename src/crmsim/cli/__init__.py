@@ -49,6 +49,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # The sub-commands register themselves on `cli` when imported.
-from crmsim.cli import commands_network, commands_run, commands_scenario  # noqa: E402
+from crmsim.cli import (  # noqa: E402
+    commands_network,
+    commands_run,
+    commands_scenario,
+    commands_stress,
+)
 
 __all__ += ["commands_network", "commands_run", "commands_scenario"]
+__all__ += ["commands_stress"]
