@@ -423,6 +423,18 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
             if first < days:
                 ub[v.col("acc", acol[a], t[first:days])] = np.inf
 
+    # Nodes the outage cannot reach (not downstream of the node or of a supplier that
+    # can receive extra orders) receive exactly their planned orders and ship exactly
+    # their planned flows: fix them (presolve then removes them).
+    reached = _affected(model, x_node, alt_edges, pairs)
+    for u in range(N):
+        if u in reached:
+            continue
+        if u in pcol:
+            lb[v.col("p", pcol[u], t)] = ub[v.col("p", pcol[u], t)] = lay.rate[u]
+        for e in np.flatnonzero(lay.edge_src == u):
+            lb[v.col("x", e, t)] = ub[v.col("x", e, t)] = lay.edge_flow[e]
+
     eq = _Rows()
     le = _Rows()
     tt = t[:, None]
@@ -599,6 +611,31 @@ def _extra_order_nodes(model: StressModel, alt_edges: list[int]) -> set[int]:
             if lay.edge_share[e] > 0 and u not in found:
                 found.add(u)
                 todo.append(u)
+    return found
+
+
+def _affected(
+    model: StressModel, x: int, alt_edges: list[int], pairs: list[tuple[int, int]]
+) -> set[int]:
+    """Nodes whose flows an outage of node ``x`` can change.
+
+    Everything downstream (along planned flows and the alternative edges) of ``x`` and of
+    the producers that can receive extra orders (:func:`_extra_order_nodes`).
+    """
+    lay = model.lay
+    seeds = {x} | _extra_order_nodes(model, alt_edges)
+    carries = lay.edge_flow > 0
+    for _, a in pairs:
+        carries[a] = True
+    found = set(seeds)
+    todo = list(seeds)
+    while todo:
+        u = todo.pop()
+        for e in np.flatnonzero((lay.edge_src == u) & carries):
+            j = int(lay.edge_dst[e])
+            if j not in found:
+                found.add(j)
+                todo.append(j)
     return found
 
 
