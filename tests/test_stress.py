@@ -41,20 +41,45 @@ def chain(S: int = 10, sp: int = 5, sm: int = 7, L1: int = 3, L2: int = 2):
             "warmup_days": 30,
             "materials": [{"id": "ore"}, {"id": "metal"}],
             "nodes": [
-                {"id": "mine", "role": "mine", "country": "AUS", "output": "ore",
-                 "capacity": 20, "stock_days": S},
-                {"id": "plant", "role": "processor", "country": "DEU", "output": "metal",
-                 "capacity": 20, "recipe": {"ore": 1}, "stock_days": sp},
-                {"id": "city", "role": "market", "country": "DEU",
-                 "demand": {"mean": 10, "cv": 0.3}, "stock_days": sm},
+                {
+                    "id": "mine",
+                    "role": "mine",
+                    "country": "AUS",
+                    "output": "ore",
+                    "capacity": 20,
+                    "stock_days": S,
+                },
+                {
+                    "id": "plant",
+                    "role": "processor",
+                    "country": "DEU",
+                    "output": "metal",
+                    "capacity": 20,
+                    "recipe": {"ore": 1},
+                    "stock_days": sp,
+                },
+                {
+                    "id": "city",
+                    "role": "market",
+                    "country": "DEU",
+                    "demand": {"mean": 10, "cv": 0.3},
+                    "stock_days": sm,
+                },
             ],
             "edges": [
                 {"from": "mine", "to": "plant", "lead_time": L1},
                 {"from": "plant", "to": "city", "lead_time": L2},
             ],
             # A scheduled outage the stress test must remove.
-            "disruptions": [{"id": "flood", "kind": "outage", "target": {"node": "plant"},
-                             "start": 3, "duration": 40}],
+            "disruptions": [
+                {
+                    "id": "flood",
+                    "kind": "outage",
+                    "target": {"node": "plant"},
+                    "start": 3,
+                    "duration": 40,
+                }
+            ],
         }
     )
 
@@ -69,23 +94,49 @@ def backup(
 ):
     """Supplier a (1 day of stock) -> city; b (capacity beta × demand, share 0) as back-up."""
     nodes = [
-        {"id": "a", "role": "processor", "country": "CHN", "output": "metal", "capacity": 20,
-         "stock_days": 1},
-        {"id": "city", "role": "market", "country": "DEU", "demand": {"mean": 10},
-         "stock_days": sm},
+        {
+            "id": "a",
+            "role": "processor",
+            "country": "CHN",
+            "output": "metal",
+            "capacity": 20,
+            "stock_days": 1,
+        },
+        {
+            "id": "city",
+            "role": "market",
+            "country": "DEU",
+            "demand": {"mean": 10},
+            "stock_days": sm,
+        },
     ]
     edges: list[dict] = [{"from": "a", "to": "city", "lead_time": 4, "share": 1.0}]
     if with_b:
-        nodes.append({"id": "b", "role": "processor", "country": "DEU", "output": "metal",
-                      "capacity": 10 * beta, "stock_days": 1})
+        nodes.append(
+            {
+                "id": "b",
+                "role": "processor",
+                "country": "DEU",
+                "output": "metal",
+                "capacity": 10 * beta,
+                "stock_days": 1,
+            }
+        )
         edge = {"from": "b", "to": "city", "lead_time": 4, "share": 0.0, "qualified": qualified}
         if switch is not None:
             edge["switch_days"] = switch
         edges.append(edge)
     return scenario_from_dict(
-        {"crmsim": 1, "name": "back-up", "horizon_days": 100, "warmup_days": 30,
-         "materials": [{"id": "metal"}], "nodes": nodes, "edges": edges,
-         "simulation": {"switching_delay_days": default_switch}}
+        {
+            "crmsim": 1,
+            "name": "back-up",
+            "horizon_days": 100,
+            "warmup_days": 30,
+            "materials": [{"id": "metal"}],
+            "nodes": nodes,
+            "edges": edges,
+            "simulation": {"switching_delay_days": default_switch},
+        }
     )
 
 
@@ -121,7 +172,8 @@ def test_outage_one_day_longer_loses_demand() -> None:
     assert lost_demand_days(m, "mine", 21) == 0
     # One more day: one day of the market's demand is lost, in market-days.
     assert lost_demand_days(m, "mine", 22) == pytest.approx(1.0)
-    assert lp_survives(m, "mine", 21) and not lp_survives(m, "mine", 22)
+    assert lp_survives(m, "mine", 21)
+    assert not lp_survives(m, "mine", 22)
 
 
 def _backup_by_hand(sm: int, beta: float, w: int) -> int:
@@ -184,7 +236,8 @@ def test_lp_start_state_is_the_simulators(path: Path) -> None:
     m = StressModel.of(load_scenario(path))
     eng = simulate(deterministic_scenario(m.scenario, horizon=1), seed=0)._engine
     W = eng.W
-    assert eng.rec_in is not None and eng.rec_out is not None
+    assert eng.rec_in is not None
+    assert eng.rec_out is not None
     np.testing.assert_allclose(m.in0, eng.rec_in[W - 1], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(m.out0, eng.rec_out[W - 1], rtol=1e-9, atol=1e-9)
 
@@ -201,7 +254,8 @@ def test_lp_and_simulation_agree_on_every_node(path: Path) -> None:
     m, sim = _shipped(path)
     for node, d in sim.items():
         if not m.lay.producer[m.lay.node_index[node]]:
-            assert d == math.inf and tts_lp(m, node) == math.inf
+            assert d == math.inf
+            assert tts_lp(m, node) == math.inf
             continue
         if math.isinf(d):
             assert lp_survives(m, node, m.cap_days), node
@@ -231,7 +285,8 @@ def test_stress_table() -> None:
     assert row.loc["parts_maker", "ttr"] == 20  # the default
     assert row.loc["refinery_chn", "tts_sim"] == 38
     assert row.loc["parts_maker", "tts_sim"] == 6
-    assert bool(row.loc["refinery_chn", "flagged"]) and bool(row.loc["parts_maker", "flagged"])
+    assert bool(row.loc["refinery_chn", "flagged"])
+    assert bool(row.loc["parts_maker", "flagged"])
     assert not bool(row.loc["refinery_deu", "flagged"])  # idle back-up: TTS = inf
     assert row.loc["refinery_deu", "exposure"] == 0
     assert row.loc["refinery_chn", "exposure"] > row.loc["parts_maker", "exposure"] > 0
@@ -251,15 +306,25 @@ def test_cli_stress(tmp_path: Path) -> None:
     out = tmp_path / "tts.csv"
     result = CliRunner().invoke(
         cli,
-        ["stress", str(SCENARIOS[-2]), "--nodes", "parts_maker,refinery_chn",
-         "--ttr", "15,parts_maker=4", "--out", str(out)],
+        [
+            "stress",
+            str(SCENARIOS[-2]),
+            "--nodes",
+            "parts_maker,refinery_chn",
+            "--ttr",
+            "15,parts_maker=4",
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
-    assert "days" in result.output and "refinery_chn" in result.output
+    assert "days" in result.output
+    assert "refinery_chn" in result.output
     table = pd.read_csv(out)
     assert list(table.columns) == list(COLUMNS)
     by = table.set_index("node")
-    assert by.loc["parts_maker", "ttr"] == 4 and not by.loc["parts_maker", "flagged"]
+    assert by.loc["parts_maker", "ttr"] == 4
+    assert not by.loc["parts_maker", "flagged"]
     assert by.loc["refinery_chn", "ttr"] == 100  # its own outage beats --ttr
 
 

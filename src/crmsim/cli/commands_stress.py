@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -38,9 +39,7 @@ def parse_ttr(text: str | None, nodes: list[str]) -> dict[str, float] | None:
                 param_hint="--ttr",
             ) from None
         if not math.isfinite(days) or days < 0:
-            raise click.BadParameter(
-                f"{part!r}: days must be a number ≥ 0", param_hint="--ttr"
-            )
+            raise click.BadParameter(f"{part!r}: days must be a number ≥ 0", param_hint="--ttr")
         if not sep:
             default = days
         elif name.strip() not in nodes:
@@ -55,8 +54,11 @@ def parse_ttr(text: str | None, nodes: list[str]) -> dict[str, float] | None:
     return out
 
 
-def _fmt(value: float, digits: int = 0) -> str:
-    if isinstance(value, float) and math.isnan(value):
+def _fmt(value: object, digits: int = 0) -> str:
+    if value is None or value is pd.NA:
+        return "—"
+    value = float(value)  # type: ignore[arg-type]
+    if math.isnan(value):
         return "—"
     if math.isinf(value):
         return "∞"
@@ -94,8 +96,6 @@ def stress_command(file: Path, nodes: str | None, ttr: str | None, out: Path | N
     flagged; exposure is the demand lost after an outage of length TTR (market-days) and
     ranks the nodes. Conventions: docs/stress.md.
     """
-    import pandas as pd
-
     from crmsim.experiment.stress import stress
 
     scenario = load_or_exit(file)
@@ -142,7 +142,7 @@ def stress_command(file: Path, nodes: str | None, ttr: str | None, out: Path | N
             _fmt(row.ttr),
             "yes" if row.flagged else "",
             _fmt(row.exposure, 2),
-            "—" if pd.isna(row.rank) else str(row.rank),
+            _fmt(row.rank),
         )
     Console(width=140).print(view)
     click.echo(

@@ -341,7 +341,7 @@ class _Rows:
         self.rhs.append(np.asarray(rhs, dtype=float).ravel())
         return rows.reshape(rhs.shape)
 
-    def add(self, rows: np.ndarray, cols: np.ndarray, vals: float | np.ndarray) -> None:
+    def add(self, rows: np.ndarray, cols: np.ndarray | int, vals: float | np.ndarray) -> None:
         rows, cols = np.broadcast_arrays(rows, cols)
         vals = np.broadcast_to(np.asarray(vals, dtype=float), rows.shape)
         self.r.append(rows.ravel())
@@ -432,8 +432,8 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
             continue
         if u in pcol:
             lb[v.col("p", pcol[u], t)] = ub[v.col("p", pcol[u], t)] = lay.rate[u]
-        for e in np.flatnonzero(lay.edge_src == u):
-            lb[v.col("x", e, t)] = ub[v.col("x", e, t)] = lay.edge_flow[e]
+        for fixed in np.flatnonzero(lay.edge_src == u).tolist():
+            lb[v.col("x", fixed, t)] = ub[v.col("x", fixed, t)] = lay.edge_flow[fixed]
 
     eq = _Rows()
     le = _Rows()
@@ -499,8 +499,8 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
     extra = _extra_order_nodes(model, alt_edges)
     if pairs:
         extra.add(x_node)
-    for u in prod:
-        if int(u) in extra:
+    for u in prod.tolist():
+        if u in extra:
             continue
         out = [int(e) for e in np.flatnonzero(lay.edge_src == u) if lay.edge_flow[e] > 0]
         for e in out[1:]:
@@ -678,9 +678,7 @@ def tts_paper(model: StressModel, node: str) -> float:
     c = np.zeros(n)
     c[0] = -1.0
     rows = _Rows()
-    transit = np.bincount(
-        lay.edge_slot, weights=lay.edge_flow * lay.edge_lead_fixed, minlength=S
-    )
+    transit = np.bincount(lay.edge_slot, weights=lay.edge_flow * lay.edge_lead_fixed, minlength=S)
     stock_in = model.in0 + transit
     # Each slot: consumption ≤ inflow + stock (markets: demand × t).
     r = rows.family(stock_in)
@@ -815,9 +813,7 @@ def stress(
         b = tts_sim(model, n)
         a = tts_lp(model, n, hint=b)
         tts = min(a, b)
-        exposure = (
-            lost_demand_days(model, n, round(ttr_n)) if math.isfinite(ttr_n) else math.nan
-        )
+        exposure = lost_demand_days(model, n, round(ttr_n)) if math.isfinite(ttr_n) else math.nan
         rows.append(
             {
                 "node": n,
