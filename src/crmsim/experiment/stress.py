@@ -553,6 +553,19 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
     by_supplier: dict[int, list[int]] = {}
     for a in alt_edges:
         by_supplier.setdefault(int(lay.edge_src[a]), []).append(a)
+    # How an alternative's spare capacity is shared: the engine offers each buyer's
+    # re-sourced orders to its alternatives in proportion to their spare capacity and
+    # scales every buyer's requests at one supplier alike, so the supplier's accepted
+    # orders are split over its buyers in proportion to (that weight × the buyer's
+    # re-sourced orders), taken here as the planned flow from the node that is out.
+    weight = _acceptance_weights(model, pairs, cap)
+    for edges in by_supplier.values():
+        ref = edges[0]
+        for a in edges[1:]:
+            if weight[ref] > 0 and weight[a] > 0:
+                rows = eq.family(np.zeros(T))
+                eq.add(rows, v.col("acc", acol[a], t), weight[ref])
+                eq.add(rows, v.col("acc", acol[ref], t), -weight[a])
     for u, edges in by_supplier.items():
         if lay.recycler[u]:
             c, eff = model.recycler_feed[u]
@@ -637,6 +650,26 @@ def _affected(
                 found.add(j)
                 todo.append(j)
     return found
+
+
+def _acceptance_weights(
+    model: StressModel, pairs: list[tuple[int, int]], cap: np.ndarray
+) -> dict[int, float]:
+    """Weight of each alternative edge in its supplier's accepted re-sourced orders.
+
+    ``(spare of its supplier ÷ spare of all the buyer's alternatives) × planned flow on
+    the impaired edge`` (see the engine's re-sourcing step).
+    """
+    lay = model.lay
+    spare = np.maximum(0.0, cap - lay.rate)
+    spare[~np.isfinite(spare)] = 1e300
+    out: dict[int, float] = {}
+    for e, a in pairs:
+        alts = [b for ee, b in pairs if ee == e]
+        total = float(sum(spare[lay.edge_src[b]] for b in alts))
+        w = float(spare[lay.edge_src[a]]) / total if total > 0 else 0.0
+        out[a] = out.get(a, 0.0) + w * float(lay.edge_flow[e])
+    return out
 
 
 def _normalised_share(lay: Layout) -> np.ndarray:
