@@ -251,7 +251,7 @@ def test_lp_start_state_is_the_simulators(path: Path) -> None:
 # (its target covers the inputs for its open orders) makes the Chinese smelter's orders
 # swing once its concentrate runs out, and the simulator survives a little less than the
 # LP's smooth orders allow: (tts_lp, tts_sim).
-QUICK_CAP = 120
+QUICK_CAP = 90
 FULL = os.environ.get("CRMSIM_STRESS_FULL") == "1"
 KNOWN = {
     ("tajikistan_antimony", "mine_tjk"): (155.0, 153.0),
