@@ -431,7 +431,7 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
         if u in reached:
             continue
         if u in pcol:
-            lb[v.col("p", pcol[u], t)] = ub[v.col("p", pcol[u], t)] = lay.rate[u]
+            lb[v.col("p", pcol[u], t)] = ub[v.col("p", pcol[u], t)] = min(lay.rate[u], cap[u])
         for fixed in np.flatnonzero(lay.edge_src == u).tolist():
             lb[v.col("x", fixed, t)] = ub[v.col("x", fixed, t)] = lay.edge_flow[fixed]
 
@@ -745,7 +745,7 @@ def tts_paper(model: StressModel, node: str) -> float:
     if res.status != 0:
         raise RuntimeError(f"linprog failed for the paper's TTS of {node}: {res.message}")
     value = float(res.x[0])
-    return math.inf if value >= big * (1 - 1e-9) else value
+    return math.inf if value >= big * (1 - 1e-9) else round(value, 6)
 
 
 # --------------------------------------------------------------------------- TTR, table
