@@ -822,7 +822,7 @@ def stress(
     ... })
     >>> table = stress(chain, nodes=["mine"], ttr=30)
     >>> row = table.iloc[0]
-    >>> row.tts_lp, row.tts_sim, row.ttr, row.flagged
+    >>> float(row.tts_lp), float(row.tts_sim), float(row.ttr), bool(row.flagged)
     (10.0, 10.0, 30.0, True)
     """
     model = StressModel.of(scenario)
