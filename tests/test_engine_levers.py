@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crmsim.engine import simulate
@@ -308,6 +308,19 @@ def test_steady_state_in_use_stock_feeds_recycling_from_day_zero():
     st.booleans(),
     st.integers(0, 30),
 )
+# Found by the consistency checks: a denormal recovery efficiency made the feedstock used
+# (recovered / efficiency) exceed the collected pool.
+@example(
+    seed=0,
+    collection=1.0,
+    efficiency=5e-324,
+    lifetime=0,
+    ramp=0.0,
+    finance=0.0,
+    cover=1,
+    replenish=False,
+    outage_start=0,
+)
 def test_material_is_conserved_with_every_lever_on(
     seed, collection, efficiency, lifetime, ramp, finance, cover, replenish, outage_start
 ):
@@ -369,5 +382,5 @@ def test_material_is_conserved_with_every_lever_on(
     ]
     res = simulate(scenario_from_dict(data), seed=seed)
     res.check_conservation(rtol=1e-9)
-    assert (res.daily["on_hand"] >= -1e-9).all()
-    assert 0 <= res.summary["fill_rate"] <= 1
+    # Independent checks, incl. no stock below zero before a clip (on-hand is clipped).
+    assert res.check_consistency() == []

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from crmsim.engine.consistency import ConsistencyError
 from crmsim.engine.core import Engine
 from crmsim.engine.results import ConservationError, SimulationResult
 from crmsim.scenario.schema import Scenario
 
-__all__ = ["ConservationError", "Engine", "SimulationResult", "simulate"]
+__all__ = ["ConservationError", "ConsistencyError", "Engine", "SimulationResult", "simulate"]
 
 
 def simulate(

@@ -5,10 +5,11 @@ days) — and one daily process settles the flows of all nodes and edges at once
 arrays, at mid-day (``t + 0.5``), so every calendar change of day ``t`` is in force before
 day ``t`` settles, whatever order SimPy runs processes in.
 
-Each day settles in the order fixed by DESIGN.md:
+Each day settles in this order (``docs/engine.md`` states every rule):
 
-1. disruption starts and ends take effect (capacity availability, blocked edges, lead-time
-   and demand multipliers) — SimPy processes at whole days;
+1. disruption starts and ends take effect (capacity availability, export quotas, lead-time
+   and demand multipliers, each recomputed from the events in force) — SimPy processes at
+   whole days;
 2. shipments due today arrive in the buyer's input stock;
 3. each producer produces ``min(capacity × availability, what its inputs allow by recipe,
    room up to its target stock plus its open orders)``;
@@ -17,8 +18,9 @@ Each day settles in the order fixed by DESIGN.md:
    suppliers by share; orders meant for a supplier that is blocked or down move, after the
    switching delay, to qualified alternatives up to their spare capacity (and back once it
    recovers);
-6. suppliers fill orders from stock (pro rata when short; export restrictions block the
-   restricted share) and ship with the edge's lead time;
+6. stockpile releases, then suppliers fill orders from stock (pro rata when short) and
+   ship with the edge's lead time; on an export-restricted edge what crosses in a day is
+   capped by its quota and the orders beyond it are cancelled;
 7. (end-of-life collection and recycling: see the policy levers);
 8. the day's state is recorded.
 
@@ -45,24 +47,36 @@ from crmsim.engine.levers import (
     plan_releases,
 )
 from crmsim.engine.streams import Streams
+from crmsim.scenario.distributions import normal_for_moments, truncated_normal
+from crmsim.scenario.errors import Problem, ScenarioError
 from crmsim.scenario.schema import Demand, DisruptionKind, Scenario
 
-__all__ = ["Engine"]
+__all__ = ["MAX_DEMAND_FACTOR", "Engine"]
+
+#: Cap on the combined factor of the demand shocks in force at a market (documented in
+#: docs/engine.md): overlapping shocks multiply, and 50 shocks of factor 2 would otherwise
+#: ask for 2^50 times the demand.
+MAX_DEMAND_FACTOR = 1000.0
 
 
 def _draw_demand(spec: Demand, rng: np.random.Generator, days: int) -> np.ndarray:
-    """Daily demand draws (never negative) for one market."""
+    """Daily demand draws (never negative) for one market.
+
+    ``normal`` demand is the zero-truncated normal whose own mean and cv are the scenario's
+    ``mean`` and ``cv`` (:func:`~crmsim.scenario.distributions.normal_for_moments`).
+    """
     mean, cv = float(spec.mean), float(spec.cv)
     if mean == 0:
         return np.zeros(days)
     if spec.distribution == "poisson":
         return rng.poisson(mean, days).astype(float)
-    if cv < 1e-6:  # practically deterministic (and avoids a gamma shape of 1/cv² = inf)
+    if cv < 1e-6 or not cv * mean > 0:  # practically deterministic (no gamma shape 1/cv² = inf)
         return np.full(days, mean)
     if spec.distribution == "gamma":
         shape = 1.0 / cv**2
         return rng.gamma(shape, mean / shape, days)
-    return np.maximum(rng.normal(mean, cv * mean, days), 0.0)
+    loc, scale = normal_for_moments(mean, cv)
+    return truncated_normal(loc, scale).rvs(days, rng)
 
 
 class Engine:
@@ -133,7 +147,20 @@ class Engine:
         for e_random in np.flatnonzero(lay.edge_lead_random):
             u, v, k = lay.edges[e_random]
             rng = self.streams.get("lead_time", u, v, k)
-            self.lead_draws[int(e_random)] = lead_days(lay.edge_lead[e_random].sample(rng, self.T))
+            try:
+                self.lead_draws[int(e_random)] = lead_days(
+                    lay.edge_lead[e_random].sample(rng, self.T), self.T
+                )
+            except ValueError as err:
+                raise ScenarioError(
+                    [
+                        Problem(
+                            f"edge {u} -> {v} ({k}): lead_time {lay.edge_lead[e_random]} "
+                            f"gave an unusable draw ({err}); give finite parameters",
+                            ("edges",),
+                        )
+                    ]
+                ) from None
 
         # Policy levers (entrants, resource development, stockpile releases, recycling).
         self.entries = plan_entries(self.graph, lay, self.streams)
@@ -172,6 +199,7 @@ class Engine:
         self._dev_logged: set[int] = set()
         # End-of-life pipeline per market (units reaching end of life each day).
         self.eol_due = np.zeros((self.T + 1, K))
+        self.in_use_start = np.zeros(K)  # units in use at the start, per market
         self._pmf: dict[int, np.ndarray] = {}
         collected_markets = {col for plan in self.recycling for col, _, _ in plan.sources}
         materials = self.graph.graph["materials"]
@@ -187,14 +215,16 @@ class Engine:
             if spec.in_use_initial == "steady_state":
                 self.eol_due[:, j] += float(lay.market_demand[j].mean) * survival
                 # Units still in use at the end of the record keep their steady state.
+                self.in_use_start[j] = float(lay.market_demand[j].mean) * mean_life
             elif spec.in_use_initial and mean_life > 0:
                 self.eol_due[:, j] += float(spec.in_use_initial) * survival / mean_life
+                self.in_use_start[j] = float(spec.in_use_initial)
         R = len(lay.nodes)
         self.pool = np.zeros(R)  # embedded material collected, awaiting recovery
         self.collected = np.zeros(R)
         self.collection_lost = np.zeros(R)
         self.recovery_lost = np.zeros(R)
-        self._recv_hist = np.zeros((7, S))
+        self._recv_hist = np.zeros((7, S))  # receipts of the last 7 completed days (ring)
         sel = np.flatnonzero(~lay.slot_is_market & ~lay.slot_is_stockpile)
         if sel.size:
             owners_all = lay.slot_node[sel]
@@ -218,8 +248,8 @@ class Engine:
         primary = (lay.node_material >= 0) & ~lay.recycler
         self._primary = np.flatnonzero(primary)
         self._primary_material = lay.node_material[self._primary]
-        self._block = np.zeros(E)
-        self._block_dirty = False
+        self._block = np.zeros(E)  # combined severity of the export restrictions in force
+        self._any_block = False
         self._share_dirty = True
         self._share = np.zeros(E)
         unavailable = lay.producer & ((lay.capacity <= 0) | ~lay.on_production)
@@ -244,15 +274,20 @@ class Engine:
         self.transit = np.zeros(E)
         self._arrivals_flat = self.arrivals.reshape(-1)  # a view: same memory
         self._edge_ids = np.arange(E)
-        self._logistics_active = 0
+        self._logistics_active = False
         self.impaired_since = np.full(E, -1, dtype=np.int64)
-        # Disruption state.
+        # Disruption state: every factor is recomputed from the events in force (never
+        # undone by division), see _recompute.
         self.avail = np.ones(N)
-        self.block_full = np.zeros(E, dtype=np.int64)
-        self.block_keep = np.ones(E)
         self.lead_factor = np.ones(E)
         self.demand_factor = np.ones(N)
         self._node_events: dict[int, list[tuple[DisruptionEvent, int]]] = {}
+        self._in_force: dict[DisruptionKind, dict[int, list[DisruptionEvent]]] = {
+            DisruptionKind.DEMAND_SHOCK: {},
+            DisruptionKind.EXPORT_RESTRICTION: {},
+            DisruptionKind.LOGISTICS: {},
+        }
+        self.capped: list[str] = []  # run-time caps that bound (see MAX_DEMAND_FACTOR)
         self._ramping: set[int] = set()
         self._dirty: set[int] = set()
 
@@ -260,9 +295,8 @@ class Engine:
         for e in range(E):
             f = float(lay.edge_flow[e])
             if f > 0 and not late[lay.edge_src[e]] and not late[lay.edge_dst[e]]:
-                L = int(lay.edge_lead_fixed[e])
-                self.arrivals[: min(L, self.T), e] += f
-                self.arrivals[self.T, e] += f * max(0, L - self.T)
+                L = int(lay.edge_lead_fixed[e])  # at most T (see lead_days)
+                self.arrivals[:L, e] += f
                 self.transit[e] = f * L
 
         # Ledger per material.
@@ -294,7 +328,19 @@ class Engine:
         self.edge_received = np.zeros(E)
         self.stock_held = np.zeros(N)  # Σ output stock on hand over scored days (holding)
         self.edge_shipped = np.zeros(E)
+        self.edge_cancelled = np.zeros(E)  # orders cancelled by export quotas (whole run)
         self.stats: dict[str, Any] = {}
+        # Instruments for the independent balance checks (engine/consistency.py): whole-run
+        # totals measured where the stock changes, and the most negative value any stock
+        # reached before a clip at zero.
+        self.cum_prod = np.zeros(N)  # made (recyclers: recovered) per node
+        self.cum_cons = np.zeros(S)  # taken from input stock by production, per slot
+        self.cum_recovered = np.zeros(N)  # recovered per recycler
+        self.eol_units = np.zeros(K)  # end-of-life units sent to recyclers, per market
+        self.preclip_in = np.zeros(S)  # lowest pre-clip input stock (0 if never negative)
+        self.preclip_out = np.zeros(N)  # lowest pre-clip output stock
+        self.preclip_pool = np.zeros(N)  # lowest pre-clip collected pool of a recycler
+        self.days_done = 0  # days settled so far
 
     # ------------------------------------------------------------------ helpers
     def _stock_by_material(self) -> np.ndarray:
@@ -332,30 +378,53 @@ class Engine:
                 self._ramping.update(ev.nodes)
             else:
                 self._retire(ev)
-        elif ev.kind is DisruptionKind.DEMAND_SHOCK:
-            idx = np.asarray(ev.nodes, dtype=np.intp)
-            if start:
-                self.demand_factor[idx] *= ev.factor
-            else:
-                self.demand_factor[idx] /= ev.factor
-        elif ev.kind is DisruptionKind.EXPORT_RESTRICTION:
-            self._block_dirty = True
-            idx = np.asarray(ev.edges, dtype=np.intp)
-            if ev.severity >= 1.0:
-                self.block_full[idx] += 1 if start else -1
-            elif ev.severity > 0:
+        else:
+            # Demand shocks, export restrictions and logistics: the factor of each node or
+            # edge is recomputed from the events in force (never undone by division).
+            targets = ev.nodes if ev.kind is DisruptionKind.DEMAND_SHOCK else ev.edges
+            table = self._in_force[ev.kind]
+            for i in targets:
                 if start:
-                    self.block_keep[idx] *= 1.0 - ev.severity
+                    table.setdefault(i, []).append(ev)
                 else:
-                    self.block_keep[idx] /= 1.0 - ev.severity
-        else:  # logistics
-            idx = np.asarray(ev.edges, dtype=np.intp)
-            self._logistics_active += 1 if start else -1
-            if start:
-                self.lead_factor[idx] *= ev.factor
-                self._delay_in_transit(idx, day, ev.factor)
+                    lst = [e for e in table.get(i, []) if e is not ev]
+                    if lst:
+                        table[i] = lst
+                    else:
+                        table.pop(i, None)
+            self._recompute(ev.kind, targets)
+            if ev.kind is DisruptionKind.LOGISTICS and start:
+                self._delay_in_transit(np.asarray(ev.edges, dtype=np.intp), day, ev.factor)
+
+    def _recompute(self, kind: DisruptionKind, targets: tuple[int, ...]) -> None:
+        """Recompute the combined factor of ``targets`` from the events of ``kind`` in force.
+
+        Demand shocks multiply (capped at :data:`MAX_DEMAND_FACTOR`), logistics factors
+        multiply (the lead times they give are capped at the run length, see
+        :func:`~crmsim.engine.layout.lead_days`), export restrictions combine as
+        ``1 − Π(1 − severity)``.
+        """
+        table = self._in_force[kind]
+        for i in targets:
+            evs = table.get(i, [])
+            if kind is DisruptionKind.DEMAND_SHOCK:
+                f = math.prod(e.factor for e in evs)
+                if f > MAX_DEMAND_FACTOR:
+                    self.capped.append(
+                        f"demand shocks at {self.layout.nodes[i]} combine to factor {f:g}; "
+                        f"capped at {MAX_DEMAND_FACTOR:g}"
+                    )
+                    f = MAX_DEMAND_FACTOR
+                self.demand_factor[i] = f
+            elif kind is DisruptionKind.EXPORT_RESTRICTION:
+                keep = math.prod(1.0 - min(max(e.severity, 0.0), 1.0) for e in evs)
+                self._block[i] = 1.0 - keep
             else:
-                self.lead_factor[idx] /= ev.factor
+                self.lead_factor[i] = math.prod(e.factor for e in evs)
+        if kind is DisruptionKind.EXPORT_RESTRICTION:
+            self._any_block = bool(self._block.any())
+        elif kind is DisruptionKind.LOGISTICS:
+            self._logistics_active = bool(table)
 
     def _retire(self, ev: DisruptionEvent) -> None:
         for i in ev.nodes:
@@ -390,7 +459,8 @@ class Engine:
             qty = col[due].copy()
             col[due] = 0.0
             remaining = due + 1  # days from `day`
-            new_day = day + np.ceil(remaining * factor).astype(np.intp)
+            # Float first, capped at the run length, then whole days (never overflows).
+            new_day = day + np.minimum(np.ceil(remaining * factor), T).astype(np.intp)
             new_day = np.minimum(new_day, T)
             np.add.at(self.arrivals[:, e], new_day, qty)
 
@@ -419,9 +489,6 @@ class Engine:
                     for ev, _ in self._node_events.get(i, ())
                 )
             }
-        if self._block_dirty:
-            self._block = 1.0 - np.where(self.block_full > 0, 0.0, self.block_keep)
-            self._block_dirty = False
         block = self._block
         if self.entries or self.developments:
             self._lever_state(d)
@@ -431,8 +498,6 @@ class Engine:
         self.transit -= arrived
         received = np.bincount(lay.edge_slot, weights=arrived, minlength=S)
         self.in_stock += received
-        if self.releases:  # a release rule watches the last 7 days' receipts
-            self._recv_hist[d % 7] = received
         if d >= self.W:
             self.edge_received += arrived
         # A stockpile's receipts join its held stock at once (a transfer, not production).
@@ -460,23 +525,35 @@ class Engine:
             room[lay.recycler] = np.inf  # collected material is recovered as it comes
         prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
         prod[~np.isfinite(prod)] = 0.0
+        if self._has_recycler:
+            # A recycler uses feedstock from its pool and recovers `efficiency` of it: the
+            # feedstock used is fixed first (never more than the pool) and the recovered
+            # amount derived from it, so the pool balances even for a denormal efficiency.
+            rec = lay.recycler
+            eff = self._efficiency[rec]
+            used = np.minimum(
+                self.pool[rec],
+                np.divide(prod[rec], eff, out=np.zeros(int(rec.sum())), where=eff > 0),
+            )
+            prod[rec] = used * eff
         consumed = np.zeros(S)
         consumed[self._prod_sel] = prod[self._prod_owner] * self._prod_coef
-        self.in_stock = np.maximum(self.in_stock - consumed, 0.0)
+        before = self.in_stock
+        pre = before - consumed
+        np.minimum(self.preclip_in, pre, out=self.preclip_in)
+        self.in_stock = np.maximum(pre, 0.0)
+        self.cum_cons += before - self.in_stock
         self.out_stock += prod
+        self.cum_prod += prod
         self.produced_m += np.bincount(
             self._primary_material, weights=prod[self._primary], minlength=M
         )
         if self._has_recycler:
-            rec = lay.recycler
-            used = np.divide(
-                prod[rec],
-                self._efficiency[rec],
-                out=np.zeros(int(rec.sum())),
-                where=self._efficiency[rec] > 0,
-            )
-            self.pool[rec] = np.maximum(self.pool[rec] - used, 0.0)
+            pre_pool = self.pool[rec] - used
+            self.preclip_pool[rec] = np.minimum(self.preclip_pool[rec], pre_pool)
+            self.pool[rec] = np.maximum(pre_pool, 0.0)
             self.recovery_lost[rec] += used - prod[rec]
+            self.cum_recovered[rec] += prod[rec]
             self.recovered_m += np.bincount(lay.node_material[rec], weights=prod[rec], minlength=M)
         self.consumed_m += np.bincount(lay.slot_material, weights=consumed, minlength=M)
 
@@ -533,17 +610,26 @@ class Engine:
             raw = order[lay.edge_slot] * self._share
             self._resource(d, raw, cap_today, block)
 
-            # 6. Stockpile releases (pushed to their buyer), then suppliers fill orders from
-            # stock, pro rata when short.
-            released = self._release(d, block) if self.releases else np.zeros(E)
-            request = self.backlog * (1.0 - block)
+            # 6. Export quotas, stockpile releases (pushed to their buyer), then suppliers
+            # fill orders from stock, pro rata when short.
+            quota = (1.0 - block) * lay.edge_quota_ref if self._any_block else None
+            released = self._release(d, quota) if self.releases else np.zeros(E)
+            if quota is not None:
+                # What may still cross today; orders beyond it are cancelled (lost to the
+                # route: the buyer re-orders, re-sources or goes short).
+                allowed = np.where(block > 0, np.minimum(self.backlog, quota), self.backlog)
+                self.edge_cancelled += self.backlog - allowed
+                self.backlog = allowed
+            request = self.backlog
             req_total = np.bincount(lay.edge_src, weights=request, minlength=N)
             can = np.minimum(self.out_stock, req_total)
             ratio = np.divide(can, req_total, out=np.zeros(N), where=req_total > 0)
             ship = request * ratio[lay.edge_src]
-            self.backlog -= ship
+            self.backlog = self.backlog - ship
             filled = np.bincount(lay.edge_src, weights=ship, minlength=N)
-            self.out_stock = np.maximum(self.out_stock - filled, 0.0)
+            pre_out = self.out_stock - filled
+            np.minimum(self.preclip_out, pre_out, out=self.preclip_out)
+            self.out_stock = np.maximum(pre_out, 0.0)
             ship = ship + released  # releases already left the stockpile's stock
             shipped_node = np.bincount(lay.edge_src, weights=ship, minlength=N).astype(float)
             lead = lay.edge_lead_fixed
@@ -552,7 +638,9 @@ class Engine:
                 for e, draws in self.lead_draws.items():
                     lead[e] = draws[d]
             if self._logistics_active:
-                lead = np.where(self.lead_factor != 1.0, lead_days(lead * self.lead_factor), lead)
+                lead = np.where(
+                    self.lead_factor != 1.0, lead_days(lead * self.lead_factor, self.T), lead
+                )
             arrive = np.minimum(d + lead, self.T)
             # One shipment per edge and day: (day, edge) cells are unique, so a plain += on
             # the flat array is exact (and much faster than 2-D fancy indexing).
@@ -569,7 +657,9 @@ class Engine:
             r = plan.recycler
             eol_embedded = 0.0
             for col, part, content in plan.sources:
-                eol_embedded += float(self.eol_due[d, col]) * part * content
+                units = float(self.eol_due[d, col]) * part
+                self.eol_units[col] += units
+                eol_embedded += units * content
             got = eol_embedded * plan.collection_rate
             self.pool[r] += got
             self.collected[r] += got
@@ -578,6 +668,9 @@ class Engine:
                 self.rec_collected[d, r] = got
 
         # 8. Record.
+        if self.releases:  # a release rule watches the receipts of the last 7 days
+            self._recv_hist[d % 7] = received
+        self.days_done = d + 1
         if d >= self.W:
             self.stock_held += self.out_stock
         self.rec_demand[d] = demand
@@ -602,16 +695,16 @@ class Engine:
                 self.rec_released[d] = np.bincount(lay.edge_src, weights=released, minlength=N)
 
     def _resource(self, d: int, raw: np.ndarray, cap_today: np.ndarray, block: np.ndarray) -> None:
-        """Place the day's orders; divert those meant for impaired suppliers (step 5)."""
+        """Place the day's orders; divert those meant for impaired suppliers (step 5).
+
+        An edge is impaired by the share of orders its supplier cannot deliver (down,
+        short of feedstock, or export-restricted). Its orders may go to a qualified
+        alternative edge ``a`` into the same buyer slot once it has been impaired for
+        ``a``'s switching delay (``switch_days`` of the alternative's edge).
+        """
         lay = self.layout
-        N, S = lay.n_nodes, lay.n_slots
-        if not (
-            self._any_impaired
-            or self._node_events
-            or self._dynamic_supply
-            or self.block_full.any()
-            or self._block.any()
-        ):
+        N, E = lay.n_nodes, lay.n_edges
+        if not (self._any_impaired or self._node_events or self._dynamic_supply or self._any_block):
             self.backlog += raw  # nothing is impaired: every order goes where it is meant
             return
         # Share of its capacity a supplier can use today (unlimited suppliers: availability).
@@ -633,15 +726,18 @@ class Engine:
         self.impaired_since[started] = d
         self.impaired_since[~impaired] = -1
         self._any_impaired = bool(impaired.any())
-        eligible = impaired & (d - self.impaired_since >= lay.edge_switch_days)
-        if not eligible.any():
+        pf, pt = lay.pair_from, lay.pair_to
+        if not self._any_impaired or pf.size == 0:
             self.backlog += raw
             return
-        frac = np.where(eligible, unable, 0.0)
-        divert = (raw + self.backlog) * frac
-        keep_raw = raw * (1.0 - frac)
-        self.backlog *= 1.0 - frac
-        wanted = np.bincount(lay.edge_slot, weights=divert, minlength=S)
+        # A pair (impaired edge, alternative) is open once the impaired edge has been
+        # impaired for the alternative's switching delay.
+        age = d - self.impaired_since
+        open_pair = impaired[pf] & self.edge_active[pt] & (age[pf] >= lay.edge_switch_days[pt])
+        if not open_pair.any():
+            self.backlog += raw
+            return
+        diverting = np.bincount(pf[open_pair], minlength=E) > 0
         spare = np.maximum(0.0, cap_today - lay.rate)
         if self._has_recycler:
             # A recycler can take on what its feedstock and recovered stock allow.
@@ -649,23 +745,29 @@ class Engine:
             deliverable = np.minimum(cap_today[rec], self.pool[rec] * self._efficiency[rec])
             spare[rec] = np.maximum(0.0, deliverable + self.out_stock[rec] - lay.rate[rec])
         spare[~np.isfinite(spare)] = 1e300
-        alt = lay.edge_qualified & ~eligible & self.edge_active
-        weight = np.where(alt, spare[lay.edge_src] * (1.0 - unable), 0.0)
-        weight_total = np.bincount(lay.edge_slot, weights=weight, minlength=S)
-        share = np.divide(
-            weight,
-            weight_total[lay.edge_slot],
-            out=np.zeros_like(weight),
-            where=weight_total[lay.edge_slot] > 0,
+        # Edges that divert do not receive; weights by spare capacity of the usable part.
+        src_alt = lay.edge_src[pt]
+        weight = np.where(open_pair & ~diverting[pt], spare[src_alt] * (1.0 - unable[pt]), 0.0)
+        weight_total = np.bincount(pf, weights=weight, minlength=E)
+        diverting &= weight_total > 0  # no usable alternative: the orders stay
+        if not diverting.any():
+            self.backlog += raw
+            return
+        frac = np.where(diverting, unable, 0.0)
+        divert = (raw + self.backlog) * frac
+        keep_raw = raw * (1.0 - frac)
+        self.backlog *= 1.0 - frac
+        pair_share = np.divide(
+            weight, weight_total[pf], out=np.zeros_like(weight), where=weight_total[pf] > 0
         )
-        request = wanted[lay.edge_slot] * share
-        per_supplier = np.bincount(lay.edge_src, weights=request, minlength=N)
+        request = divert[pf] * pair_share
+        # Pro rata when several buyers compete for one supplier's spare capacity.
+        per_supplier = np.bincount(src_alt, weights=request, minlength=N)
         scale = np.divide(spare, per_supplier, out=np.ones(N), where=per_supplier > spare)
-        accepted = request * np.minimum(1.0, scale)[lay.edge_src]
-        accepted_slot = np.bincount(lay.edge_slot, weights=accepted, minlength=S)
-        back = np.divide(wanted - accepted_slot, wanted, out=np.zeros(S), where=wanted > 0)
-        returned = divert * back[lay.edge_slot]
-        self.backlog += keep_raw + accepted + returned
+        accepted = request * np.minimum(1.0, scale)[src_alt]
+        accepted_alt = np.bincount(pt, weights=accepted, minlength=E)
+        returned = divert - np.bincount(pf, weights=accepted, minlength=E)
+        self.backlog += keep_raw + accepted_alt + np.maximum(returned, 0.0)
 
     # ------------------------------------------------------------- levers
     def _watched_performance(self, column: int | None, d: int, days: int) -> np.ndarray:
@@ -727,15 +829,20 @@ class Engine:
                 order[slots] = np.minimum(order[slots], plan.replenish_per_day)
         return order
 
-    def _release(self, d: int, block: np.ndarray) -> np.ndarray:
-        """Stock each stockpile pushes to its buyer today (per edge)."""
+    def _release(self, d: int, quota: np.ndarray | None) -> np.ndarray:
+        """Stock each stockpile pushes to its buyer today (per edge).
+
+        The fill-rate rule reads the last 7 *completed* days (``d − 7 … d − 1``). A release
+        over an export-restricted edge uses that edge's quota first (``quota`` is reduced
+        in place); the rest stays in the stockpile.
+        """
         lay = self.layout
         out = np.zeros(lay.n_edges)
         for plan in self.releases:
             trigger = False
             if plan.below_fill_rate is not None:
                 if plan.buyer_market is not None:
-                    p = self._watched_performance(plan.buyer_market, d + 1, 7)
+                    p = self._watched_performance(plan.buyer_market, d, 7)
                     ratio = float(np.mean(p)) if len(p) else 1.0
                 else:
                     got = float(self._recv_hist[:, plan.buyer_slot].sum())
@@ -746,7 +853,10 @@ class Engine:
                 trigger |= cover < plan.below_days_of_cover
             self._releasing[plan.node] = trigger
             if trigger:
-                qty = min(self.out_stock[plan.node], plan.per_day) * (1.0 - block[plan.edge])
+                qty = min(self.out_stock[plan.node], plan.per_day)
+                if quota is not None and self._block[plan.edge] > 0:
+                    qty = min(qty, float(quota[plan.edge]))
+                    quota[plan.edge] -= qty
                 self.out_stock[plan.node] -= qty
                 out[plan.edge] += qty
         return out
@@ -764,6 +874,7 @@ class Engine:
             "simpy_events": env.scheduled,  # events scheduled on the calendar
             "seconds": time.perf_counter() - t0,
             "disruption_events": len(self.events),
+            "capped": list(self.capped),  # run-time caps that bound (docs/engine.md)
         }
         return self
 

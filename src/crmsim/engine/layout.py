@@ -31,9 +31,40 @@ from crmsim.scenario.schema import Demand, Role
 __all__ = ["Layout", "build_layout", "impact_window", "lead_days"]
 
 
-def lead_days(value: float | np.ndarray) -> np.ndarray:
-    """Whole-day lead times: rounded, at least 1 (available the next day at the earliest)."""
-    return np.maximum(1, np.rint(np.asarray(value, dtype=float))).astype(np.intp)
+def lead_days(value: float | np.ndarray, cap: int) -> np.ndarray:
+    """Whole-day lead times: rounded, at least 1, at most ``cap`` days.
+
+    ``cap`` is the simulated length ``T``: goods due later than the end of the run land in
+    the arrival calendar's last row whatever their lead time, so capping changes nothing
+    the run can see and keeps every day index a small integer (a lead time of ``1e19`` or
+    ``inf`` days, or a logistics factor of ``1e10``, never overflows).
+
+    Parameters
+    ----------
+    value : float or numpy.ndarray
+        Lead times in days (possibly fractional, huge or infinite).
+    cap : int
+        Largest lead time kept (``>= 1``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer days in ``[1, cap]``.
+
+    Raises
+    ------
+    ValueError
+        If a lead time is not a number (NaN).
+
+    Examples
+    --------
+    >>> lead_days(np.array([0.2, 2.5, 3.5, 1e19, np.inf]), 100).tolist()
+    [1, 2, 4, 100, 100]
+    """
+    x = np.asarray(value, dtype=float)
+    if np.isnan(x).any():
+        raise ValueError("a lead time is not a number (NaN)")
+    return np.clip(np.rint(np.minimum(x, cap)), 1, max(1, cap)).astype(np.intp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +107,9 @@ class Layout:
     edge_lead_fixed: np.ndarray  # (E,) whole days (mean, rounded) — used when fixed
     edge_lead_random: np.ndarray  # (E,) bool: drawn per shipment
     edge_flow: np.ndarray  # (E,) planned flow (units/day)
+    edge_quota_ref: np.ndarray  # (E,) reference flow of an export quota (units/day)
+    pair_from: np.ndarray  # (P,) impaired edge of each (edge, qualified alternative) pair
+    pair_to: np.ndarray  # (P,) the alternative: another qualified edge into the same slot
     markets: np.ndarray  # (K,) node indices of markets
     market_slot: np.ndarray  # (K,) their slots
     market_demand: tuple[Demand, ...]  # (K,)
@@ -230,11 +264,34 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
         dtype=float,
     )
     edge_lead = tuple(d["lead_time"] for d in data)
+    total_days = int(G.graph["horizon_days"]) + int(G.graph["warmup_days"])
     edge_lead_fixed = (
-        lead_days(np.array([d.mean for d in edge_lead])) if edges else np.zeros(0, dtype=np.intp)
+        lead_days(np.array([d.mean for d in edge_lead]), total_days)
+        if edges
+        else np.zeros(0, dtype=np.intp)
     )
     edge_lead_random = np.array([not d.is_fixed for d in edge_lead], dtype=bool)
     edge_flow = np.array([flows.get(e, 0.0) for e in edges], dtype=float)
+    # An export quota is set against the edge's planned flow; an edge without one (a
+    # qualified alternative, a stockpile's release edge) against its buyer's planned need.
+    buyer_need = np.array(
+        [rate[node_index[v]] * slots[edge_slot[j]][2] for j, (_, v, _) in enumerate(edges)],
+        dtype=float,
+    )
+    edge_quota_ref = np.where(edge_flow > 0, edge_flow, buyer_need)
+    # Pairs (impaired edge, alternative): every other qualified edge into the same slot.
+    by_slot: dict[int, list[int]] = {}
+    for j in range(len(edges)):
+        by_slot.setdefault(int(edge_slot[j]), []).append(j)
+    pairs = [
+        (a, b)
+        for group in by_slot.values()
+        for a in group
+        for b in group
+        if a != b and edge_qualified[b]
+    ]
+    pair_from = np.array([a for a, _ in pairs], dtype=np.intp)
+    pair_to = np.array([b for _, b in pairs], dtype=np.intp)
 
     # Mean whole-day lead time per slot, weighted by share (pipeline cover).
     s_count = len(slots)
@@ -294,6 +351,9 @@ def build_layout(G: nx.MultiDiGraph, switch_default: float = 7.0) -> Layout:
         edge_lead_fixed=edge_lead_fixed,
         edge_lead_random=edge_lead_random,
         edge_flow=edge_flow,
+        edge_quota_ref=edge_quota_ref,
+        pair_from=pair_from,
+        pair_to=pair_to,
         markets=markets,
         market_slot=market_slot,
         market_demand=market_demand,

@@ -20,7 +20,7 @@ from scipy import stats
 
 from crmsim.engine.layout import Layout
 from crmsim.engine.streams import Streams
-from crmsim.scenario.distributions import Dist
+from crmsim.scenario.distributions import Dist, truncated_normal
 from crmsim.scenario.schema import Role
 
 __all__ = [
@@ -244,8 +244,7 @@ def _cdf(dist: Dist, x: np.ndarray) -> np.ndarray:
         assert n is not None
         if n.sd == 0:
             return (x >= n.mean).astype(float)
-        a = (0 - n.mean) / n.sd
-        return stats.truncnorm.cdf(x, a, np.inf, loc=n.mean, scale=n.sd)
+        return truncated_normal(n.mean, n.sd).cdf(x)
     w = dist.weibull
     assert w is not None
     return stats.weibull_min.cdf(x, w.shape, scale=w.scale)

@@ -48,7 +48,8 @@ class SimulationResult:
     seed, replication : int
         Root seed and replication number.
     stats : dict
-        ``simpy_events`` (events on the SimPy calendar), ``seconds``, ``disruption_events``.
+        ``simpy_events`` (events on the SimPy calendar), ``seconds``, ``disruption_events``,
+        ``capped`` (notes on run-time caps that bound, e.g. combined demand shocks).
 
     Notes
     -----
@@ -404,6 +405,26 @@ class SimulationResult:
         """
         led = self.ledger
         scale = led.drop(columns="imbalance").abs().max(axis=1).clip(lower=1.0)
-        bad = led["imbalance"].abs() > rtol * scale
+        # Written so that NaN fails (NaN <= x is False): a NaN balance is not a balance.
+        ok = (led["imbalance"].abs() <= rtol * scale) & np.isfinite(led.to_numpy()).all(axis=1)
+        bad = ~ok
         if bad.any():
             raise ConservationError("material not conserved:\n" + led[bad].to_string())
+
+    def check_consistency(self, strict: bool = True) -> list[Any]:
+        """Run the independent balance checks of :mod:`crmsim.engine.consistency`.
+
+        Parameters
+        ----------
+        strict : bool
+            Raise :class:`~crmsim.engine.consistency.ConsistencyError` naming the first
+            invariant that fails (default) instead of returning the violations.
+
+        Returns
+        -------
+        list of Violation
+            Empty when every invariant holds.
+        """
+        from crmsim.engine.consistency import check_all
+
+        return check_all(self._engine, strict=strict)

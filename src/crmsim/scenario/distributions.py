@@ -8,11 +8,17 @@ one key naming the family::
     duration: {triangular: {low: 10, mode: 20, high: 60}}
     duration: {exponential: {mean: 30}}
     duration: {lognormal: {mean: 20, sd: 10}}       # mean and sd of the variable itself
-    lifetime: {normal: {mean: 3650, sd: 700}}       # truncated at zero
+    lifetime: {normal: {mean: 3650, sd: 700}}       # truncated at zero (see below)
     lifetime: {weibull: {shape: 2.0, scale: 4000}}
 
 Every quantity crmsim draws is non-negative, so every family here has support in
-``[0, inf)``; the normal is truncated at zero by redrawing negative values.
+``[0, inf)``. The normal is *truncated* at zero (negative values are impossible, the density
+is renormalised over ``[0, inf)``), never clipped: :func:`truncated_normal` is the one
+routine that does it, for lead times, durations, lifetimes and market demand. For a ``Dist``
+``normal`` the ``mean`` and ``sd`` are those of the normal *before* truncation (its
+:attr:`Dist.mean` is the truncated mean, which is what :meth:`Dist.sample` produces);
+market demand instead names the mean and cv of the truncated distribution itself (see
+:func:`normal_for_moments`).
 
 Examples
 --------
@@ -30,21 +36,164 @@ array([3., 3., 3.])
 from __future__ import annotations
 
 import math
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy import optimize, special, stats
 
 __all__ = [
+    "MAX_NORMAL_CV",
     "Dist",
     "Exponential",
     "Lognormal",
     "Normal",
     "Triangular",
+    "TruncatedNormal",
     "Uniform",
     "Weibull",
+    "normal_for_moments",
+    "truncated_normal",
 ]
+
+#: Largest coefficient of variation of demand a zero-truncated normal is asked to match. A
+#: normal truncated at zero always has cv < 1 (it tends to the exponential as its mean
+#: parameter goes to minus infinity); near 1 it is an exponential in all but name.
+MAX_NORMAL_CV = 0.99
+
+
+class TruncatedNormal:
+    """The normal ``N(loc, scale²)`` truncated to ``[0, inf)``.
+
+    The single truncation routine of crmsim: demand, lead times, durations and lifetimes all
+    draw from (:meth:`rvs`) or integrate (:meth:`cdf`) this distribution. Draws are by
+    inversion, ``x = loc − scale · Φ⁻¹(u · Φ(loc/scale))`` with ``u`` uniform on ``(0, 1]``
+    from the caller's Generator (one uniform per draw, accurate far into either tail);
+    moments and the distribution function are scipy's ``truncnorm``.
+
+    Parameters
+    ----------
+    loc, scale : float
+        Mean and standard deviation of the normal before truncation (``scale > 0``).
+
+    Examples
+    --------
+    >>> d = TruncatedNormal(0.0, 1.0)  # half-normal: mean sqrt(2/pi)
+    >>> round(d.mean(), 6)
+    0.797885
+    >>> x = d.rvs(100_000, np.random.default_rng(0))
+    >>> bool(x.min() >= 0), bool(abs(x.mean() - 0.797885) < 0.01)
+    (True, True)
+    """
+
+    def __init__(self, loc: float, scale: float):
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, not {scale!r}")
+        self.loc = float(loc)
+        self.scale = float(scale)
+        # A scale below 1e-12 of |loc| (or below 1e-200) is a point mass (at loc, or at 0
+        # for loc < 0) to double precision: treated as one, so no ratio overflows.
+        tiny = self.scale < 1e-12 * abs(self.loc) or self.scale < 1e-200
+        self._point = max(self.loc, 0.0) if tiny else None
+        self._mass = 1.0 if self._point is not None else float(special.ndtr(self.loc / self.scale))
+
+    @cached_property
+    def _scipy(self) -> Any:
+        return stats.truncnorm(-self.loc / self.scale, np.inf, loc=self.loc, scale=self.scale)
+
+    def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """``size`` draws from the Generator ``rng`` (never global state)."""
+        u = 1.0 - rng.random(size)  # (0, 1]
+        if self._point is not None:
+            return np.full(size, self._point)
+        x = self.loc - self.scale * special.ndtri(u * self._mass)
+        return np.maximum(x, 0.0)  # rounding only: the inversion is >= 0 in exact arithmetic
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        """Distribution function at ``x``."""
+        if self._point is not None:
+            return (np.asarray(x) >= self._point).astype(float)
+        return np.asarray(self._scipy.cdf(x), dtype=float)
+
+    def mean(self) -> float:
+        """Mean of the truncated distribution."""
+        if self._point is not None:
+            return self._point
+        return float(self._scipy.mean())
+
+    def std(self) -> float:
+        """Standard deviation of the truncated distribution."""
+        if self._point is not None:
+            return 0.0
+        return float(self._scipy.std())
+
+
+def truncated_normal(loc: float, scale: float) -> TruncatedNormal:
+    """The normal ``N(loc, scale²)`` truncated at zero (see :class:`TruncatedNormal`).
+
+    Examples
+    --------
+    >>> round(truncated_normal(0.0, 1.0).mean(), 6)
+    0.797885
+    """
+    return TruncatedNormal(loc, scale)
+
+
+def _cv_at(t: float) -> float:
+    """Coefficient of variation of ``N(t, 1)`` truncated at zero."""
+    d = truncated_normal(t, 1.0)
+    return d.std() / d.mean()
+
+
+@lru_cache(maxsize=256)
+def normal_for_moments(mean: float, cv: float) -> tuple[float, float]:
+    """Parameters ``(loc, scale)`` of the normal whose zero-truncation has this mean and cv.
+
+    Market demand ``{mean: mu, cv: c, distribution: normal}`` means the *realised* daily
+    demand has mean ``mu`` and standard deviation ``c·mu``; this solves (numerically, by
+    moment matching with :func:`scipy.optimize.brentq`) for the normal before truncation.
+
+    Parameters
+    ----------
+    mean : float
+        Mean of the truncated distribution (``> 0``).
+    cv : float
+        Its coefficient of variation, ``0 < cv <= MAX_NORMAL_CV``.
+
+    Returns
+    -------
+    tuple of float
+        ``loc`` and ``scale`` for :func:`truncated_normal`.
+
+    Raises
+    ------
+    ValueError
+        If ``cv`` exceeds :data:`MAX_NORMAL_CV` (no truncated normal has it).
+
+    Examples
+    --------
+    >>> loc, scale = normal_for_moments(10.0, 0.5)
+    >>> d = truncated_normal(loc, scale)
+    >>> round(d.mean(), 9), round(d.std(), 9)
+    (10.0, 5.0)
+    """
+    if not cv <= MAX_NORMAL_CV:
+        raise ValueError(
+            f"a normal truncated at zero cannot have cv {cv:g} (its cv is always below 1; "
+            f"at most {MAX_NORMAL_CV} is accepted): use `distribution: gamma` for such "
+            "variable demand"
+        )
+    if cv < 0.1:
+        # Truncation removes less than 1e-23 of the mass: the parameters are the moments.
+        return mean, cv * mean
+    # In units of the pre-truncation sd, the truncated mean is t + phi(t)/Phi(t) and the cv
+    # falls monotonically in t from 1 (t -> -inf) to 0 (t -> inf).
+    t = optimize.brentq(lambda x: _cv_at(x) - cv, -20.0, 12.0, xtol=1e-13, rtol=1e-13)
+    m1 = truncated_normal(t, 1.0).mean()
+    scale = mean / m1
+    return t * scale, scale
+
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 NonNeg = Field(ge=0)
@@ -97,7 +246,11 @@ class Lognormal(BaseModel):
 
 
 class Normal(BaseModel):
-    """Normal with the given mean and standard deviation, truncated at zero."""
+    """Normal truncated at zero; ``mean`` and ``sd`` are those of the normal before truncation.
+
+    The truncated distribution's own mean is :attr:`Dist.mean` (above ``mean`` when the
+    truncation bites).
+    """
 
     model_config = _FROZEN
     mean: float = Field(ge=0)
@@ -180,10 +333,7 @@ class Dist(BaseModel):
             assert n is not None
             if n.sd == 0:
                 return n.mean
-            a = n.mean / n.sd
-            phi = math.exp(-a * a / 2) / math.sqrt(2 * math.pi)
-            big_phi = 0.5 * (1 + math.erf(a / math.sqrt(2)))
-            return n.mean + n.sd * phi / big_phi if big_phi > 0 else 0.0
+            return truncated_normal(n.mean, n.sd).mean()
         w = self.weibull
         assert w is not None
         return w.scale * math.gamma(1 + 1 / w.shape)
@@ -249,14 +399,10 @@ class Dist(BaseModel):
         elif fam == "normal":
             nm = self.normal
             assert nm is not None
-            out = rng.normal(nm.mean, nm.sd, n)
-            bad = out < 0
-            for _ in range(100):
-                if not bad.any():
-                    break
-                out[bad] = rng.normal(nm.mean, nm.sd, int(bad.sum()))
-                bad = out < 0
-            out = np.maximum(out, 0.0)
+            if nm.sd == 0:
+                out = np.full(n, nm.mean)
+            else:
+                out = truncated_normal(nm.mean, nm.sd).rvs(n, rng)
         else:
             w = self.weibull
             assert w is not None

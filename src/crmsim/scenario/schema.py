@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from crmsim.scenario.distributions import Dist
+from crmsim.scenario.distributions import MAX_NORMAL_CV, Dist
 from crmsim.scenario.unfc import UnfcCode, parse_unfc
 
 __all__ = [
@@ -184,12 +184,23 @@ class Demand(BaseModel):
     cv: NonNeg = Field(default=0.0, description="Coefficient of variation of daily demand.")
     distribution: Literal["normal", "gamma", "poisson"] = Field(
         default="normal",
-        description="Family of daily demand; 'normal' is truncated at zero (never negative).",
+        description="Family of daily demand; 'normal' is truncated at zero (never negative) "
+        "with mean and cv those of the truncated distribution.",
     )
     backorders: bool = Field(
         default=False,
         description="Unmet demand is back-ordered (true) or lost (false, the default).",
     )
+
+    @model_validator(mode="after")
+    def _normal_cv_feasible(self) -> Demand:
+        if self.distribution == "normal" and self.mean > 0 and self.cv > MAX_NORMAL_CV:
+            raise ValueError(
+                f"cv {self.cv:g} is too large for normal demand: a normal truncated at zero "
+                f"always has cv below 1 (at most {MAX_NORMAL_CV} is accepted); use "
+                "`distribution: gamma` for such variable demand"
+            )
+        return self
 
 
 class Entry(BaseModel):
