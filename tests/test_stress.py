@@ -202,10 +202,13 @@ def test_switching_delay_decides() -> None:
     assert both(backup(default_switch=3), "a") == (expected, expected)
 
 
-def test_lp_uses_the_alternatives_own_switching_delay() -> None:
-    # The rule encoded in `switching_delay`: the alternative edge's switch_days.
-    m = StressModel.of(backup(switch=3))
-    assert tts_lp(m, "a") == _backup_by_hand(21, 0.4, 3)
+def test_the_alternatives_own_switching_delay_decides() -> None:
+    # The rule encoded in `switching_delay` (and the engine's since the h1-engine
+    # corrections): the alternative edge's switch_days, else the scenario's default.
+    assert both(backup(switch=3), "a") == (32.0, 32.0)
+    expected = _backup_by_hand(21, 0.4, 12)
+    assert expected == 26
+    assert both(backup(switch=12, default_switch=3), "a") == (expected, expected)
 
 
 def test_paper_convention_by_hand() -> None:
