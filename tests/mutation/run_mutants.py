@@ -739,7 +739,8 @@ def write_report(prefix: Path, meta: dict[str, Any], rows: list[dict[str, Any]])
     md += [f"- pytest flags: `{' '.join(PYTEST_FLAGS)}`"]
     md += [f"- baseline test time: {meta['baseline_seconds']:.1f} s; per-mutant timeout "]
     md[-1] += f"{meta['timeout_seconds']:.0f} s; wall time {meta['wall_seconds'] / 60:.1f} min"
-    md += [f"- mutants generated per file: {meta['generated']}; {meta['selection']}", ""]
+    generated = ", ".join(f"{Path(f).name} {n}" for f, n in meta["generated"].items())
+    md += [f"- mutants generated: {generated}; run: {meta['selection']}", ""]
     md += ["## Score", "", "score = (killed + timeout + error) / total; 'error' = pytest exit "]
     md[-1] += "code other than 0, 1 or 2 (counted as killed); timeouts counted as killed."
     md += ["", "| target | total | killed | timeout | error | survived | score |"]
@@ -788,6 +789,90 @@ def write_report(prefix: Path, meta: dict[str, Any], rows: list[dict[str, Any]])
                 f"{_code(r.get('killed_by') or r.get('reason', ''))} |"
             ]
     prefix.with_suffix(".md").write_text("\n".join(md) + "\n")
+
+
+# ---------------------------------------------------------------------------- self-test
+
+_SELF_TEST_SOURCE = '''"""Module docstring 1 + 1."""
+import numpy as np
+
+__all__ = ["f"]
+
+
+def f(x: int = 0, b: float = 2.0) -> float:
+    """Docstring: 0 < 1."""
+    assert x >= 0, "x must be ≥ 0"
+    label = "×" + str(b)  # a 2-byte character before the operator
+    total = 0.0
+    total += x * b
+    total = np.minimum.reduceat(np.ones(3), [0])[0] if 0 <= x < 5 else total
+    v = np.arange(4)[x + 1 : 3]
+    if x and b:
+        total = max(total, v.sum())
+    return total + len(label)
+
+
+def g(y):
+    return y - 1
+'''
+
+
+def self_test() -> None:
+    """Check the generator on a small module (``--self-test``); raises AssertionError."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.py"
+        path.write_text(_SELF_TEST_SOURCE, encoding="utf-8")
+        ms = generate(path, "m.py")
+        got = {(m.line, m.original_line, m.mutated_line) for m in ms}
+
+        def has(line: int, before: str, after: str) -> bool:
+            return (line, before, after) in got
+
+        lab = 'label = "×" + str(b) # a 2-byte character before the operator'
+        assert has(10, lab, lab.replace("+", "-", 1)), "byte/char column mix-up"
+        assert not any(m.line in (1, 4, 8, 9) for m in ms), "docstring/__all__/assert mutated"
+        line7 = sorted(m.mutated_line for m in ms if m.line == 7)  # defaults, not annotations
+        assert line7 == [
+            "def f(x: int = 0, b: float = 3.0) -> float:",
+            "def f(x: int = 1, b: float = 2.0) -> float:",
+        ], line7
+        assert not any(m.kind == "drop" and m.line in (10, 11) for m in ms), "first binding"
+        assert has(12, "total += x * b", "total -= x * b")
+        assert has(12, "total += x * b", "total = x * b")
+        assert has(12, "total += x * b", "pass")
+        assert has(12, "total += x * b", "total += x / b")
+        line13 = [m for m in ms if m.line == 13]
+        assert {m.kind for m in line13} >= {"call", "compare", "negate", "constant", "drop"}
+        assert sum(m.kind == "compare" for m in line13) == 2  # both links of 0 <= x < 5
+        assert any("np.maximum.reduceat" in m.mutated_line for m in line13)
+        assert has(14, "v = np.arange(4)[x + 1 : 3]", "v = np.arange(4)[(x + 1) + 1 : 3]")
+        assert has(14, "v = np.arange(4)[x + 1 : 3]", "v = np.arange(4)[x + 1 : 3 - 1]")
+        assert has(15, "if x and b:", "if x or b:")
+        assert has(15, "if x and b:", "if not (x and b):")
+        assert has(16, "total = max(total, v.sum())", "total = min(total, v.sum())")
+        for m in ms:
+            compile(m.apply(_SELF_TEST_SOURCE), "m.py", "exec")
+        # Identity does not depend on line numbers or on other functions' code.
+        edited = _SELF_TEST_SOURCE.replace("    return y - 1", "    z = y * 3\n    return z - 1")
+        path.write_text("# a new first line\n" + edited, encoding="utf-8")
+        ms2 = generate(path, "m.py")
+        f_ids = {m.id for m in ms if m.scope == "f"}
+        assert f_ids == {m.id for m in ms2 if m.scope == "f"}, "ids moved with the edit"
+        keep = {m.id for m in sample(ms, 10, 0) if m.scope == "f"}
+        assert keep <= {m.id for m in sample(ms2, 10, 0)} | (f_ids - keep)
+        assert sample(ms, 10, 0) == sample(ms, 10, 0)
+        res = planted(
+            [{"name": "x", "file": "m.py", "original": "nope", "replacement": "1"}], path.parent
+        )
+        assert isinstance(res[0], dict)
+        assert res[0]["status"] == "not applicable"
+        res = planted(
+            [{"name": "y", "file": "m.py", "original": "total += x * b", "replacement": "pass"}],
+            path.parent,
+        )
+        assert isinstance(res[0], Mutant)
+        assert res[0].mutated_line == "pass"
+    print(f"self-test passed ({len(ms)} mutants of the test module)")
 
 
 # --------------------------------------------------------------------------------- main
@@ -913,7 +998,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="report prefix: writes PREFIX.md and PREFIX.json (default: %(default)s)",
     )
     ap.add_argument("--keep-temp", action="store_true", help="keep the temporary copies")
+    ap.add_argument(
+        "--render",
+        metavar="REPORT.json",
+        help="rewrite REPORT.md from REPORT.json (no run) and stop",
+    )
+    ap.add_argument("--self-test", action="store_true", help="check the generator and stop")
     args = ap.parse_args(argv)
+    if args.self_test:
+        self_test()
+        return 0
+    if args.render:
+        data = json.loads(Path(args.render).read_text())
+        write_report(Path(args.render).with_suffix(""), data["meta"], data["mutants"])
+        return 0
     repo: Path = args.repo.resolve()
     for rel in args.targets:
         if not (repo / rel).is_file():
