@@ -50,7 +50,20 @@ DEFAULT_TESTS = (
     "tests/test_engine_properties.py",
 )
 OPTIONAL_TESTS = ("tests/test_engine_*.py", "tests/test_consistency.py")
-PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0")
+PLUGIN = "crmsim_mutation_hypothesis"
+PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "-p", PLUGIN, "--hypothesis-seed=0")
+#: A pytest plugin written next to the copies: hypothesis reports the first failing example
+#: without shrinking it (shrinking a killed mutant's example can take minutes and would pass
+#: for a timeout) and keeps no example database (nothing replayed from one mutant to the next).
+PLUGIN_SOURCE = '''"""Hypothesis settings for mutation runs (written by run_mutants.py)."""
+
+from hypothesis import Phase, settings
+
+settings.register_profile(
+    "mutation", database=None, phases=[Phase.explicit, Phase.generate], print_blob=False
+)
+settings.load_profile("mutation")
+'''
 COPY_IGNORE = shutil.ignore_patterns(
     ".git",
     ".venv",
@@ -582,6 +595,8 @@ class Runner:
         self.repo = repo
         self.tests = list(tests)
         self.tmp = Path(tempfile.mkdtemp(prefix="crmsim-mutants-"))
+        (self.tmp / "plugin").mkdir()
+        (self.tmp / "plugin" / f"{PLUGIN}.py").write_text(PLUGIN_SOURCE, encoding="utf-8")
         self.keep = keep
         self.copies: queue.Queue[Path] = queue.Queue()
         for k in range(jobs):
@@ -607,7 +622,7 @@ class Runner:
     def _env(self, copy: Path) -> dict[str, str]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(copy / "src"), *filter(None, [env.get("PYTHONPATH")])]
+            [str(copy / "src"), str(self.tmp / "plugin"), *filter(None, [env.get("PYTHONPATH")])]
         )
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # a same-size mutant must never meet a stale .pyc
         env["PYTHONHASHSEED"] = env.get("PYTHONHASHSEED", "0")
