@@ -707,6 +707,20 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def run_order(mutants: Sequence[Mutant]) -> list[Mutant]:
+    """Planted mutants first, then the files' mutants in turn (a partial run covers all)."""
+    named = [m for m in mutants if m.kind == "planted"]
+    per_file: dict[str, list[Mutant]] = {}
+    for m in mutants:
+        if m.kind != "planted":
+            per_file.setdefault(m.file, []).append(m)
+    queues = list(per_file.values())
+    out = list(named)
+    for k in range(max(map(len, queues), default=0)):
+        out += [q[k] for q in queues if k < len(q)]
+    return out
+
+
 def default_tests(repo: Path) -> list[str]:
     """The engine tests: the three named files plus any ``test_engine_*`` / consistency file."""
     tests = [t for t in DEFAULT_TESTS if (repo / t).is_file()]
@@ -1068,7 +1082,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         results: dict[str, Outcome] = {}
         with cf.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = {pool.submit(runner.run, m, timeout): m for m in mutants}
+            futures = {pool.submit(runner.run, m, timeout): m for m in run_order(mutants)}
             try:
                 for k, fut in enumerate(cf.as_completed(futures), 1):
                     m, res = futures[fut], fut.result()
