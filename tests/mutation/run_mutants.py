@@ -744,6 +744,10 @@ def _summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"total": scored, **count, "score": round(dead / scored, 4) if scored else None}
 
 
+def _cell(s: str) -> str:
+    return " ".join(s.split()).replace("|", "\\|")
+
+
 def _code(s: str) -> str:
     s = " ".join(s.split()).replace("|", "\\|")
     return f"`{s}`" if s else ""
@@ -764,6 +768,8 @@ def write_report(prefix: Path, meta: dict[str, Any], rows: list[dict[str, Any]])
 
     md = [f"# Mutation testing report: {prefix.name}", ""]
     md += [f"- date (UTC): {meta['date']}", f"- commit: `{meta['commit']}`"]
+    if meta.get("src_commit"):
+        md += [f"- last commit that changed src/: `{meta['src_commit']}`"]
     md += [f"- command: `{meta['command']}`", f"- tests: {', '.join(meta['tests'])}"]
     md += [f"- pytest flags: `{' '.join(PYTEST_FLAGS)}`"]
     md += [f"- baseline test time: {meta['baseline_seconds']:.1f} s; per-mutant timeout "]
@@ -797,7 +803,8 @@ def write_report(prefix: Path, meta: dict[str, Any], rows: list[dict[str, Any]])
         for r in surv:
             md += [
                 f"| {r['id']} | {Path(r['file']).name}:{r['line']} | {r['scope']} | "
-                f"{r['description']} | {_code(r['original_line'])} | {_code(r['mutated_line'])} |"
+                f"{_cell(r['description'])} | {_code(r['original_line'])} | "
+                f"{_code(r['mutated_line'])} |"
             ]
     tmo = [r for r in auto if r["status"] in ("timeout", "error")]
     if tmo:
@@ -817,6 +824,8 @@ def write_report(prefix: Path, meta: dict[str, Any], rows: list[dict[str, Any]])
                 f"| {r['name']} | {r['status']} | {where} | "
                 f"{_code(r.get('killed_by') or r.get('reason', ''))} |"
             ]
+    if meta.get("notes"):
+        md += ["", "## Notes", ""] + [f"- {n}" for n in meta["notes"]]
     prefix.with_suffix(".md").write_text("\n".join(md) + "\n")
 
 
@@ -907,11 +916,11 @@ def self_test() -> None:
 # --------------------------------------------------------------------------------- main
 
 
-def _git_commit(repo: Path) -> str:
+def _git_commit(repo: Path, path: str = "") -> str:
+    """The short commit of HEAD (or the last one that changed ``path``), marked if modified."""
+    cmd = ["git", "log", "-1", "--format=%h", *(["--", path] if path else [])]
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True
-        ).stdout.strip()
+        out = subprocess.run(cmd, cwd=repo, capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "src"], cwd=repo, capture_output=True, text=True
         ).stdout.strip()
@@ -1061,6 +1070,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
         "commit": _git_commit(repo),
+        "src_commit": _git_commit(repo, "src"),
         "command": " ".join(["python", "tests/mutation/run_mutants.py", *(argv or sys.argv[1:])]),
         "targets": list(args.targets),
         "tests": tests,
