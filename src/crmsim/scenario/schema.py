@@ -47,6 +47,7 @@ __all__ = [
     "RandomArrivals",
     "Recycling",
     "Release",
+    "Resource",
     "Role",
     "Scenario",
     "Scoring",
@@ -174,6 +175,11 @@ class Material(BaseModel):
         description="Embedded material per unit of this material, e.g. {antimony: 0.02}: "
         "what a recycler can recover from one end-of-life unit.",
     )
+    reference_price: Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Price per unit of the material in the scenario's currency, at which the "
+        "producer-country view values exports and value added at home (crmsim run).",
+    )
     source: str | None = Field(default=None, description="Where this material's numbers come from.")
 
 
@@ -258,6 +264,22 @@ class Development(BaseModel):
         description="Coefficient of variation of the realised capacity (set from the UNFC G "
         "category by the develop_resource policy: G1 narrow, G2 wider, G3 wide).",
     )
+
+
+class Resource(BaseModel):
+    """Quantity of a mine's or recycler's resource in one UNFC-2019 class."""
+
+    model_config = _FROZEN
+    unfc: str = Field(description="UNFC-2019 code of these quantities, e.g. 'E2 F2.1 G2'.")
+    tonnes: Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False)] = Field(
+        description="Quantity in tonnes (of the node's output material, contained)."
+    )
+    source: str | None = Field(default=None, description="Where the quantity comes from.")
+
+    @field_validator("unfc")
+    @classmethod
+    def _unfc(cls, value: str) -> str:
+        return parse_unfc(value).code
 
 
 class Release(BaseModel):
@@ -362,6 +384,11 @@ class Node(BaseModel):
     release: Release | None = Field(
         default=None, description="Stockpile only: when it releases stock, and to whom."
     )
+    resources: tuple[Resource, ...] = Field(
+        default=(),
+        description="Mine or recycler: resource quantities by UNFC class (reported in the "
+        "resource table of crmsim show), e.g. [{unfc: 'E1.1 F1.1 G1', tonnes: 50000}].",
+    )
     source: str | None = Field(default=None, description="Where this node's numbers come from.")
 
     @field_validator("unfc")
@@ -413,6 +440,8 @@ class Node(BaseModel):
                 )
         if self.release is not None and role is not Role.STOCKPILE:
             problems.append(f"`release` is for stockpiles only, not a {role}")
+        if self.resources and role not in (Role.MINE, Role.RECYCLER):
+            problems.append(f"`resources` are for mines and recyclers only, not a {role}")
         if self.development is not None and role not in (Role.MINE, Role.RECYCLER):
             problems.append(f"`development` is for mines and recyclers only, not a {role}")
         if problems:
