@@ -51,11 +51,12 @@ from crmsim.scenario.schema import Role, Scenario
 __all__ = [
     "ALL_MATERIALS",
     "PRODUCER_COLUMNS",
+    "print_producer_view",
     "producer_figures",
     "producer_options",
+    "producer_options_text",
     "producer_text",
     "producer_view",
-    "print_producer_view",
 ]
 
 #: Material label of the row that adds up the priced materials.
@@ -144,11 +145,11 @@ def producer_figures(
             node = nodes[str(sup)]
             if node.role is not Role.PROCESSOR or not node.recipe or node.output != material:
                 continue
-            inputs = [price.get(k) for k in node.recipe]
-            if p is None or any(x is None for x in inputs):
+            inputs = {k: price.get(k) for k in node.recipe}
+            if p is None or any(x is None for x in inputs.values()):
                 added = math.nan
                 break
-            margin = p - math.fsum(c * float(x) for c, x in zip(node.recipe.values(), inputs))  # type: ignore[arg-type]
+            margin = p - math.fsum(c * float(inputs[k] or 0.0) for k, c in node.recipe.items())
             added += float(g["shipped"].sum()) / replications * margin
         top = str(by_buyer.idxmax()) if exports > 0 else None
         rows.append(
@@ -165,7 +166,7 @@ def producer_figures(
                 "buyer_hhi": hhi(by_buyer.to_numpy()),
                 "top_buyer": top,
                 "top_buyer_share": float(by_buyer.max()) / exports if exports > 0 else math.nan,
-                "buyer_countries": int(len(by_buyer)),
+                "buyer_countries": len(by_buyer),
             }
         )
     priced = [r for r in rows if not math.isnan(r["reference_price"])]
@@ -280,9 +281,10 @@ def producer_view(
 def producer_options(scenario: Scenario, country: str | Sequence[str] | None = None) -> list[str]:
     """Ids of the policies that act in the producer country.
 
-    A policy acts there when an entrant or new recycler is located there, it develops
-    or changes one of the country's nodes, or it moves a buyer's sourcing to one of the
-    country's nodes.
+    A policy acts there when an entrant or new recycler is located there or buys from
+    the country's nodes (a partner plant abroad on the country's raw material), it
+    develops or changes one of the country's nodes, or it moves a buyer's sourcing to one
+    of the country's nodes.
 
     Examples
     --------
@@ -297,6 +299,7 @@ def producer_options(scenario: Scenario, country: str | Sequence[str] | None = N
         places: set[str] = set()
         if p.msme_entrant is not None:
             places.add(p.msme_entrant.country)
+            places |= {where.get(a, "") for a in p.msme_entrant.suppliers}
         if p.recycling is not None:
             places.add(p.recycling.country or where.get(p.recycling.id, ""))
         if p.develop_resource is not None:
@@ -310,7 +313,7 @@ def producer_options(scenario: Scenario, country: str | Sequence[str] | None = N
     return out
 
 
-def _fmt(x: float, money: bool = False) -> str:
+def _fmt(x: Any, money: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     return f"{x:,.0f}" if money or abs(x) >= 100 else f"{x:,.4g}"
@@ -341,7 +344,7 @@ def producer_text(view: pd.DataFrame, currency: str = "USD") -> str:
     ]
     for r in view.itertuples(index=False):
         hhi_txt = _fmt(r.buyer_hhi, money=True)
-        top = f"{r.top_buyer} {r.top_buyer_share:.0%}" if r.top_buyer else "—"
+        top = f"{r.top_buyer} {r.top_buyer_share:.0%}" if isinstance(r.top_buyer, str) else "—"
         prefix = f"  [{r.variant}] " if view["variant"].nunique() > 1 else "  "
         if r.material == ALL_MATERIALS:
             lines.append(
@@ -379,3 +382,27 @@ def print_producer_view(run: Any, echo: Any = print) -> None:
     opts = producer_options(scenario)
     if opts:
         echo("  the producer country's own options (crmsim run -p ID): " + ", ".join(opts))
+
+
+def producer_options_text(scenario: Scenario) -> str:
+    """For ``crmsim show``: the producer country and its own options ('' without ``home``).
+
+    Examples
+    --------
+    >>> from crmsim import load_scenario
+    >>> text = producer_options_text(load_scenario("scenarios/ukraine_neon.yaml"))
+    >>> text.split(": ")[-1].split(", ")[:3]
+    ['restart_purification_ukr', 'eu_fab_contract_ukr', 'partner_purifier_rou']
+
+    Shown, like the producer view of ``crmsim run``, only for a scenario that names
+    ``home`` and gives a material a ``reference_price``.
+    """
+    if not scenario.home or all(m.reference_price is None for m in scenario.materials):
+        return ""
+    opts = producer_options(scenario)
+    label = ",".join(_countries(scenario, None))
+    return (
+        f"\nProducer country {label} (home): its own options: "
+        + (", ".join(opts) if opts else "none")
+        + "\n"
+    )

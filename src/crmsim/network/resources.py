@@ -96,11 +96,12 @@ def resource_table_text(scenario: Scenario) -> str:
     if table.empty:
         return ""
     lines = ["", "Resources by UNFC-2019 class (tonnes; see docs/unfc-unrms.md)"]
-    for r in table.itertuples(index=False):
-        cls = r.project_class + (f" — {r.sub_class}" if r.sub_class else "")
+    for r in table.to_dict("records"):
+        sub = r["sub_class"]
+        cls = str(r["project_class"]) + (f" — {sub}" if isinstance(sub, str) else "")
         lines.append(
-            f"  {r.node} ({r.country}, {r.material}): {r.unfc}  {cls}: {r.tonnes:,.0f} t, "
-            f"{r.confidence} confidence — {r.meaning}"
+            f"  {r['node']} ({r['country']}, {r['material']}): {r['unfc']}  {cls}: "
+            f"{float(r['tonnes']):,.0f} t, {r['confidence']} confidence — {r['meaning']}"
         )
     totals = table.groupby("unfc", sort=True)["tonnes"].sum()
     lines.append(
