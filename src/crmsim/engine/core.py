@@ -41,6 +41,7 @@ from crmsim.engine.attribution import event_keys, select_events
 from crmsim.engine.disruptions import DisruptionEvent, generate_events
 from crmsim.engine.layout import Layout, build_layout, lead_days
 from crmsim.engine.levers import (
+    EntryPlan,
     lifetime_pmf,
     plan_development,
     plan_entries,
@@ -567,6 +568,8 @@ class Engine:
             self.cum_recovered[rec] += prod[rec]
             self.recovered_m += np.bincount(lay.node_material[rec], weights=prod[rec], minlength=M)
         self.consumed_m += np.bincount(lay.slot_material, weights=consumed, minlength=M)
+        if self.entries:
+            self._count_stress(d, prod, cap_today)
 
         # 4. Markets: demand, served from stock.
         ms = lay.market_slot
@@ -791,18 +794,49 @@ class Engine:
             srv = self.rec_served[lo:d, column]
         return np.divide(srv, dem, out=np.ones_like(dem), where=dem > 0)
 
+    def _entry_fires(self, plan: EntryPlan, d: int) -> bool:
+        """Whether an entrant's shortage rule fires on day ``d`` (reads days before ``d``).
+
+        * consecutive: performance below the threshold on each of the last ``for_days``
+          scored days;
+        * moving average: Σ served ÷ Σ demand over the last ``window_days`` scored days
+          (all of them completed) below the threshold;
+        * shortage days: at least ``shortage_days`` of the last ``window_days`` scored days
+          (fewer at the start of the horizon) with performance below the threshold.
+        """
+        assert plan.trigger_below is not None
+        n = plan.trigger_days
+        if plan.rule == "consecutive":
+            p = self._watched_performance(plan.watch, d, n)
+            return len(p) >= n and bool(np.all(p < plan.trigger_below))
+        lo = max(self.W, d - n)
+        if plan.rule == "moving_average":
+            if d - lo < n:
+                return False
+            if plan.watch is None:
+                dem = float(self.rec_demand[lo:d].sum())
+                srv = float(self.rec_served[lo:d].sum())
+            else:
+                dem = float(self.rec_demand[lo:d, plan.watch].sum())
+                srv = float(self.rec_served[lo:d, plan.watch].sum())
+            return dem > 0 and srv / dem < plan.trigger_below
+        p = self._watched_performance(plan.watch, d, n)
+        assert plan.shortage_days is not None
+        return int(np.count_nonzero(p < plan.trigger_below)) >= plan.shortage_days
+
     def _lever_state(self, d: int) -> None:
         """Entry, ramp-up, qualification, exit and resource development on day ``d``."""
         lay = self.layout
         for plan in self.entries:
             i = plan.node
             if plan.financed and plan.day is None and plan.trigger_below is not None:
-                p = self._watched_performance(plan.watch, d, plan.trigger_days)
-                if len(p) >= plan.trigger_days and bool(np.all(p < plan.trigger_below)):
+                if self._entry_fires(plan, d):
                     plan.day = float(d)
+            if plan.day is not None and d >= plan.day and not plan.exited:
+                plan.exited = plan.exits_by(d)
             if plan.day is None or d < plan.day:
                 factor, qualified, present = 0.0, False, False
-            elif d >= plan.day + plan.life_days:
+            elif plan.exited:
                 factor, qualified, present = 0.0, False, False
                 if i not in self._exit_logged:
                     self._exit_logged.add(i)
@@ -829,6 +863,21 @@ class Engine:
                     self.lever_events.append(
                         (lay.nodes[i], "production_started", float(d - self.W))
                     )
+
+    def _count_stress(self, d: int, prod: np.ndarray, cap_today: np.ndarray) -> None:
+        """Count a stressed day for each qualified entrant producing below its threshold.
+
+        Utilisation is the day's production ÷ the capacity available that day (capacity ×
+        availability × entry ramp); a day with no capacity available is not counted.
+        """
+        for plan in self.entries:
+            if plan.exit_stress <= 0 or plan.day is None or plan.exited:
+                continue
+            if d < plan.day + plan.qualification_days:
+                continue
+            cap = float(cap_today[plan.node])
+            if cap > 0 and float(prod[plan.node]) < plan.stress_below * cap:
+                plan.stressed_days += 1
 
     def _replenishment(self, order: np.ndarray) -> np.ndarray:
         """Stockpiles with a release rule refill slowly, and not while releasing."""

@@ -204,22 +204,112 @@ class Demand(BaseModel):
         return self
 
 
+Days = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+WindowDays = Annotated[int, Field(ge=1, le=100_000)]
+HazardPerYear = Annotated[float, Field(ge=0, le=1e4, allow_inf_nan=False)]
+Threshold = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+#: Consecutive days of the default shortage rule (``fill_rate_below`` alone).
+DEFAULT_FOR_DAYS = 7
+
+
+def trigger_rule_problems(
+    *,
+    day: float | None,
+    fill_rate_below: float | None,
+    for_days: int | None,
+    window_days: int | None,
+    shortage_days: int | None,
+) -> list[str]:
+    """What is ambiguous or incomplete in an entry trigger (empty when it is valid).
+
+    The combinations (documented in ``docs/policies.md``):
+
+    * ``day`` alone: enter on that scored day;
+    * ``fill_rate_below`` (with ``for_days``, default 7): *consecutive* rule;
+    * ``fill_rate_below`` + ``window_days``: *moving-average* rule;
+    * ``fill_rate_below`` + ``window_days`` + ``shortage_days``: *k-of-window* rule.
+
+    Examples
+    --------
+    >>> trigger_rule_problems(day=None, fill_rate_below=0.9, for_days=7,
+    ...                       window_days=30, shortage_days=None)
+    ['give either `for_days` (consecutive days below the threshold) or `window_days` (a moving window), not both']
+    """
+    problems: list[str] = []
+    if (day is None) == (fill_rate_below is None):
+        problems.append(
+            "an entry is either `day` or `fill_rate_below` (with `for_days`, `window_days`, "
+            "or `window_days` and `shortage_days`)"
+        )
+        return problems
+    if day is not None:
+        values = {"for_days": for_days, "window_days": window_days, "shortage_days": shortage_days}
+        given = [f for f, v in values.items() if v is not None]
+        if given:
+            problems.append(
+                f"`{given[0]}` belongs to a shortage trigger (`fill_rate_below`), not to an "
+                "entry on a fixed `day`; drop it"
+            )
+        return problems
+    if for_days is not None and window_days is not None:
+        problems.append(
+            "give either `for_days` (consecutive days below the threshold) or `window_days` "
+            "(a moving window), not both"
+        )
+    if shortage_days is not None:
+        if window_days is None:
+            problems.append(
+                f"`shortage_days: {shortage_days}` needs `window_days` (shortage days out of "
+                "how many last days)"
+            )
+        elif shortage_days > window_days:
+            problems.append(
+                f"`shortage_days` ({shortage_days}) cannot exceed `window_days` "
+                f"({window_days}); give at most {window_days}"
+            )
+    return problems
+
+
 class Entry(BaseModel):
-    """When a node added by a policy (e.g. an MSME entrant) enters the market.
+    """When a node added by a policy (e.g. an MSME entrant) enters the market, and exits.
 
     Before entry the node has no capacity and buyers do not order from it; after entry its
     capacity ramps up linearly over ``ramp_up_days`` and buyers order from it once it is
     qualified (``qualification_days`` after entry).
+
+    The entry rule is one of (``docs/policies.md``): ``day``; ``fill_rate_below`` with
+    ``for_days`` (the watched daily performance below the threshold on each of the last
+    ``for_days`` scored days — the default rule, ``for_days`` 7); ``fill_rate_below`` with
+    ``window_days`` (the demand-weighted fill rate over the last ``window_days`` scored
+    days below the threshold); ``fill_rate_below`` with ``window_days`` and
+    ``shortage_days`` (at least ``shortage_days`` of the last ``window_days`` scored days
+    with performance below the threshold).
     """
 
     model_config = _FROZEN
-    day: NonNeg | None = Field(default=None, description="Enter on this scored day.")
-    fill_rate_below: Fraction | None = Field(
+    day: Days | None = Field(default=None, description="Enter on this scored day.")
+    fill_rate_below: Threshold | None = Field(
         default=None,
-        description="Shortage signal: enter once the watched performance stays below this...",
+        description="Shortage signal: enter once the watched performance is below this "
+        "(by the rule that `for_days`, `window_days` and `shortage_days` select).",
     )
-    for_days: Annotated[int, Field(ge=1)] = Field(
-        default=7, description="... for this many consecutive scored days."
+    for_days: WindowDays | None = Field(
+        default=None,
+        description="Consecutive rule: performance below `fill_rate_below` on each of this "
+        "many consecutive scored days (default 7 when `window_days` is not given).",
+    )
+    window_days: WindowDays | None = Field(
+        default=None,
+        description="Moving-window rule: the demand-weighted fill rate (Σ served ÷ Σ demand) "
+        "over the last `window_days` completed scored days is below `fill_rate_below` "
+        "(with `shortage_days`: the count of shortage days in the window instead).",
+    )
+    shortage_days: WindowDays | None = Field(
+        default=None,
+        description="With `window_days`: enter once at least this many of the last "
+        "`window_days` scored days had performance below `fill_rate_below`.",
     )
     watch: Id | None = Field(
         default=None,
@@ -230,19 +320,72 @@ class Entry(BaseModel):
         description="Probability of obtaining finance (drawn once per replication from the "
         "node's own stream); without finance the node never enters.",
     )
-    ramp_up_days: NonNeg = Field(default=0.0, description="Days from entry to full capacity.")
-    qualification_days: NonNeg = Field(
+    ramp_up_days: Days = Field(default=0.0, description="Days from entry to full capacity.")
+    qualification_days: Days = Field(
         default=0.0, description="Days after entry before buyers order from it."
     )
-    exit_hazard_per_year: NonNeg = Field(
-        default=0.0, description="Rate of failure/exit after entry (per year)."
+    exit_hazard_per_year: HazardPerYear = Field(
+        default=0.0, description="Baseline rate of failure/exit after entry (per year)."
+    )
+    stress_hazard_per_year: HazardPerYear = Field(
+        default=0.0,
+        description="Extra exit rate (per year) on each stressed day: a day from "
+        "qualification on when its production is below `stress_utilisation_below` of its "
+        "capacity that day (short of inputs, or of buyers' orders).",
+    )
+    stress_utilisation_below: Threshold = Field(
+        default=0.5,
+        description="Capacity utilisation (production ÷ capacity available that day) below "
+        "which a day counts as stressed.",
     )
 
     @model_validator(mode="after")
     def _one(self) -> Entry:
-        if (self.day is None) == (self.fill_rate_below is None):
-            raise ValueError("an entry is either `day` or `fill_rate_below` (with for_days)")
+        problems = trigger_rule_problems(
+            day=self.day,
+            fill_rate_below=self.fill_rate_below,
+            for_days=self.for_days,
+            window_days=self.window_days,
+            shortage_days=self.shortage_days,
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def rule(self) -> Literal["day", "consecutive", "moving_average", "shortage_days"]:
+        """Which entry rule the fields select.
+
+        Examples
+        --------
+        >>> Entry(fill_rate_below=0.9, window_days=30).rule
+        'moving_average'
+        >>> Entry(fill_rate_below=0.9, window_days=30, shortage_days=10).rule
+        'shortage_days'
+        >>> Entry(fill_rate_below=0.9).rule, Entry(day=5).rule
+        ('consecutive', 'day')
+        """
+        if self.day is not None:
+            return "day"
+        if self.window_days is None:
+            return "consecutive"
+        return "moving_average" if self.shortage_days is None else "shortage_days"
+
+    @property
+    def consecutive_days(self) -> int:
+        """``for_days``, or its default 7."""
+        return DEFAULT_FOR_DAYS if self.for_days is None else self.for_days
+
+    @property
+    def signal_days(self) -> int:
+        """Scored days the shortage rule needs before it can fire (0 for ``day``)."""
+        rule = self.rule
+        if rule == "day":
+            return 0
+        if rule == "consecutive":
+            return self.consecutive_days
+        assert self.window_days is not None
+        return self.window_days if rule == "moving_average" else self.shortage_days or 0
 
 
 class Development(BaseModel):
@@ -613,15 +756,32 @@ class Disruption(BaseModel):
 
 
 class Trigger(BaseModel):
-    """When an MSME entrant enters: on a day, or on a shortage signal."""
+    """When an MSME entrant enters: on a day, or on a shortage signal.
+
+    The same rules as :class:`Entry`: ``day``; ``fill_rate_below`` with ``for_days``
+    (consecutive); with ``window_days`` (moving average); with ``window_days`` and
+    ``shortage_days`` (k of the last ``window_days`` days).
+    """
 
     model_config = _FROZEN
-    day: NonNeg | None = Field(default=None, description="Enter on this day.")
-    fill_rate_below: Fraction | None = Field(
-        default=None, description="Shortage signal: a buyer's fill rate below this..."
+    day: Days | None = Field(default=None, description="Enter on this day.")
+    fill_rate_below: Threshold | None = Field(
+        default=None, description="Shortage signal: a buyer's performance below this..."
     )
-    for_days: Annotated[int, Field(ge=1)] = Field(
-        default=7, description="... for this many consecutive days."
+    for_days: WindowDays | None = Field(
+        default=None,
+        description="... on each of this many consecutive scored days (default 7 when "
+        "`window_days` is not given).",
+    )
+    window_days: WindowDays | None = Field(
+        default=None,
+        description="... as the demand-weighted fill rate over the last `window_days` "
+        "scored days (moving average).",
+    )
+    shortage_days: WindowDays | None = Field(
+        default=None,
+        description="With `window_days`: ... on at least this many of the last "
+        "`window_days` scored days.",
     )
     buyer: Id | None = Field(
         default=None,
@@ -630,9 +790,30 @@ class Trigger(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> Trigger:
-        if (self.day is None) == (self.fill_rate_below is None):
-            raise ValueError("a trigger is either `day` or `fill_rate_below` (with for_days)")
+        problems = trigger_rule_problems(
+            day=self.day,
+            fill_rate_below=self.fill_rate_below,
+            for_days=self.for_days,
+            window_days=self.window_days,
+            shortage_days=self.shortage_days,
+        )
+        if problems:
+            raise ValueError("; ".join(problems).replace("an entry is", "a trigger is"))
         return self
+
+    @property
+    def consecutive_days(self) -> int:
+        """``for_days``, or its default 7."""
+        return DEFAULT_FOR_DAYS if self.for_days is None else self.for_days
+
+    @property
+    def signal_days(self) -> int:
+        """Scored days the shortage rule needs before it can fire (0 for ``day``)."""
+        if self.day is not None:
+            return 0
+        if self.window_days is None:
+            return self.consecutive_days
+        return self.window_days if self.shortage_days is None else self.shortage_days
 
 
 class MsmeEntrant(BaseModel):
@@ -668,7 +849,17 @@ class MsmeEntrant(BaseModel):
     qualification_days: NonNeg = Field(
         default=0.0, description="Days after entry before buyers accept its output."
     )
-    exit_hazard_per_year: NonNeg = Field(default=0.0, description="Failure/exit rate per year.")
+    exit_hazard_per_year: HazardPerYear = Field(
+        default=0.0, description="Baseline failure/exit rate per year after entry."
+    )
+    stress_hazard_per_year: HazardPerYear = Field(
+        default=0.0,
+        description="Extra exit rate per year on stressed days (utilisation below "
+        "`stress_utilisation_below` once qualified: short of inputs or of orders).",
+    )
+    stress_utilisation_below: Threshold = Field(
+        default=0.5, description="Utilisation below which a day counts as stressed."
+    )
     stock_days: NonNeg = Field(default=7.0, description="Its days of cover.")
     lead_time: Dist = Field(
         default_factory=lambda: Dist(fixed=2.0),

@@ -105,6 +105,13 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _signal_field(window_days: int | None, shortage_days: int | None) -> str:
+    """The trigger field that sets how many scored days a shortage rule needs."""
+    if window_days is None:
+        return "for_days"
+    return "window_days" if shortage_days is None else "shortage_days"
+
+
 def _silence_hint(code: str, subject: str) -> str:
     return f"to silence it: silence_warnings: [{{code: {code}, id: {subject}}}]"
 
@@ -307,6 +314,7 @@ class _Collector:
         day: float | None,
         fill_rate_below: float | None,
         for_days: int,
+        signal_field: str = "for_days",
         finance_probability: float,
         qualification_days: float,
     ) -> list[tuple[str, str]]:
@@ -333,10 +341,15 @@ class _Collector:
                     )
                 ]
             if for_days > last:
+                words = {
+                    "for_days": "consecutive scored days of shortage",
+                    "window_days": "scored days (a full moving window)",
+                    "shortage_days": "scored days of shortage",
+                }[signal_field]
                 return [
                     (
-                        "for_days",
-                        f"its trigger needs {for_days} consecutive scored days of shortage "
+                        signal_field,
+                        f"its trigger needs {for_days} {words} "
                         f"before entry, but entry must come by the last scored day {last} "
                         f"(horizon_days {self.H})",
                     )
@@ -361,7 +374,8 @@ class _Collector:
             for f, why in self.entry_gaps(
                 day=e.day,
                 fill_rate_below=e.fill_rate_below,
-                for_days=e.for_days,
+                for_days=e.signal_days,
+                signal_field=_signal_field(e.window_days, e.shortage_days),
                 finance_probability=e.finance_probability,
                 qualification_days=e.qualification_days,
             ):
@@ -380,11 +394,18 @@ class _Collector:
             for f, why in self.entry_gaps(
                 day=t.day,
                 fill_rate_below=t.fill_rate_below,
-                for_days=t.for_days,
+                for_days=t.signal_days,
+                signal_field=_signal_field(t.window_days, t.shortage_days),
                 finance_probability=m.finance_probability,
                 qualification_days=m.qualification_days,
             ):
-                on_trigger = f in ("day", "fill_rate_below", "for_days")
+                on_trigger = f in (
+                    "day",
+                    "fill_rate_below",
+                    "for_days",
+                    "window_days",
+                    "shortage_days",
+                )
                 path: PathT = ("policies", i, "msme_entrant", *(("trigger",) if on_trigger else ()))
                 self.add(
                     "entrant_never_supplies",
