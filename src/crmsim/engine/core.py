@@ -53,7 +53,7 @@ from crmsim.scenario.distributions import normal_for_moments, truncated_normal
 from crmsim.scenario.errors import Problem, ScenarioError
 from crmsim.scenario.schema import Demand, DisruptionKind, Scenario
 
-__all__ = ["MAX_DEMAND_FACTOR", "Engine"]
+__all__ = ["MAX_DEMAND_FACTOR", "Engine", "demand_multipliers"]
 
 #: Cap on the combined factor of the demand shocks in force at a market (documented in
 #: docs/engine.md): overlapping shocks multiply, and 50 shocks of factor 2 would otherwise
@@ -61,17 +61,29 @@ __all__ = ["MAX_DEMAND_FACTOR", "Engine"]
 MAX_DEMAND_FACTOR = 1000.0
 
 
-def _draw_demand(spec: Demand, rng: np.random.Generator, days: int) -> np.ndarray:
+def _draw_demand(
+    spec: Demand, rng: np.random.Generator, days: int, mult: np.ndarray | None = None
+) -> np.ndarray:
     """Daily demand draws (never negative) for one market.
 
     ``normal`` demand is the zero-truncated normal whose own mean and cv are the scenario's
-    ``mean`` and ``cv`` (:func:`~crmsim.scenario.distributions.normal_for_moments`).
+    ``mean`` and ``cv`` (:func:`~crmsim.scenario.distributions.normal_for_moments`). With
+    demand growth (``mult``, the factor on the mean per day) a normal or gamma draw is
+    scaled by the day's factor — the same family with the mean scaled and the cv kept — and
+    a Poisson draw has the day's mean.
     """
     mean, cv = float(spec.mean), float(spec.cv)
+    grows = mult is not None and bool(np.any(mult != 1.0))
     if mean == 0:
         return np.zeros(days)
     if spec.distribution == "poisson":
+        if grows:
+            assert mult is not None
+            return rng.poisson(mean * mult).astype(float)
         return rng.poisson(mean, days).astype(float)
+    if grows:
+        assert mult is not None
+        return _draw_demand(spec, rng, days) * mult
     if cv < 1e-6 or not cv * mean > 0:  # practically deterministic (no gamma shape 1/cv² = inf)
         return np.full(days, mean)
     if spec.distribution == "gamma":
@@ -79,6 +91,51 @@ def _draw_demand(spec: Demand, rng: np.random.Generator, days: int) -> np.ndarra
         return rng.gamma(shape, mean / shape, days)
     loc, scale = normal_for_moments(mean, cv)
     return truncated_normal(loc, scale).rvs(days, rng)
+
+
+def demand_multipliers(spec: Demand, warmup_days: int, days: int) -> np.ndarray:
+    """The factor on ``spec.mean`` on each simulated day (warm-up days: day 0's factor).
+
+    Examples
+    --------
+    >>> demand_multipliers(Demand(mean=1, by_year=(1, 2)), 2, 4).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    >>> demand_multipliers(Demand(mean=1, growth_per_year=1.0), 1, 3).round(6).tolist()
+    [1.0, 1.0, 1.001901]
+    """
+    scored = np.arange(days, dtype=float) - warmup_days
+    scored = np.maximum(scored, 0.0)
+    if spec.by_year:
+        table = np.asarray(spec.by_year, dtype=float)
+        year = np.minimum((scored // 365).astype(np.intp), len(table) - 1)
+        return table[year]
+    if spec.growth_per_year == 0:
+        return np.ones(days)
+    return np.power(1.0 + float(spec.growth_per_year), scored / 365.0)
+
+
+def _plan_scale(G: Any, lay: Layout, mult: np.ndarray) -> np.ndarray:
+    """Per day and node, planned output ÷ planned output at the day-0 means, ``(T, N)``.
+
+    Planned flows are linear in the markets' mean demands, so each node's planned output
+    on day ``d`` is ``Σ_k m_k(d) × r_ik``, where ``r_ik`` is its planned output when only
+    market ``k`` demands (at its ``mean``). A node without planned output keeps 1.
+    """
+    import networkx as nx
+
+    from crmsim.engine.layout import _reference_rate
+    from crmsim.network.graph import baseline_flows
+
+    order = list(nx.topological_sort(G))
+    N, K = lay.n_nodes, len(lay.markets)
+    contrib = np.zeros((K, N))
+    for k, (m, spec) in enumerate(zip(lay.markets, lay.market_demand, strict=True)):
+        rates, flows = baseline_flows(G, order, means={lay.nodes[int(m)]: float(spec.mean)})
+        for i, v in enumerate(lay.nodes):
+            contrib[k, i] = _reference_rate(G, v, flows) if lay.stockpile[i] else rates[v]
+    base = contrib.sum(axis=0)
+    today = mult @ contrib
+    return np.divide(today, base, out=np.ones_like(today), where=base > 0)
 
 
 class Engine:
@@ -152,9 +209,17 @@ class Engine:
 
         # Random inputs, each from its own named stream (common random numbers).
         self.demand_draws = np.zeros((self.T, K))
+        mult = np.ones((self.T, K))  # demand growth: factor on the mean per day and market
         for j, (i, spec) in enumerate(zip(lay.markets, lay.market_demand, strict=True)):
             rng = self.streams.get("demand", lay.nodes[i])
-            self.demand_draws[:, j] = _draw_demand(spec, rng, self.T)
+            if spec.grows:
+                mult[:, j] = demand_multipliers(spec, self.W, self.T)
+            self.demand_draws[:, j] = _draw_demand(spec, rng, self.T, mult[:, j])
+        # Targets follow the planned flows of the day's mean demand (docs/engine.md).
+        self._scale: np.ndarray | None = None
+        if any(spec.grows for spec in lay.market_demand):
+            self._scale = _plan_scale(self.graph, lay, mult)
+        self._rate_today = lay.rate
         self.lead_draws: dict[int, np.ndarray] = {}
         for e_random in np.flatnonzero(lay.edge_lead_random):
             u, v, k = lay.edges[e_random]
@@ -532,7 +597,13 @@ class Engine:
                 input_limit[owners], np.minimum.reduceat(ratio, starts)
             )
         open_orders = np.bincount(lay.edge_src, weights=self.backlog, minlength=N)
-        room = np.maximum(0.0, lay.out_target + open_orders - self.out_stock)
+        if self._scale is not None:
+            scale = self._scale[d]
+            self._rate_today = lay.rate * scale
+            out_target = lay.out_target * scale
+        else:
+            out_target = lay.out_target
+        room = np.maximum(0.0, out_target + open_orders - self.out_stock)
         if self._has_recycler:
             room[lay.recycler] = np.inf  # collected material is recovered as it comes
         prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
@@ -599,7 +670,10 @@ class Engine:
             position = self.in_stock + pipeline
             if self._has_backorders:
                 position[ms] -= self.market_backlog
-            target = lay.slot_position_target.copy()
+            if self._scale is not None:
+                target = lay.slot_position_target * self._scale[d][lay.slot_node]
+            else:
+                target = lay.slot_position_target.copy()
             # Inputs for open orders beyond stock (lets an alternative supplier buy the
             # inputs for re-sourced orders).
             target[self._prod_sel] += self._prod_coef * open_orders[self._prod_owner]
@@ -626,7 +700,10 @@ class Engine:
 
             # 6. Export quotas, stockpile releases (pushed to their buyer), then suppliers
             # fill orders from stock, pro rata when short.
-            quota = (1.0 - block) * lay.edge_quota_ref if self._any_block else None
+            quota_ref = lay.edge_quota_ref
+            if self._scale is not None:
+                quota_ref = quota_ref * self._scale[d][lay.edge_dst]
+            quota = (1.0 - block) * quota_ref if self._any_block else None
             released = self._release(d, quota) if self.releases else np.zeros(E)
             if quota is not None:
                 # What may still cross today; orders beyond it are cancelled (lost to the
@@ -730,7 +807,10 @@ class Engine:
             avail_frac[rec] = np.minimum(
                 avail_frac[rec],
                 np.divide(
-                    feasible, lay.rate[rec], out=np.ones(int(rec.sum())), where=lay.rate[rec] > 0
+                    feasible,
+                    self._rate_today[rec],
+                    out=np.ones(int(rec.sum())),
+                    where=self._rate_today[rec] > 0,
                 ),
             )
         avail_frac = np.minimum(np.maximum(avail_frac, 0.0), 1.0)
@@ -752,12 +832,14 @@ class Engine:
             self.backlog += raw
             return
         diverting = np.bincount(pf[open_pair], minlength=E) > 0
-        spare = np.maximum(0.0, cap_today - lay.rate)
+        spare = np.maximum(0.0, cap_today - self._rate_today)
         if self._has_recycler:
             # A recycler can take on what its feedstock and recovered stock allow.
             rec = lay.recycler
             deliverable = np.minimum(cap_today[rec], self.pool[rec] * self._efficiency[rec])
-            spare[rec] = np.maximum(0.0, deliverable + self.out_stock[rec] - lay.rate[rec])
+            spare[rec] = np.maximum(
+                0.0, deliverable + self.out_stock[rec] - self._rate_today[rec]
+            )
         spare[~np.isfinite(spare)] = 1e300
         # Edges that divert do not receive; weights by spare capacity of the usable part.
         src_alt = lay.edge_src[pt]

@@ -192,6 +192,50 @@ class Demand(BaseModel):
         default=False,
         description="Unmet demand is back-ordered (true) or lost (false, the default).",
     )
+    growth_per_year: Annotated[float, Field(ge=-0.99, le=10, allow_inf_nan=False)] = Field(
+        default=0.0,
+        description="Compound growth of mean demand per year: on scored day t the mean is "
+        "mean × (1 + growth_per_year)^(t/365) (warm-up days: the day-0 mean). Stock targets "
+        "grow with it.",
+    )
+    by_year: tuple[Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)], ...] = Field(
+        default=(),
+        max_length=1000,
+        description="Instead of growth_per_year: multipliers of `mean` by scored year, "
+        "piecewise constant (scored days 0–364 use the first, 365–729 the second, …; the "
+        "last holds after the table ends; warm-up days use the first).",
+    )
+
+    @model_validator(mode="after")
+    def _one_growth_path(self) -> Demand:
+        if self.growth_per_year != 0 and self.by_year:
+            raise ValueError(
+                "give either `growth_per_year` (compound) or `by_year` (a table of "
+                "multipliers), not both"
+            )
+        return self
+
+    @property
+    def grows(self) -> bool:
+        """Whether mean demand changes over the run (a growth rate or a table by year)."""
+        return self.growth_per_year != 0 or any(m != 1 for m in self.by_year)
+
+    def multiplier(self, scored_day: float) -> float:
+        """The factor on ``mean`` on a scored day (days before 0 use day 0's factor).
+
+        Examples
+        --------
+        >>> d = Demand(mean=10, growth_per_year=0.1)
+        >>> d.multiplier(-5), round(d.multiplier(365), 12), round(d.multiplier(730), 12)
+        (1.0, 1.1, 1.21)
+        >>> t = Demand(mean=10, by_year=(1.0, 1.05, 1.12))
+        >>> t.multiplier(364), t.multiplier(365), t.multiplier(5000)
+        (1.0, 1.05, 1.12)
+        """
+        day = max(0.0, float(scored_day))
+        if self.by_year:
+            return float(self.by_year[min(int(day // 365), len(self.by_year) - 1)])
+        return float((1.0 + self.growth_per_year) ** (day / 365.0))
 
     @model_validator(mode="after")
     def _normal_cv_feasible(self) -> Demand:
