@@ -92,7 +92,8 @@ def test_fill_rate_falls_in_the_year_demand_exceeds_capacity():
     res = simulate(scenario_from_dict(data), seed=0)
     p = np.asarray(res.performance)
     yearly = [float(p[y * 365 : (y + 1) * 365].min()) for y in range(4)]
-    assert yearly[0] == 1.0 and yearly[1] == 1.0
+    assert yearly[0] == 1.0
+    assert yearly[1] == 1.0
     assert yearly[2] < 1.0
     first_short = int(np.flatnonzero(p < 1.0)[0])
     # Stock held at the market and smelter (7 days of cover each, growing) delays the

@@ -272,5 +272,114 @@ def test_exit_is_logged_on_the_day_the_cumulative_hazard_is_reached():
     assert lev["exited"] == day
     out = res.daily[(res.daily["node"] == "newco") & (res.daily["stock"] == "output")]
     cap = out.set_index("day")["capacity_available"]
-    assert cap.loc[day - 1] == 8.0 and (cap.loc[day:] == 0).all()
+    assert cap.loc[day - 1] == 8.0
+    assert (cap.loc[day:] == 0).all()
     res.check_conservation()
+
+
+# ----------------------------------------------------------------- EU SME test
+
+from crmsim.scenario.schema import Size  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("staff", "turnover", "balance", "expected"),
+    [
+        (9, None, None, "micro"),
+        (10, None, None, "small"),
+        (249, None, None, "medium"),
+        (250, None, None, "large"),
+        (None, 2e6, None, "micro"),  # ceilings are "not exceeding"
+        (None, 2e6 + 1, None, "small"),
+        (None, 10e6, None, "small"),
+        (None, 50e6, None, "medium"),
+        (None, 50e6 + 1, None, "large"),
+        (None, None, 43e6, "medium"),
+        (None, None, 43e6 + 1, "large"),
+        # turnover OR balance sheet: the more favourable of the two
+        (None, 60e6, 40e6, "medium"),
+        (None, 1e6, 40e6, "micro"),
+        # staff AND financial: the larger of the two tests
+        (8, 5e6, None, "small"),
+        (8, 60e6, 44e6, "large"),
+        (120, 1e6, 1e6, "medium"),
+        (None, None, None, None),
+    ],
+)
+def test_eu_sme_class_combines_staff_and_financial_ceilings(staff, turnover, balance, expected):
+    got = Size.eu_class(staff, turnover, balance)
+    assert (None if got is None else got.value) == expected
+
+
+def sme_network(**small_mine) -> dict:
+    return {
+        "crmsim": 1,
+        "name": "sme",
+        "warmup_days": 5,
+        "horizon_days": 30,
+        "materials": [{"id": "ore"}],
+        "nodes": [
+            {
+                "id": "a",
+                "role": "mine",
+                "country": "AUS",
+                "output": "ore",
+                "capacity": 100,
+                **small_mine,
+            },
+            {
+                "id": "b",
+                "role": "mine",
+                "country": "AUS",
+                "output": "ore",
+                "capacity": 100,
+                "employees": 30,
+                "reference_price_eur": 500,  # 100 × 500 × 365 = 18.25 m: medium
+            },
+            {"id": "k", "role": "market", "country": "DEU", "demand": {"mean": 100}},
+        ],
+        "edges": [{"from": "a", "to": "k", "share": 0.5}, {"from": "b", "to": "k", "share": 0.5}],
+    }
+
+
+def test_msme_share_uses_the_class_derived_from_staff_and_turnover():
+    from crmsim.network.analysis import msme_share
+    from crmsim.network.graph import build_graph
+
+    # Mine a has 5 staff (micro by staff alone) but sells 100 × 2,000 × 365 = EUR 73 m a
+    # year: large. Mine b: 30 staff and EUR 18.25 m: medium. MSME share of capacity
+    # 100 / 200 = 0.5 (it would be 1.0 by staff alone), and of shipments 0.5 too.
+    s = scenario_from_dict(sme_network(employees=5, reference_price_eur=2000))
+    assert (s.node("a").firm_size, s.node("b").firm_size) == (Size.LARGE, Size.MEDIUM)
+    share = msme_share(build_graph(s)).iloc[0]
+    assert float(share["msme_share"]) == 0.5
+    res = simulate(s, seed=0)
+    row = res.materials.set_index("material").loc["ore"]
+    assert row["msme_share"] == pytest.approx(0.5)
+    # Given turnover wins over the estimate: EUR 9 m with 5 staff is small.
+    s2 = scenario_from_dict(sme_network(employees=5, reference_price_eur=2000, turnover_eur=9e6))
+    assert s2.node("a").firm_size is Size.SMALL
+    assert float(msme_share(build_graph(s2)).iloc[0]["msme_share"]) == 1.0
+
+
+def test_declared_size_contradicting_stated_turnover_is_a_located_error():
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(sme_network(size="small", turnover_eur=60e6), filename="s.yaml")
+    (problem,) = err.value.problems
+    assert problem.field_path == "nodes[0]"
+    assert "size 'small' contradicts turnover_eur=6e+07" in problem.message
+    assert "large" in problem.message
+
+
+def test_declared_size_contradicting_the_turnover_estimate_is_a_located_warning():
+    from crmsim.scenario.warnings import check_warnings
+
+    s = scenario_from_dict(sme_network(size="small", reference_price_eur=2000))
+    (w,) = [p for p in check_warnings(s) if p.code == "size_contradicts_sme_test"]
+    assert w.field_path == "nodes[0].size"
+    assert "'large'" in w.message
+    assert "7.3e+07" in w.message
+    assert s.node("a").firm_size is Size.LARGE  # the derived class is used
+    # Agreeing figures give no warning.
+    ok = scenario_from_dict(sme_network(size="medium", reference_price_eur=500))
+    assert not [p for p in check_warnings(ok) if p.code == "size_contradicts_sme_test"]

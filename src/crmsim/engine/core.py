@@ -837,9 +837,7 @@ class Engine:
             # A recycler can take on what its feedstock and recovered stock allow.
             rec = lay.recycler
             deliverable = np.minimum(cap_today[rec], self.pool[rec] * self._efficiency[rec])
-            spare[rec] = np.maximum(
-                0.0, deliverable + self.out_stock[rec] - self._rate_today[rec]
-            )
+            spare[rec] = np.maximum(0.0, deliverable + self.out_stock[rec] - self._rate_today[rec])
         spare[~np.isfinite(spare)] = 1e300
         # Edges that divert do not receive; weights by spare capacity of the usable part.
         src_alt = lay.edge_src[pt]
@@ -911,9 +909,9 @@ class Engine:
         lay = self.layout
         for plan in self.entries:
             i = plan.node
-            if plan.financed and plan.day is None and plan.trigger_below is not None:
-                if self._entry_fires(plan, d):
-                    plan.day = float(d)
+            waiting = plan.financed and plan.day is None and plan.trigger_below is not None
+            if waiting and self._entry_fires(plan, d):
+                plan.day = float(d)
             if plan.day is not None and d >= plan.day and not plan.exited:
                 plan.exited = plan.exits_by(d)
             if plan.day is None or d < plan.day:

@@ -69,7 +69,7 @@ class EntryPlan:
     def exits_by(self, d: int) -> bool:
         """Whether the cumulative exit hazard has reached the draw by the start of day ``d``."""
         assert self.day is not None
-        hazard = (max(0.0, d - self.day) * self.exit_base + self.stressed_days * self.exit_stress)
+        hazard = max(0.0, d - self.day) * self.exit_base + self.stressed_days * self.exit_stress
         return hazard / 365.0 >= self.exit_draw and hazard > 0
 
 

@@ -336,6 +336,8 @@ def apply_msme_entrant(scenario: Scenario, lever: MsmeEntrant, policy_id: str) -
             role=role,
             country=lever.country,
             size=lever.size,
+            employees=lever.employees,
+            reference_price_eur=lever.reference_price_eur,
             output=output,
             capacity=lever.capacity,
             recipe=dict(lever.recipe),

@@ -103,35 +103,105 @@ class Role(StrEnum):
     STOCKPILE = "stockpile"
 
 
-class Size(StrEnum):
-    """Firm size class (EU definition 2003/361/EC, by staff headcount)."""
+#: EU SME ceilings (Commission Recommendation 2003/361/EC, Annex, Article 2), in EUR:
+#: (size, staff headcount below, annual turnover at most, balance-sheet total at most).
+SME_CEILINGS: tuple[tuple[str, int, float, float], ...] = (
+    ("micro", 10, 2e6, 2e6),
+    ("small", 50, 10e6, 10e6),
+    ("medium", 250, 50e6, 43e6),
+)
 
-    MICRO = "micro"  # < 10 staff
-    SMALL = "small"  # < 50
-    MEDIUM = "medium"  # < 250
-    LARGE = "large"  # >= 250
+
+class Size(StrEnum):
+    """Firm size class (EU definition, Recommendation 2003/361/EC).
+
+    A firm is in a class when its staff headcount is below the class's staff ceiling *and*
+    its annual turnover *or* its balance-sheet total is within the financial ceiling:
+    micro < 10 staff and ≤ EUR 2 m (2 m), small < 50 and ≤ 10 m (10 m), medium < 250 and
+    ≤ 50 m (balance sheet ≤ 43 m); large otherwise.
+    """
+
+    MICRO = "micro"  # < 10 staff, turnover or balance sheet <= EUR 2 m
+    SMALL = "small"  # < 50, <= 10 m (10 m)
+    MEDIUM = "medium"  # < 250, <= 50 m (43 m)
+    LARGE = "large"  # otherwise
 
     @property
     def is_msme(self) -> bool:
         """True for micro, small and medium enterprises."""
         return self is not Size.LARGE
 
+    @property
+    def rank(self) -> int:
+        """0 (micro) … 3 (large): a larger rank is a larger firm."""
+        return list(Size).index(self)
+
     @classmethod
     def from_employees(cls, employees: int) -> Size:
-        """The size class of a firm with the given staff headcount.
+        """The size class of a firm with the given staff headcount (the staff test alone).
 
         Examples
         --------
         >>> Size.from_employees(9), Size.from_employees(49), Size.from_employees(250)
         (<Size.MICRO: 'micro'>, <Size.SMALL: 'small'>, <Size.LARGE: 'large'>)
         """
-        if employees < 10:
-            return cls.MICRO
-        if employees < 50:
-            return cls.SMALL
-        if employees < 250:
-            return cls.MEDIUM
+        for name, staff, _, _ in SME_CEILINGS:
+            if employees < staff:
+                return cls(name)
         return cls.LARGE
+
+    @classmethod
+    def from_financials(
+        cls, turnover_eur: float | None = None, balance_sheet_eur: float | None = None
+    ) -> Size | None:
+        """The size class by the financial test: turnover *or* balance sheet within ceiling.
+
+        With both given the more favourable (smaller) class applies, as the EU rule lets a
+        firm choose; ``None`` when neither is given.
+
+        Examples
+        --------
+        >>> Size.from_financials(2e6), Size.from_financials(45e6, 45e6)
+        (<Size.MICRO: 'micro'>, <Size.MEDIUM: 'medium'>)
+        >>> Size.from_financials(60e6, 40e6), Size.from_financials(60e6, 44e6)
+        (<Size.MEDIUM: 'medium'>, <Size.LARGE: 'large'>)
+        """
+        classes = []
+        for value, balance in ((turnover_eur, False), (balance_sheet_eur, True)):
+            if value is None:
+                continue
+            found = cls.LARGE
+            for name, _, turnover_max, balance_max in SME_CEILINGS:
+                if value <= (balance_max if balance else turnover_max):
+                    found = cls(name)
+                    break
+            classes.append(found)
+        return min(classes, key=lambda c: c.rank) if classes else None
+
+    @classmethod
+    def eu_class(
+        cls,
+        employees: int | None = None,
+        turnover_eur: float | None = None,
+        balance_sheet_eur: float | None = None,
+    ) -> Size | None:
+        """The EU size class from what is known: the larger of the staff and financial tests.
+
+        ``None`` when nothing is given. With only staff (or only financials) that test
+        alone decides.
+
+        Examples
+        --------
+        >>> Size.eu_class(8, 5e6), Size.eu_class(120, 1e6, 1e6), Size.eu_class(300)
+        (<Size.SMALL: 'small'>, <Size.MEDIUM: 'medium'>, <Size.LARGE: 'large'>)
+        """
+        tests = []
+        if employees is not None:
+            tests.append(cls.from_employees(employees))
+        financial = cls.from_financials(turnover_eur, balance_sheet_eur)
+        if financial is not None:
+            tests.append(financial)
+        return max(tests, key=lambda c: c.rank) if tests else None
 
 
 class DisruptionKind(StrEnum):
@@ -277,9 +347,9 @@ def trigger_rule_problems(
 
     Examples
     --------
-    >>> trigger_rule_problems(day=None, fill_rate_below=0.9, for_days=7,
-    ...                       window_days=30, shortage_days=None)
-    ['give either `for_days` (consecutive days below the threshold) or `window_days` (a moving window), not both']
+    >>> [p[:40] for p in trigger_rule_problems(
+    ...     day=None, fill_rate_below=0.9, for_days=7, window_days=30, shortage_days=None)]
+    ['give either `for_days` (consecutive days']
     """
     problems: list[str] = []
     if (day is None) == (fill_rate_below is None):
@@ -496,11 +566,30 @@ class Node(BaseModel):
     )
     size: Size | None = Field(
         default=None,
-        description="Firm size: micro, small, medium or large (EU definition). Unspecified "
-        "when omitted, and reported as such.",
+        description="Firm size: micro, small, medium or large (EU definition). When "
+        "`employees`, `turnover_eur`, `balance_sheet_eur` or `reference_price_eur` are given, "
+        "the class they imply is used (a declared size that contradicts given figures is an "
+        "error; one that contradicts only the turnover estimate is a warning). Unspecified "
+        "when all are omitted, and reported as such.",
     )
-    employees: Annotated[int, Field(ge=0)] | None = Field(
-        default=None, description="Staff headcount; sets or checks `size`."
+    employees: Annotated[int, Field(ge=0, le=10_000_000)] | None = Field(
+        default=None,
+        description="Staff headcount (annual work units): the staff test of the EU SME "
+        "definition; sets or checks `size`.",
+    )
+    turnover_eur: Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Annual turnover in EUR (EU SME financial test). Default: capacity × "
+        "`reference_price_eur` × 365 when a reference price is given.",
+    )
+    balance_sheet_eur: Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)] | None = Field(
+        default=None, description="Annual balance-sheet total in EUR (EU SME test)."
+    )
+    reference_price_eur: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Price in EUR per unit of output, to estimate the turnover for the "
+        "SME test as capacity × price × 365 (full utilisation) when `turnover_eur` is "
+        "not given.",
     )
     recipe: dict[Id, Positive] = Field(
         default_factory=dict,
@@ -591,13 +680,21 @@ class Node(BaseModel):
                     problems.append(f"`{f}` is for recyclers only, not a {role}")
             if self.collects_from:
                 problems.append(f"`collects_from` is for recyclers only, not a {role}")
-        if self.employees is not None and self.size is not None:
-            implied = Size.from_employees(self.employees)
-            if implied is not self.size:
-                problems.append(
-                    f"size {self.size.value!r} contradicts employees={self.employees} "
-                    f"(EU definition: {implied.value}); drop one or make them agree"
-                )
+        stated = Size.eu_class(self.employees, self.turnover_eur, self.balance_sheet_eur)
+        if stated is not None and self.size is not None and stated is not self.size:
+            figures = ", ".join(
+                f"{f}={getattr(self, f):g}"
+                for f in ("employees", "turnover_eur", "balance_sheet_eur")
+                if getattr(self, f) is not None
+            )
+            problems.append(
+                f"size {self.size.value!r} contradicts {figures} (EU definition, "
+                f"Recommendation 2003/361/EC: {stated.value}); drop one or make them agree"
+            )
+        if self.reference_price_eur is not None and self.capacity is None:
+            problems.append(
+                "`reference_price_eur` needs `capacity` (turnover = capacity × price × 365)"
+            )
         if self.release is not None and role is not Role.STOCKPILE:
             problems.append(f"`release` is for stockpiles only, not a {role}")
         if self.development is not None and role not in (Role.MINE, Role.RECYCLER):
@@ -607,13 +704,36 @@ class Node(BaseModel):
         return self
 
     @property
-    def firm_size(self) -> Size | None:
-        """The size class, from ``size`` or else from ``employees``."""
-        if self.size is not None:
-            return self.size
-        if self.employees is not None:
-            return Size.from_employees(self.employees)
+    def turnover_estimate_eur(self) -> float | None:
+        """``turnover_eur``, or else capacity × ``reference_price_eur`` × 365 (EUR/year)."""
+        if self.turnover_eur is not None:
+            return float(self.turnover_eur)
+        if self.reference_price_eur is not None and self.capacity is not None:
+            return float(self.capacity) * float(self.reference_price_eur) * 365.0
         return None
+
+    @property
+    def derived_size(self) -> Size | None:
+        """The EU size class implied by staff, turnover (or its estimate) and balance sheet.
+
+        The larger of the staff test and the financial test (turnover *or* balance sheet);
+        ``None`` when none of them is known.
+        """
+        return Size.eu_class(self.employees, self.turnover_estimate_eur, self.balance_sheet_eur)
+
+    @property
+    def firm_size(self) -> Size | None:
+        """The size class used by the model: the derived EU class, or else ``size``.
+
+        Examples
+        --------
+        >>> n = Node(id="a", role="mine", country="DEU", output="ore", capacity=100,
+        ...          employees=30, reference_price_eur=500)
+        >>> n.turnover_estimate_eur, n.firm_size
+        (18250000.0, <Size.MEDIUM: 'medium'>)
+        """
+        derived = self.derived_size
+        return derived if derived is not None else self.size
 
     @property
     def unfc_code(self) -> UnfcCode | None:
@@ -877,6 +997,15 @@ class MsmeEntrant(BaseModel):
         default=None, description="Material produced (default: what its buyers need)."
     )
     capacity: Positive = Field(description="Capacity of each entrant (units/day).")
+    employees: Annotated[int, Field(ge=0, le=249)] | None = Field(
+        default=None, description="Staff headcount of each entrant (must agree with `size`)."
+    )
+    reference_price_eur: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Price in EUR per unit of output: each entrant's turnover for the EU "
+        "SME test is estimated as capacity × price × 365 (a warning when that contradicts "
+        "`size`; the derived class is used for the MSME share).",
+    )
     recipe: dict[Id, Positive] = Field(default_factory=dict, description="Processor recipe.")
     suppliers: tuple[Id, ...] = Field(default=(), description="Suppliers of its inputs.")
     supplies: tuple[Id, ...] = Field(description="Buyers it supplies once qualified.")
@@ -917,6 +1046,17 @@ class MsmeEntrant(BaseModel):
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return _as_list(value)
+
+    @model_validator(mode="after")
+    def _staff_fits_size(self) -> MsmeEntrant:
+        if self.employees is not None:
+            implied = Size.from_employees(self.employees)
+            if implied is not Size(self.size):
+                raise ValueError(
+                    f"size {Size(self.size).value!r} contradicts employees={self.employees} "
+                    f"(EU definition: {implied.value}); drop one or make them agree"
+                )
+        return self
 
 
 class Recycling(BaseModel):
@@ -1156,6 +1296,7 @@ WarningCode = Literal[
     "entrant_never_supplies",
     "development_after_horizon",
     "ignored_field",
+    "size_contradicts_sme_test",
 ]
 
 

@@ -33,6 +33,12 @@ that says how to fix it or how to silence it. The kinds:
 ``ignored_field``
     A field set to a value the engine does not use: ``cv`` of a Poisson demand (its
     variance equals its mean).
+``size_contradicts_sme_test``
+    A node's declared ``size`` (or an ``msme_entrant``'s) differs from the EU class
+    (Recommendation 2003/361/EC) that its staff and its *estimated* turnover (capacity ×
+    ``reference_price_eur`` × 365) imply. The model uses the derived class (for the MSME
+    share); a size that contradicts *stated* figures (``employees``, ``turnover_eur``,
+    ``balance_sheet_eur``) is an error instead.
 
 Silence a warning on purpose with the top-level ``silence_warnings`` list: a code alone
 silences every warning of that kind, ``{code: ..., id: ...}`` only the one about that
@@ -148,6 +154,7 @@ class _Collector:
         self.entrants()
         self.developments()
         self.ignored_fields()
+        self.sizes()
         return self.found
 
     # ------------------------------------------------------------------ (a) capacity
@@ -485,6 +492,48 @@ class _Collector:
                     value=d.cv,
                     fix="drop cv, or use distribution: gamma or normal for another spread",
                 )
+
+    # ------------------------------------------------------------------ (g) SME test
+    def sizes(self) -> None:
+        from crmsim.scenario.schema import Size
+
+        for i, n in enumerate(self.s.nodes):
+            derived = n.derived_size
+            if n.size is None or derived is None or derived is n.size:
+                continue
+            turnover = n.turnover_estimate_eur
+            self.add(
+                "size_contradicts_sme_test",
+                n.id,
+                f"node {n.id!r} is declared {n.size.value!r} but the EU SME test gives "
+                f"{derived.value!r}: estimated turnover {_num(turnover or 0)} EUR/year "
+                f"(capacity × reference_price_eur × 365)"
+                + (f" with {n.employees} staff" if n.employees is not None else "")
+                + f"; the model uses {derived.value!r}",
+                ("nodes", i, "size"),
+                value=n.size.value,
+                fix="give turnover_eur (or balance_sheet_eur) if the estimate is wrong, or "
+                "correct size",
+            )
+        for i, p in enumerate(self.s.policies):
+            m = p.msme_entrant
+            if m is None or m.reference_price_eur is None:
+                continue
+            turnover = m.capacity * m.reference_price_eur * 365.0
+            derived = Size.eu_class(m.employees, turnover)
+            assert derived is not None
+            if derived is Size(m.size):
+                continue
+            self.add(
+                "size_contradicts_sme_test",
+                p.id,
+                f"the entrants of policy {p.id!r} are declared {Size(m.size).value!r} but the "
+                f"EU SME test gives {derived.value!r}: estimated turnover {_num(turnover)} "
+                f"EUR/year each; the model uses {derived.value!r}",
+                ("policies", i, "msme_entrant", "size"),
+                value=Size(m.size).value,
+                fix="check capacity and reference_price_eur, or correct size",
+            )
 
 
 def _silence(scenario: Scenario, found: list[_Found]) -> list[Problem]:
