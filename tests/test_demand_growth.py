@@ -13,6 +13,7 @@ import pytest
 from crmsim.engine import simulate
 from crmsim.scenario.errors import ScenarioError
 from crmsim.scenario.loader import scenario_from_dict
+from test_engine_levers import output_rows, recycling_chain
 
 
 def chain(demand: dict, *, capacity: float = 1e6, horizon: int = 3 * 365, warmup: int = 30):
@@ -142,3 +143,24 @@ def test_without_growth_draws_are_unchanged():
     )
     assert a.summary["unmet"] == b.summary["unmet"]
     assert a.market_summary["demand"].iloc[0] == b.market_summary["demand"].iloc[0]
+
+
+def test_in_use_stock_follows_past_demand_when_demand_grows():
+    # Batteries last exactly L = 30 days and contain 0.05 Sb; 80 % are collected. The
+    # steady-state in-use stock of day 0 (100/day × 30 days) feeds collection at
+    # 100 × 0.05 × 0.8 = 4 a day for the first 30 days; from then on what is collected on
+    # day t is what was served on day t − 30, which grows with demand (50 %/year here).
+    data = recycling_chain(30, "steady_state")
+    data["nodes"][2]["demand"] = {"mean": 100, "growth_per_year": 0.5}
+    data["horizon_days"] = 400
+    data["nodes"][0]["capacity"] = 100  # room for the growing need
+    res = simulate(scenario_from_dict(data), seed=0)
+    served = res.market_daily.set_index("day")["served_incl_backorders"]
+    rec = output_rows(res, "rec")
+    assert rec.loc[0:29, "collected"].to_numpy() == pytest.approx(4.0, rel=1e-12)
+    for t in range(30, 400, 37):
+        assert rec.loc[t, "collected"] == pytest.approx(served.loc[t - 30] * 0.05 * 0.8)
+    assert served.loc[399] == pytest.approx(100 * 1.5 ** (399 / 365), rel=1e-9)
+    assert rec.loc[399, "collected"] > 1.4 * 4.0
+    res.check_conservation()
+    res.check_consistency()
