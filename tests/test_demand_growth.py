@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crmsim.engine import simulate
 from crmsim.scenario.errors import ScenarioError
@@ -162,5 +164,27 @@ def test_in_use_stock_follows_past_demand_when_demand_grows():
         assert rec.loc[t, "collected"] == pytest.approx(served.loc[t - 30] * 0.05 * 0.8)
     assert served.loc[399] == pytest.approx(100 * 1.5 ** (399 / 365), rel=1e-9)
     assert rec.loc[399, "collected"] > 1.4 * 4.0
+    res.check_conservation()
+    res.check_consistency()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.floats(-0.5, 2.0),
+    st.lists(st.floats(0, 5), min_size=1, max_size=4),
+    st.booleans(),
+    st.integers(1, 800),
+)
+def test_any_growth_path_balances_and_demands_exactly_mean_times_multiplier(
+    growth, table, use_table, horizon
+):
+    demand = (
+        {"mean": 20, "by_year": table} if use_table else {"mean": 20, "growth_per_year": growth}
+    )
+    s = scenario_from_dict(chain(demand, capacity=50, horizon=horizon, warmup=10))
+    res = simulate(s, seed=9)
+    spec = s.node("city").demand
+    expected = sum(20 * spec.multiplier(t) for t in range(horizon))
+    assert res.market_summary["demand"].iloc[0] == pytest.approx(expected, rel=1e-9, abs=1e-9)
     res.check_conservation()
     res.check_consistency()

@@ -383,3 +383,55 @@ def test_declared_size_contradicting_the_turnover_estimate_is_a_located_warning(
     # Agreeing figures give no warning.
     ok = scenario_from_dict(sme_network(size="medium", reference_price_eur=500))
     assert not [p for p in check_warnings(ok) if p.code == "size_contradicts_sme_test"]
+
+
+def test_policy_trigger_and_staff_errors_are_located_at_the_policy():
+    data = flicker({"day": 0})
+    lever = {
+        "country": "DEU",
+        "size": "small",
+        "role": "mine",
+        "capacity": 8,
+        "supplies": ["city"],
+    }
+    data["policies"] = [
+        {
+            "id": "a",
+            "msme_entrant": {**lever, "trigger": {"fill_rate_below": 0.9, "shortage_days": 3}},
+        },
+        {"id": "b", "msme_entrant": {**lever, "employees": 60}},
+    ]
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(data, filename="p.yaml")
+    found = {p.field_path: p.message for p in err.value.problems}
+    assert "needs `window_days`" in found["policies[0].msme_entrant.trigger"]
+    assert "contradicts employees=60" in found["policies[1].msme_entrant"]
+
+
+def test_entrant_turnover_estimate_that_makes_it_large_is_a_warning_and_counts_as_large():
+    from crmsim.policy import apply_msme_entrant
+    from crmsim.scenario.warnings import check_warnings
+
+    data = flicker({"day": 0})
+    data["nodes"] = data["nodes"][:2]
+    data["edges"] = data["edges"][:1]
+    # 8 units/day × EUR 20,000 × 365 = EUR 58.4 m a year: large, though declared small.
+    data["policies"] = [
+        {
+            "id": "msme",
+            "msme_entrant": {
+                "country": "DEU",
+                "size": "small",
+                "role": "mine",
+                "capacity": 8,
+                "supplies": ["city"],
+                "reference_price_eur": 20000,
+            },
+        }
+    ]
+    s = scenario_from_dict(data)
+    (w,) = [p for p in check_warnings(s) if p.code == "size_contradicts_sme_test"]
+    assert w.field_path == "policies[0].msme_entrant.size"
+    assert "5.84e+07" in w.message
+    t = apply_msme_entrant(s, s.policy("msme").msme_entrant, "msme")
+    assert t.node("msme_1").firm_size is Size.LARGE
