@@ -51,7 +51,7 @@ from crmsim.engine.levers import (
 from crmsim.engine.streams import Streams
 from crmsim.scenario.distributions import normal_for_moments, truncated_normal
 from crmsim.scenario.errors import Problem, ScenarioError
-from crmsim.scenario.schema import Demand, DisruptionKind, Scenario
+from crmsim.scenario.schema import MAX_FACTOR, Demand, DisruptionKind, Scenario
 
 __all__ = ["MAX_DEMAND_FACTOR", "Engine", "demand_multipliers"]
 
@@ -111,7 +111,8 @@ def demand_multipliers(spec: Demand, warmup_days: int, days: int) -> np.ndarray:
         return table[year]
     if spec.growth_per_year == 0:
         return np.ones(days)
-    return np.power(1.0 + float(spec.growth_per_year), scored / 365.0)
+    # Capped like the schema's multiplier (MAX_FACTOR): a century of growth stays finite.
+    return np.minimum(np.power(1.0 + float(spec.growth_per_year), scored / 365.0), MAX_FACTOR)
 
 
 def _plan_scale(G: Any, lay: Layout, mult: np.ndarray) -> np.ndarray:
