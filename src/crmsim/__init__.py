@@ -28,13 +28,18 @@ __all__ = [
     "compare",
     "load_scenario",
     "loads_scenario",
+    "stress",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the experiment API on first use (it needs pandas and the engine)."""
+    """Import the experiment API on first use (it needs pandas, scipy and the engine)."""
     if name == "compare":
         from crmsim.experiment.compare import compare
 
         return compare
+    if name == "stress":
+        from crmsim.experiment.stress import stress
+
+        return stress
     raise AttributeError(f"module 'crmsim' has no attribute {name!r}")

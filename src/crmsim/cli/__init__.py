@@ -93,6 +93,7 @@ from crmsim.cli import (  # noqa: E402
     commands_report,
     commands_run,
     commands_scenario,
+    commands_stress,
 )
 
 __all__ += [
@@ -101,4 +102,5 @@ __all__ += [
     "commands_report",
     "commands_run",
     "commands_scenario",
+    "commands_stress",
 ]
