@@ -477,6 +477,9 @@ def test_warning_codes_are_the_ones_emitted():
         entrant_text("{day: 100}"),
         developed_text("100"),
         scenario_text(replace=(("cv: 0.2}", "cv: 0.2, distribution: poisson}"),)),
+        scenario_text(
+            replace=(("capacity: 30}", "capacity: 30, size: micro, reference_price_eur: 1000}"),)
+        ),
     ]
     emitted = {p.code for text in texts for p in warnings_of(text)}
     assert emitted == set(WARNING_CODES)

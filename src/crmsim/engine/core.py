@@ -41,6 +41,7 @@ from crmsim.engine.attribution import event_keys, select_events
 from crmsim.engine.disruptions import DisruptionEvent, generate_events
 from crmsim.engine.layout import Layout, build_layout, lead_days
 from crmsim.engine.levers import (
+    EntryPlan,
     lifetime_pmf,
     plan_development,
     plan_entries,
@@ -50,9 +51,9 @@ from crmsim.engine.levers import (
 from crmsim.engine.streams import Streams
 from crmsim.scenario.distributions import normal_for_moments, truncated_normal
 from crmsim.scenario.errors import Problem, ScenarioError
-from crmsim.scenario.schema import Demand, DisruptionKind, Scenario
+from crmsim.scenario.schema import MAX_FACTOR, Demand, DisruptionKind, Scenario
 
-__all__ = ["MAX_DEMAND_FACTOR", "Engine"]
+__all__ = ["MAX_DEMAND_FACTOR", "Engine", "demand_multipliers"]
 
 #: Cap on the combined factor of the demand shocks in force at a market (documented in
 #: docs/engine.md): overlapping shocks multiply, and 50 shocks of factor 2 would otherwise
@@ -60,17 +61,29 @@ __all__ = ["MAX_DEMAND_FACTOR", "Engine"]
 MAX_DEMAND_FACTOR = 1000.0
 
 
-def _draw_demand(spec: Demand, rng: np.random.Generator, days: int) -> np.ndarray:
+def _draw_demand(
+    spec: Demand, rng: np.random.Generator, days: int, mult: np.ndarray | None = None
+) -> np.ndarray:
     """Daily demand draws (never negative) for one market.
 
     ``normal`` demand is the zero-truncated normal whose own mean and cv are the scenario's
-    ``mean`` and ``cv`` (:func:`~crmsim.scenario.distributions.normal_for_moments`).
+    ``mean`` and ``cv`` (:func:`~crmsim.scenario.distributions.normal_for_moments`). With
+    demand growth (``mult``, the factor on the mean per day) a normal or gamma draw is
+    scaled by the day's factor — the same family with the mean scaled and the cv kept — and
+    a Poisson draw has the day's mean.
     """
     mean, cv = float(spec.mean), float(spec.cv)
+    grows = mult is not None and bool(np.any(mult != 1.0))
     if mean == 0:
         return np.zeros(days)
     if spec.distribution == "poisson":
+        if grows:
+            assert mult is not None
+            return rng.poisson(mean * mult).astype(float)
         return rng.poisson(mean, days).astype(float)
+    if grows:
+        assert mult is not None
+        return _draw_demand(spec, rng, days) * mult
     if cv < 1e-6 or not cv * mean > 0:  # practically deterministic (no gamma shape 1/cv² = inf)
         return np.full(days, mean)
     if spec.distribution == "gamma":
@@ -78,6 +91,52 @@ def _draw_demand(spec: Demand, rng: np.random.Generator, days: int) -> np.ndarra
         return rng.gamma(shape, mean / shape, days)
     loc, scale = normal_for_moments(mean, cv)
     return truncated_normal(loc, scale).rvs(days, rng)
+
+
+def demand_multipliers(spec: Demand, warmup_days: int, days: int) -> np.ndarray:
+    """The factor on ``spec.mean`` on each simulated day (warm-up days: day 0's factor).
+
+    Examples
+    --------
+    >>> demand_multipliers(Demand(mean=1, by_year=(1, 2)), 2, 4).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    >>> demand_multipliers(Demand(mean=1, growth_per_year=1.0), 1, 3).round(6).tolist()
+    [1.0, 1.0, 1.001901]
+    """
+    scored = np.arange(days, dtype=float) - warmup_days
+    scored = np.maximum(scored, 0.0)
+    if spec.by_year:
+        table = np.asarray(spec.by_year, dtype=float)
+        year = np.minimum((scored // 365).astype(np.intp), len(table) - 1)
+        return table[year]
+    if spec.growth_per_year == 0:
+        return np.ones(days)
+    # Capped like the schema's multiplier (MAX_FACTOR): a century of growth stays finite.
+    return np.minimum(np.power(1.0 + float(spec.growth_per_year), scored / 365.0), MAX_FACTOR)
+
+
+def _plan_scale(G: Any, lay: Layout, mult: np.ndarray) -> np.ndarray:
+    """Per day and node, planned output ÷ planned output at the day-0 means, ``(T, N)``.
+
+    Planned flows are linear in the markets' mean demands, so each node's planned output
+    on day ``d`` is ``Σ_k m_k(d) × r_ik``, where ``r_ik`` is its planned output when only
+    market ``k`` demands (at its ``mean``). A node without planned output keeps 1.
+    """
+    import networkx as nx
+
+    from crmsim.engine.layout import _reference_rate
+    from crmsim.network.graph import baseline_flows
+
+    order = list(nx.topological_sort(G))
+    N, K = lay.n_nodes, len(lay.markets)
+    contrib = np.zeros((K, N))
+    for k, (m, spec) in enumerate(zip(lay.markets, lay.market_demand, strict=True)):
+        rates, flows = baseline_flows(G, order, means={lay.nodes[int(m)]: float(spec.mean)})
+        for i, v in enumerate(lay.nodes):
+            contrib[k, i] = _reference_rate(G, v, flows) if lay.stockpile[i] else rates[v]
+    base = contrib.sum(axis=0)
+    today = mult @ contrib
+    return np.divide(today, base, out=np.ones_like(today), where=base > 0)
 
 
 class Engine:
@@ -151,9 +210,17 @@ class Engine:
 
         # Random inputs, each from its own named stream (common random numbers).
         self.demand_draws = np.zeros((self.T, K))
+        mult = np.ones((self.T, K))  # demand growth: factor on the mean per day and market
         for j, (i, spec) in enumerate(zip(lay.markets, lay.market_demand, strict=True)):
             rng = self.streams.get("demand", lay.nodes[i])
-            self.demand_draws[:, j] = _draw_demand(spec, rng, self.T)
+            if spec.grows:
+                mult[:, j] = demand_multipliers(spec, self.W, self.T)
+            self.demand_draws[:, j] = _draw_demand(spec, rng, self.T, mult[:, j])
+        # Targets follow the planned flows of the day's mean demand (docs/engine.md).
+        self._scale: np.ndarray | None = None
+        if any(spec.grows for spec in lay.market_demand):
+            self._scale = _plan_scale(self.graph, lay, mult)
+        self._rate_today = lay.rate
         self.lead_draws: dict[int, np.ndarray] = {}
         for e_random in np.flatnonzero(lay.edge_lead_random):
             u, v, k = lay.edges[e_random]
@@ -531,7 +598,13 @@ class Engine:
                 input_limit[owners], np.minimum.reduceat(ratio, starts)
             )
         open_orders = np.bincount(lay.edge_src, weights=self.backlog, minlength=N)
-        room = np.maximum(0.0, lay.out_target + open_orders - self.out_stock)
+        if self._scale is not None:
+            scale = self._scale[d]
+            self._rate_today = lay.rate * scale
+            out_target = lay.out_target * scale
+        else:
+            out_target = lay.out_target
+        room = np.maximum(0.0, out_target + open_orders - self.out_stock)
         if self._has_recycler:
             room[lay.recycler] = np.inf  # collected material is recovered as it comes
         prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
@@ -567,6 +640,8 @@ class Engine:
             self.cum_recovered[rec] += prod[rec]
             self.recovered_m += np.bincount(lay.node_material[rec], weights=prod[rec], minlength=M)
         self.consumed_m += np.bincount(lay.slot_material, weights=consumed, minlength=M)
+        if self.entries:
+            self._count_stress(d, prod, cap_today)
 
         # 4. Markets: demand, served from stock.
         ms = lay.market_slot
@@ -596,7 +671,10 @@ class Engine:
             position = self.in_stock + pipeline
             if self._has_backorders:
                 position[ms] -= self.market_backlog
-            target = lay.slot_position_target.copy()
+            if self._scale is not None:
+                target = lay.slot_position_target * self._scale[d][lay.slot_node]
+            else:
+                target = lay.slot_position_target.copy()
             # Inputs for open orders beyond stock (lets an alternative supplier buy the
             # inputs for re-sourced orders).
             target[self._prod_sel] += self._prod_coef * open_orders[self._prod_owner]
@@ -623,7 +701,10 @@ class Engine:
 
             # 6. Export quotas, stockpile releases (pushed to their buyer), then suppliers
             # fill orders from stock, pro rata when short.
-            quota = (1.0 - block) * lay.edge_quota_ref if self._any_block else None
+            quota_ref = lay.edge_quota_ref
+            if self._scale is not None:
+                quota_ref = quota_ref * self._scale[d][lay.edge_dst]
+            quota = (1.0 - block) * quota_ref if self._any_block else None
             released = self._release(d, quota) if self.releases else np.zeros(E)
             if quota is not None:
                 # What may still cross today; orders beyond it are cancelled (lost to the
@@ -727,7 +808,10 @@ class Engine:
             avail_frac[rec] = np.minimum(
                 avail_frac[rec],
                 np.divide(
-                    feasible, lay.rate[rec], out=np.ones(int(rec.sum())), where=lay.rate[rec] > 0
+                    feasible,
+                    self._rate_today[rec],
+                    out=np.ones(int(rec.sum())),
+                    where=self._rate_today[rec] > 0,
                 ),
             )
         avail_frac = np.minimum(np.maximum(avail_frac, 0.0), 1.0)
@@ -749,12 +833,12 @@ class Engine:
             self.backlog += raw
             return
         diverting = np.bincount(pf[open_pair], minlength=E) > 0
-        spare = np.maximum(0.0, cap_today - lay.rate)
+        spare = np.maximum(0.0, cap_today - self._rate_today)
         if self._has_recycler:
             # A recycler can take on what its feedstock and recovered stock allow.
             rec = lay.recycler
             deliverable = np.minimum(cap_today[rec], self.pool[rec] * self._efficiency[rec])
-            spare[rec] = np.maximum(0.0, deliverable + self.out_stock[rec] - lay.rate[rec])
+            spare[rec] = np.maximum(0.0, deliverable + self.out_stock[rec] - self._rate_today[rec])
         spare[~np.isfinite(spare)] = 1e300
         # Edges that divert do not receive; weights by spare capacity of the usable part.
         src_alt = lay.edge_src[pt]
@@ -791,18 +875,49 @@ class Engine:
             srv = self.rec_served[lo:d, column]
         return np.divide(srv, dem, out=np.ones_like(dem), where=dem > 0)
 
+    def _entry_fires(self, plan: EntryPlan, d: int) -> bool:
+        """Whether an entrant's shortage rule fires on day ``d`` (reads days before ``d``).
+
+        * consecutive: performance below the threshold on each of the last ``for_days``
+          scored days;
+        * moving average: Σ served ÷ Σ demand over the last ``window_days`` scored days
+          (all of them completed) below the threshold;
+        * shortage days: at least ``shortage_days`` of the last ``window_days`` scored days
+          (fewer at the start of the horizon) with performance below the threshold.
+        """
+        assert plan.trigger_below is not None
+        n = plan.trigger_days
+        if plan.rule == "consecutive":
+            p = self._watched_performance(plan.watch, d, n)
+            return len(p) >= n and bool(np.all(p < plan.trigger_below))
+        lo = max(self.W, d - n)
+        if plan.rule == "moving_average":
+            if d - lo < n:
+                return False
+            if plan.watch is None:
+                dem = float(self.rec_demand[lo:d].sum())
+                srv = float(self.rec_served[lo:d].sum())
+            else:
+                dem = float(self.rec_demand[lo:d, plan.watch].sum())
+                srv = float(self.rec_served[lo:d, plan.watch].sum())
+            return dem > 0 and srv / dem < plan.trigger_below
+        p = self._watched_performance(plan.watch, d, n)
+        assert plan.shortage_days is not None
+        return int(np.count_nonzero(p < plan.trigger_below)) >= plan.shortage_days
+
     def _lever_state(self, d: int) -> None:
         """Entry, ramp-up, qualification, exit and resource development on day ``d``."""
         lay = self.layout
         for plan in self.entries:
             i = plan.node
-            if plan.financed and plan.day is None and plan.trigger_below is not None:
-                p = self._watched_performance(plan.watch, d, plan.trigger_days)
-                if len(p) >= plan.trigger_days and bool(np.all(p < plan.trigger_below)):
-                    plan.day = float(d)
+            waiting = plan.financed and plan.day is None and plan.trigger_below is not None
+            if waiting and self._entry_fires(plan, d):
+                plan.day = float(d)
+            if plan.day is not None and d >= plan.day and not plan.exited:
+                plan.exited = plan.exits_by(d)
             if plan.day is None or d < plan.day:
                 factor, qualified, present = 0.0, False, False
-            elif d >= plan.day + plan.life_days:
+            elif plan.exited:
                 factor, qualified, present = 0.0, False, False
                 if i not in self._exit_logged:
                     self._exit_logged.add(i)
@@ -829,6 +944,21 @@ class Engine:
                     self.lever_events.append(
                         (lay.nodes[i], "production_started", float(d - self.W))
                     )
+
+    def _count_stress(self, d: int, prod: np.ndarray, cap_today: np.ndarray) -> None:
+        """Count a stressed day for each qualified entrant producing below its threshold.
+
+        Utilisation is the day's production ÷ the capacity available that day (capacity ×
+        availability × entry ramp); a day with no capacity available is not counted.
+        """
+        for plan in self.entries:
+            if plan.exit_stress <= 0 or plan.day is None or plan.exited:
+                continue
+            if d < plan.day + plan.qualification_days:
+                continue
+            cap = float(cap_today[plan.node])
+            if cap > 0 and float(prod[plan.node]) < plan.stress_below * cap:
+                plan.stressed_days += 1
 
     def _replenishment(self, order: np.ndarray) -> np.ndarray:
         """Stockpiles with a release rule refill slowly, and not while releasing."""

@@ -37,17 +37,40 @@ __all__ = [
 
 @dataclass
 class EntryPlan:
-    """An entrant's realised plan in one replication (days are simulated day indices)."""
+    """An entrant's realised plan in one replication (days are simulated day indices).
+
+    Exit follows a cumulative hazard: the entrant exits at the start of the first day on
+    which ``(days since entry × base + stressed days × stress) / 365`` reaches
+    ``exit_draw``, a standard exponential drawn once from the entrant's own stream.
+    """
 
     node: int
     financed: bool
     day: float | None  # entry day (None until a shortage trigger fires, or never)
+    rule: str  # "day", "consecutive", "moving_average" or "shortage_days"
     trigger_below: float | None
-    trigger_days: int
+    trigger_days: int  # consecutive: for_days; window rules: window_days
+    shortage_days: int | None
     watch: int | None  # market position (column) watched, None = overall
     ramp_up_days: float
     qualification_days: float
-    life_days: float  # days from entry to exit (inf without exit hazard)
+    exit_base: float  # baseline exit hazard per year
+    exit_stress: float  # extra exit hazard per year on a stressed day
+    stress_below: float  # utilisation below which a day is stressed
+    exit_draw: float  # standard exponential: the cumulative hazard at exit
+    stressed_days: int = 0  # stressed days counted so far
+    exited: bool = False
+
+    @property
+    def life_days(self) -> float:
+        """Days from entry to exit without stress (inf without a baseline hazard)."""
+        return self.exit_draw * 365.0 / self.exit_base if self.exit_base > 0 else math.inf
+
+    def exits_by(self, d: int) -> bool:
+        """Whether the cumulative exit hazard has reached the draw by the start of day ``d``."""
+        assert self.day is not None
+        hazard = max(0.0, d - self.day) * self.exit_base + self.stressed_days * self.exit_stress
+        return hazard / 365.0 >= self.exit_draw and hazard > 0
 
 
 @dataclass(frozen=True)
@@ -78,7 +101,11 @@ class RecyclingPlan:
 
 
 def plan_entries(G: nx.MultiDiGraph, lay: Layout, streams: Streams) -> list[EntryPlan]:
-    """Draw finance, fixed entry days and exit times for every node with an ``entry``."""
+    """Draw finance, fixed entry days and exit draws for every node with an ``entry``.
+
+    Each entrant's stream gives, in order, one uniform (finance) and one standard
+    exponential (the cumulative exit hazard at which it exits).
+    """
     W = lay.warmup_days
     market_col = {int(i): j for j, i in enumerate(lay.markets)}
     plans = []
@@ -88,22 +115,29 @@ def plan_entries(G: nx.MultiDiGraph, lay: Layout, streams: Streams) -> list[Entr
             continue
         rng = streams.get("entry", name)
         financed = bool(rng.random() < entry.finance_probability)
-        rate = entry.exit_hazard_per_year / 365.0
-        life = float(rng.exponential(1.0 / rate)) if rate > 0 else math.inf
+        exit_draw = float(rng.standard_exponential())
         watch = None
         if entry.watch is not None and entry.watch in lay.node_index:
             watch = market_col.get(lay.node_index[entry.watch])
+        rule = entry.rule
         plans.append(
             EntryPlan(
                 node=i,
                 financed=financed,
                 day=(W + float(entry.day)) if (entry.day is not None and financed) else None,
+                rule=rule,
                 trigger_below=entry.fill_rate_below,
-                trigger_days=entry.for_days,
+                trigger_days=(
+                    entry.consecutive_days if entry.window_days is None else entry.window_days
+                ),
+                shortage_days=entry.shortage_days,
                 watch=watch,
                 ramp_up_days=float(entry.ramp_up_days),
                 qualification_days=float(entry.qualification_days),
-                life_days=life,
+                exit_base=float(entry.exit_hazard_per_year),
+                exit_stress=float(entry.stress_hazard_per_year),
+                stress_below=float(entry.stress_utilisation_below),
+                exit_draw=exit_draw,
             )
         )
     return plans

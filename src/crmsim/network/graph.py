@@ -26,7 +26,7 @@ hash seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -173,7 +173,9 @@ def node_need(G: nx.MultiDiGraph, node: str, rate: float) -> dict[str, float]:
 
 
 def baseline_flows(
-    G: nx.MultiDiGraph, order: list[str] | None = None
+    G: nx.MultiDiGraph,
+    order: list[str] | None = None,
+    means: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, float], dict[EdgeKey, float]]:
     """Undisrupted daily flows implied by mean demand, shares and recipes.
 
@@ -187,6 +189,10 @@ def baseline_flows(
         A graph from :func:`build_graph` (its supply edges must form a DAG).
     order : list of str, optional
         A topological order of ``G`` already computed (saves computing it again).
+    means : mapping, optional
+        Market id → mean demand to propagate instead of the market's ``demand.mean``
+        (markets not in it demand 0). The flows are linear in these means; the engine
+        uses this to split planned flows by market when demand grows.
 
     Returns
     -------
@@ -239,7 +245,10 @@ def baseline_flows(
         data = G.nodes[n]
         if data["role"] is Role.MARKET:
             demand = data["demand"]
-            rates[n] = float(demand.mean) if demand is not None else 0.0
+            if means is not None:
+                rates[n] = float(means.get(n, 0.0))
+            else:
+                rates[n] = float(demand.mean) if demand is not None else 0.0
         else:
             rates[n] = sum(flows[key] for key in out_keys[n])
         need = node_need(G, n, rates[n])

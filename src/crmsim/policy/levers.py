@@ -206,8 +206,9 @@ def apply_msme_entrant(scenario: Scenario, lever: MsmeEntrant, policy_id: str) -
 
     The new nodes are ``<id>_1 … <id>_n`` (``id`` defaults to the policy id), with the
     lever's role, country, size, capacity, recipe and days of cover, and an
-    :class:`~crmsim.scenario.schema.Entry` built from the trigger and the finance,
-    ramp-up, qualification and exit parameters. Their output is the lever's ``output``,
+    :class:`~crmsim.scenario.schema.Entry` built from the trigger (its rule fields:
+    ``for_days``, or ``window_days`` with or without ``shortage_days``) and the finance,
+    ramp-up, qualification, exit and stress-exit parameters. Their output is the lever's ``output``,
     or else the one material every buyer in ``supplies`` uses (an error when that is
     ambiguous). A shortage trigger watches ``trigger.buyer`` (default: the first buyer
     supplied) when that buyer is a market, and all markets otherwise.
@@ -304,9 +305,16 @@ def apply_msme_entrant(scenario: Scenario, lever: MsmeEntrant, policy_id: str) -
         watched_node = _node(scenario, watched, policy_id, name, "trigger buyer")
         when = {
             "fill_rate_below": trig.fill_rate_below,
-            "for_days": trig.for_days,
             "watch": watched if watched_node.role is Role.MARKET else None,
         }
+        # Pass only the rule fields the trigger selects (Entry rejects for_days together
+        # with window_days as ambiguous).
+        if trig.window_days is None:
+            when["for_days"] = trig.consecutive_days
+        else:
+            when["window_days"] = trig.window_days
+            if trig.shortage_days is not None:
+                when["shortage_days"] = trig.shortage_days
     entry = _model(
         Entry,
         policy_id,
@@ -316,6 +324,8 @@ def apply_msme_entrant(scenario: Scenario, lever: MsmeEntrant, policy_id: str) -
         ramp_up_days=lever.ramp_up_days,
         qualification_days=lever.qualification_days,
         exit_hazard_per_year=lever.exit_hazard_per_year,
+        stress_hazard_per_year=lever.stress_hazard_per_year,
+        stress_utilisation_below=lever.stress_utilisation_below,
     )
     new_nodes = [
         _model(
@@ -326,6 +336,8 @@ def apply_msme_entrant(scenario: Scenario, lever: MsmeEntrant, policy_id: str) -
             role=role,
             country=lever.country,
             size=lever.size,
+            employees=lever.employees,
+            reference_price_eur=lever.reference_price_eur,
             output=output,
             capacity=lever.capacity,
             recipe=dict(lever.recipe),

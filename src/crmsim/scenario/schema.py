@@ -191,35 +191,105 @@ class Role(StrEnum):
     STOCKPILE = "stockpile"
 
 
-class Size(StrEnum):
-    """Firm size class (EU definition 2003/361/EC, by staff headcount)."""
+#: EU SME ceilings (Commission Recommendation 2003/361/EC, Annex, Article 2), in EUR:
+#: (size, staff headcount below, annual turnover at most, balance-sheet total at most).
+SME_CEILINGS: tuple[tuple[str, int, float, float], ...] = (
+    ("micro", 10, 2e6, 2e6),
+    ("small", 50, 10e6, 10e6),
+    ("medium", 250, 50e6, 43e6),
+)
 
-    MICRO = "micro"  # < 10 staff
-    SMALL = "small"  # < 50
-    MEDIUM = "medium"  # < 250
-    LARGE = "large"  # >= 250
+
+class Size(StrEnum):
+    """Firm size class (EU definition, Recommendation 2003/361/EC).
+
+    A firm is in a class when its staff headcount is below the class's staff ceiling *and*
+    its annual turnover *or* its balance-sheet total is within the financial ceiling:
+    micro < 10 staff and ≤ EUR 2 m (2 m), small < 50 and ≤ 10 m (10 m), medium < 250 and
+    ≤ 50 m (balance sheet ≤ 43 m); large otherwise.
+    """
+
+    MICRO = "micro"  # < 10 staff, turnover or balance sheet <= EUR 2 m
+    SMALL = "small"  # < 50, <= 10 m (10 m)
+    MEDIUM = "medium"  # < 250, <= 50 m (43 m)
+    LARGE = "large"  # otherwise
 
     @property
     def is_msme(self) -> bool:
         """True for micro, small and medium enterprises."""
         return self is not Size.LARGE
 
+    @property
+    def rank(self) -> int:
+        """0 (micro) … 3 (large): a larger rank is a larger firm."""
+        return list(Size).index(self)
+
     @classmethod
     def from_employees(cls, employees: int) -> Size:
-        """The size class of a firm with the given staff headcount.
+        """The size class of a firm with the given staff headcount (the staff test alone).
 
         Examples
         --------
         >>> Size.from_employees(9), Size.from_employees(49), Size.from_employees(250)
         (<Size.MICRO: 'micro'>, <Size.SMALL: 'small'>, <Size.LARGE: 'large'>)
         """
-        if employees < 10:
-            return cls.MICRO
-        if employees < 50:
-            return cls.SMALL
-        if employees < 250:
-            return cls.MEDIUM
+        for name, staff, _, _ in SME_CEILINGS:
+            if employees < staff:
+                return cls(name)
         return cls.LARGE
+
+    @classmethod
+    def from_financials(
+        cls, turnover_eur: float | None = None, balance_sheet_eur: float | None = None
+    ) -> Size | None:
+        """The size class by the financial test: turnover *or* balance sheet within ceiling.
+
+        With both given the more favourable (smaller) class applies, as the EU rule lets a
+        firm choose; ``None`` when neither is given.
+
+        Examples
+        --------
+        >>> Size.from_financials(2e6), Size.from_financials(45e6, 45e6)
+        (<Size.MICRO: 'micro'>, <Size.MEDIUM: 'medium'>)
+        >>> Size.from_financials(60e6, 40e6), Size.from_financials(60e6, 44e6)
+        (<Size.MEDIUM: 'medium'>, <Size.LARGE: 'large'>)
+        """
+        classes = []
+        for value, balance in ((turnover_eur, False), (balance_sheet_eur, True)):
+            if value is None:
+                continue
+            found = cls.LARGE
+            for name, _, turnover_max, balance_max in SME_CEILINGS:
+                if value <= (balance_max if balance else turnover_max):
+                    found = cls(name)
+                    break
+            classes.append(found)
+        return min(classes, key=lambda c: c.rank) if classes else None
+
+    @classmethod
+    def eu_class(
+        cls,
+        employees: int | None = None,
+        turnover_eur: float | None = None,
+        balance_sheet_eur: float | None = None,
+    ) -> Size | None:
+        """The EU size class from what is known: the larger of the staff and financial tests.
+
+        ``None`` when nothing is given. With only staff (or only financials) that test
+        alone decides.
+
+        Examples
+        --------
+        >>> Size.eu_class(8, 5e6), Size.eu_class(120, 1e6, 1e6), Size.eu_class(300)
+        (<Size.SMALL: 'small'>, <Size.MEDIUM: 'medium'>, <Size.LARGE: 'large'>)
+        """
+        tests = []
+        if employees is not None:
+            tests.append(cls.from_employees(employees))
+        financial = cls.from_financials(turnover_eur, balance_sheet_eur)
+        if financial is not None:
+            tests.append(financial)
+        return max(tests, key=lambda c: c.rank) if tests else None
 
 
 class DisruptionKind(StrEnum):
@@ -293,6 +363,50 @@ class Demand(BaseModel):
         default=False,
         description="Unmet demand is back-ordered (true) or lost (false, the default).",
     )
+    growth_per_year: Annotated[float, Field(ge=-0.99, le=10, allow_inf_nan=False)] = Field(
+        default=0.0,
+        description="Compound growth of mean demand per year: on scored day t the mean is "
+        "mean × (1 + growth_per_year)^(t/365) (warm-up days: the day-0 mean), the factor "
+        "capped at 1000. Stock targets grow with it.",
+    )
+    by_year: tuple[Annotated[float, Field(ge=0, le=MAX_FACTOR)], ...] = Field(
+        default=(),
+        max_length=1000,
+        description="Instead of growth_per_year: multipliers of `mean` by scored year, "
+        "piecewise constant (scored days 0–364 use the first, 365–729 the second, …; the "
+        "last holds after the table ends; warm-up days use the first).",
+    )
+
+    @model_validator(mode="after")
+    def _one_growth_path(self) -> Demand:
+        if self.growth_per_year != 0 and self.by_year:
+            raise ValueError(
+                "give either `growth_per_year` (compound) or `by_year` (a table of "
+                "multipliers), not both"
+            )
+        return self
+
+    @property
+    def grows(self) -> bool:
+        """Whether mean demand changes over the run (a growth rate or a table by year)."""
+        return self.growth_per_year != 0 or any(m != 1 for m in self.by_year)
+
+    def multiplier(self, scored_day: float) -> float:
+        """The factor on ``mean`` on a scored day (days before 0 use day 0's factor).
+
+        Examples
+        --------
+        >>> d = Demand(mean=10, growth_per_year=0.1)
+        >>> d.multiplier(-5), round(d.multiplier(365), 12), round(d.multiplier(730), 12)
+        (1.0, 1.1, 1.21)
+        >>> t = Demand(mean=10, by_year=(1.0, 1.05, 1.12))
+        >>> t.multiplier(364), t.multiplier(365), t.multiplier(5000)
+        (1.0, 1.05, 1.12)
+        """
+        day = max(0.0, float(scored_day))
+        if self.by_year:
+            return float(self.by_year[min(int(day // 365), len(self.by_year) - 1)])
+        return min(MAX_FACTOR, float((1.0 + self.growth_per_year) ** (day / 365.0)))
 
     @model_validator(mode="after")
     def _normal_cv_feasible(self) -> Demand:
@@ -305,22 +419,110 @@ class Demand(BaseModel):
         return self
 
 
+WindowDays = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+Threshold = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+#: Consecutive days of the default shortage rule (``fill_rate_below`` alone).
+DEFAULT_FOR_DAYS = 7
+
+
+def trigger_rule_problems(
+    *,
+    day: float | None,
+    fill_rate_below: float | None,
+    for_days: int | None,
+    window_days: int | None,
+    shortage_days: int | None,
+) -> list[str]:
+    """What is ambiguous or incomplete in an entry trigger (empty when it is valid).
+
+    The combinations (documented in ``docs/policies.md``):
+
+    * ``day`` alone: enter on that scored day;
+    * ``fill_rate_below`` (with ``for_days``, default 7): *consecutive* rule;
+    * ``fill_rate_below`` + ``window_days``: *moving-average* rule;
+    * ``fill_rate_below`` + ``window_days`` + ``shortage_days``: *k-of-window* rule.
+
+    Examples
+    --------
+    >>> [p[:40] for p in trigger_rule_problems(
+    ...     day=None, fill_rate_below=0.9, for_days=7, window_days=30, shortage_days=None)]
+    ['give either `for_days` (consecutive days']
+    """
+    problems: list[str] = []
+    if (day is None) == (fill_rate_below is None):
+        problems.append(
+            "an entry is either `day` or `fill_rate_below` (with `for_days`, `window_days`, "
+            "or `window_days` and `shortage_days`)"
+        )
+        return problems
+    if day is not None:
+        values = {"for_days": for_days, "window_days": window_days, "shortage_days": shortage_days}
+        given = [f for f, v in values.items() if v is not None]
+        if given:
+            problems.append(
+                f"`{given[0]}` belongs to a shortage trigger (`fill_rate_below`), not to an "
+                "entry on a fixed `day`; drop it"
+            )
+        return problems
+    if for_days is not None and window_days is not None:
+        problems.append(
+            "give either `for_days` (consecutive days below the threshold) or `window_days` "
+            "(a moving window), not both"
+        )
+    if shortage_days is not None:
+        if window_days is None:
+            problems.append(
+                f"`shortage_days: {shortage_days}` needs `window_days` (shortage days out of "
+                "how many last days)"
+            )
+        elif shortage_days > window_days:
+            problems.append(
+                f"`shortage_days` ({shortage_days}) cannot exceed `window_days` "
+                f"({window_days}); give at most {window_days}"
+            )
+    return problems
+
+
 class Entry(BaseModel):
-    """When a node added by a policy (e.g. an MSME entrant) enters the market.
+    """When a node added by a policy (e.g. an MSME entrant) enters the market, and exits.
 
     Before entry the node has no capacity and buyers do not order from it; after entry its
     capacity ramps up linearly over ``ramp_up_days`` and buyers order from it once it is
     qualified (``qualification_days`` after entry).
+
+    The entry rule is one of (``docs/policies.md``): ``day``; ``fill_rate_below`` with
+    ``for_days`` (the watched daily performance below the threshold on each of the last
+    ``for_days`` scored days — the default rule, ``for_days`` 7); ``fill_rate_below`` with
+    ``window_days`` (the demand-weighted fill rate over the last ``window_days`` scored
+    days below the threshold); ``fill_rate_below`` with ``window_days`` and
+    ``shortage_days`` (at least ``shortage_days`` of the last ``window_days`` scored days
+    with performance below the threshold).
     """
 
     model_config = _FROZEN
     day: Days | None = Field(default=None, description="Enter on this scored day.")
-    fill_rate_below: Fraction | None = Field(
+    fill_rate_below: Threshold | None = Field(
         default=None,
-        description="Shortage signal: enter once the watched performance stays below this...",
+        description="Shortage signal: enter once the watched performance is below this "
+        "(by the rule that `for_days`, `window_days` and `shortage_days` select).",
     )
-    for_days: Annotated[int, Field(ge=1, le=MAX_DAYS)] = Field(
-        default=7, description="... for this many consecutive scored days."
+    for_days: WindowDays | None = Field(
+        default=None,
+        description="Consecutive rule: performance below `fill_rate_below` on each of this "
+        "many consecutive scored days (default 7 when `window_days` is not given).",
+    )
+    window_days: WindowDays | None = Field(
+        default=None,
+        description="Moving-window rule: the demand-weighted fill rate (Σ served ÷ Σ demand) "
+        "over the last `window_days` completed scored days is below `fill_rate_below` "
+        "(with `shortage_days`: the count of shortage days in the window instead).",
+    )
+    shortage_days: WindowDays | None = Field(
+        default=None,
+        description="With `window_days`: enter once at least this many of the last "
+        "`window_days` scored days had performance below `fill_rate_below`.",
     )
     watch: Id | None = Field(
         default=None,
@@ -336,14 +538,67 @@ class Entry(BaseModel):
         default=0.0, description="Days after entry before buyers order from it."
     )
     exit_hazard_per_year: Hazard = Field(
-        default=0.0, description="Rate of failure/exit after entry (per year, at most 1000)."
+        default=0.0, description="Baseline rate of failure/exit after entry (per year)."
+    )
+    stress_hazard_per_year: Hazard = Field(
+        default=0.0,
+        description="Extra exit rate (per year) on each stressed day: a day from "
+        "qualification on when its production is below `stress_utilisation_below` of its "
+        "capacity that day (short of inputs, or of buyers' orders).",
+    )
+    stress_utilisation_below: Threshold = Field(
+        default=0.5,
+        description="Capacity utilisation (production ÷ capacity available that day) below "
+        "which a day counts as stressed.",
     )
 
     @model_validator(mode="after")
     def _one(self) -> Entry:
-        if (self.day is None) == (self.fill_rate_below is None):
-            raise ValueError("an entry is either `day` or `fill_rate_below` (with for_days)")
+        problems = trigger_rule_problems(
+            day=self.day,
+            fill_rate_below=self.fill_rate_below,
+            for_days=self.for_days,
+            window_days=self.window_days,
+            shortage_days=self.shortage_days,
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def rule(self) -> Literal["day", "consecutive", "moving_average", "shortage_days"]:
+        """Which entry rule the fields select.
+
+        Examples
+        --------
+        >>> Entry(fill_rate_below=0.9, window_days=30).rule
+        'moving_average'
+        >>> Entry(fill_rate_below=0.9, window_days=30, shortage_days=10).rule
+        'shortage_days'
+        >>> Entry(fill_rate_below=0.9).rule, Entry(day=5).rule
+        ('consecutive', 'day')
+        """
+        if self.day is not None:
+            return "day"
+        if self.window_days is None:
+            return "consecutive"
+        return "moving_average" if self.shortage_days is None else "shortage_days"
+
+    @property
+    def consecutive_days(self) -> int:
+        """``for_days``, or its default 7."""
+        return DEFAULT_FOR_DAYS if self.for_days is None else self.for_days
+
+    @property
+    def signal_days(self) -> int:
+        """Scored days the shortage rule needs before it can fire (0 for ``day``)."""
+        rule = self.rule
+        if rule == "day":
+            return 0
+        if rule == "consecutive":
+            return self.consecutive_days
+        assert self.window_days is not None
+        return self.window_days if rule == "moving_average" else self.shortage_days or 0
 
 
 class Development(BaseModel):
@@ -429,13 +684,30 @@ class Node(BaseModel):
     )
     size: Size | None = Field(
         default=None,
-        description="Firm size: micro, small, medium or large (EU definition). Unspecified "
-        "when omitted, and reported as such.",
+        description="Firm size: micro, small, medium or large (EU definition). When "
+        "`employees`, `turnover_eur`, `balance_sheet_eur` or `reference_price_eur` are given, "
+        "the class they imply is used (a declared size that contradicts given figures is an "
+        "error; one that contradicts only the turnover estimate is a warning). Unspecified "
+        "when all are omitted, and reported as such.",
     )
     employees: Annotated[int, Field(ge=0, le=10_000_000)] | None = Field(
         default=None,
-        description="Staff headcount; sets or checks `size` (at most 10 million, above the "
-        "largest employer).",
+        description="Staff headcount (annual work units): the staff test of the EU SME "
+        "definition; sets or checks `size`.",
+    )
+    turnover_eur: Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Annual turnover in EUR (EU SME financial test). Default: capacity × "
+        "`reference_price_eur` × 365 when a reference price is given.",
+    )
+    balance_sheet_eur: Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)] | None = Field(
+        default=None, description="Annual balance-sheet total in EUR (EU SME test)."
+    )
+    reference_price_eur: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Price in EUR per unit of output, to estimate the turnover for the "
+        "SME test as capacity × price × 365 (full utilisation) when `turnover_eur` is "
+        "not given.",
     )
     recipe: dict[Id, PositiveRatio] = Field(
         default_factory=dict,
@@ -533,13 +805,21 @@ class Node(BaseModel):
                     problems.append(f"`{f}` is for recyclers only, not a {role}")
             if self.collects_from:
                 problems.append(f"`collects_from` is for recyclers only, not a {role}")
-        if self.employees is not None and self.size is not None:
-            implied = Size.from_employees(self.employees)
-            if implied is not self.size:
-                problems.append(
-                    f"size {self.size.value!r} contradicts employees={self.employees} "
-                    f"(EU definition: {implied.value}); drop one or make them agree"
-                )
+        stated = Size.eu_class(self.employees, self.turnover_eur, self.balance_sheet_eur)
+        if stated is not None and self.size is not None and stated is not self.size:
+            figures = ", ".join(
+                f"{f}={getattr(self, f):g}"
+                for f in ("employees", "turnover_eur", "balance_sheet_eur")
+                if getattr(self, f) is not None
+            )
+            problems.append(
+                f"size {self.size.value!r} contradicts {figures} (EU definition, "
+                f"Recommendation 2003/361/EC: {stated.value}); drop one or make them agree"
+            )
+        if self.reference_price_eur is not None and self.capacity is None:
+            problems.append(
+                "`reference_price_eur` needs `capacity` (turnover = capacity × price × 365)"
+            )
         if self.release is not None and role is not Role.STOCKPILE:
             problems.append(f"`release` is for stockpiles only, not a {role}")
         if self.resources and role not in (Role.MINE, Role.RECYCLER):
@@ -551,13 +831,36 @@ class Node(BaseModel):
         return self
 
     @property
-    def firm_size(self) -> Size | None:
-        """The size class, from ``size`` or else from ``employees``."""
-        if self.size is not None:
-            return self.size
-        if self.employees is not None:
-            return Size.from_employees(self.employees)
+    def turnover_estimate_eur(self) -> float | None:
+        """``turnover_eur``, or else capacity × ``reference_price_eur`` × 365 (EUR/year)."""
+        if self.turnover_eur is not None:
+            return float(self.turnover_eur)
+        if self.reference_price_eur is not None and self.capacity is not None:
+            return float(self.capacity) * float(self.reference_price_eur) * 365.0
         return None
+
+    @property
+    def derived_size(self) -> Size | None:
+        """The EU size class implied by staff, turnover (or its estimate) and balance sheet.
+
+        The larger of the staff test and the financial test (turnover *or* balance sheet);
+        ``None`` when none of them is known.
+        """
+        return Size.eu_class(self.employees, self.turnover_estimate_eur, self.balance_sheet_eur)
+
+    @property
+    def firm_size(self) -> Size | None:
+        """The size class used by the model: the derived EU class, or else ``size``.
+
+        Examples
+        --------
+        >>> n = Node(id="a", role="mine", country="DEU", output="ore", capacity=100,
+        ...          employees=30, reference_price_eur=500)
+        >>> n.turnover_estimate_eur, n.firm_size
+        (18250000.0, <Size.MEDIUM: 'medium'>)
+        """
+        derived = self.derived_size
+        return derived if derived is not None else self.size
 
     @property
     def unfc_code(self) -> UnfcCode | None:
@@ -752,15 +1055,32 @@ class Disruption(BaseModel):
 
 
 class Trigger(BaseModel):
-    """When an MSME entrant enters: on a day, or on a shortage signal."""
+    """When an MSME entrant enters: on a day, or on a shortage signal.
+
+    The same rules as :class:`Entry`: ``day``; ``fill_rate_below`` with ``for_days``
+    (consecutive); with ``window_days`` (moving average); with ``window_days`` and
+    ``shortage_days`` (k of the last ``window_days`` days).
+    """
 
     model_config = _FROZEN
     day: Days | None = Field(default=None, description="Enter on this day.")
-    fill_rate_below: Fraction | None = Field(
-        default=None, description="Shortage signal: a buyer's fill rate below this..."
+    fill_rate_below: Threshold | None = Field(
+        default=None, description="Shortage signal: a buyer's performance below this..."
     )
-    for_days: Annotated[int, Field(ge=1, le=MAX_DAYS)] = Field(
-        default=7, description="... for this many consecutive days."
+    for_days: WindowDays | None = Field(
+        default=None,
+        description="... on each of this many consecutive scored days (default 7 when "
+        "`window_days` is not given).",
+    )
+    window_days: WindowDays | None = Field(
+        default=None,
+        description="... as the demand-weighted fill rate over the last `window_days` "
+        "scored days (moving average).",
+    )
+    shortage_days: WindowDays | None = Field(
+        default=None,
+        description="With `window_days`: ... on at least this many of the last "
+        "`window_days` scored days.",
     )
     buyer: Id | None = Field(
         default=None,
@@ -769,9 +1089,30 @@ class Trigger(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> Trigger:
-        if (self.day is None) == (self.fill_rate_below is None):
-            raise ValueError("a trigger is either `day` or `fill_rate_below` (with for_days)")
+        problems = trigger_rule_problems(
+            day=self.day,
+            fill_rate_below=self.fill_rate_below,
+            for_days=self.for_days,
+            window_days=self.window_days,
+            shortage_days=self.shortage_days,
+        )
+        if problems:
+            raise ValueError("; ".join(problems).replace("an entry is", "a trigger is"))
         return self
+
+    @property
+    def consecutive_days(self) -> int:
+        """``for_days``, or its default 7."""
+        return DEFAULT_FOR_DAYS if self.for_days is None else self.for_days
+
+    @property
+    def signal_days(self) -> int:
+        """Scored days the shortage rule needs before it can fire (0 for ``day``)."""
+        if self.day is not None:
+            return 0
+        if self.window_days is None:
+            return self.consecutive_days
+        return self.window_days if self.shortage_days is None else self.shortage_days
 
 
 class MsmeEntrant(BaseModel):
@@ -793,6 +1134,15 @@ class MsmeEntrant(BaseModel):
         default=None, description="Material produced (default: what its buyers need)."
     )
     capacity: PositiveQuantity = Field(description="Capacity of each entrant (units/day).")
+    employees: Annotated[int, Field(ge=0, le=249)] | None = Field(
+        default=None, description="Staff headcount of each entrant (must agree with `size`)."
+    )
+    reference_price_eur: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] | None = Field(
+        default=None,
+        description="Price in EUR per unit of output: each entrant's turnover for the EU "
+        "SME test is estimated as capacity × price × 365 (a warning when that contradicts "
+        "`size`; the derived class is used for the MSME share).",
+    )
     recipe: dict[Id, PositiveRatio] = Field(default_factory=dict, description="Processor recipe.")
     suppliers: tuple[Id, ...] = Field(default=(), description="Suppliers of its inputs.")
     supplies: tuple[Id, ...] = Field(description="Buyers it supplies once qualified.")
@@ -809,7 +1159,17 @@ class MsmeEntrant(BaseModel):
     qualification_days: Days = Field(
         default=0.0, description="Days after entry before buyers accept its output."
     )
-    exit_hazard_per_year: Hazard = Field(default=0.0, description="Failure/exit rate per year.")
+    exit_hazard_per_year: Hazard = Field(
+        default=0.0, description="Baseline failure/exit rate per year after entry."
+    )
+    stress_hazard_per_year: Hazard = Field(
+        default=0.0,
+        description="Extra exit rate per year on stressed days (utilisation below "
+        "`stress_utilisation_below` once qualified: short of inputs or of orders).",
+    )
+    stress_utilisation_below: Threshold = Field(
+        default=0.5, description="Utilisation below which a day counts as stressed."
+    )
     stock_days: Days = Field(default=7.0, description="Its days of cover.")
     lead_time: Dist = Field(
         default_factory=lambda: Dist(fixed=2.0),
@@ -823,6 +1183,17 @@ class MsmeEntrant(BaseModel):
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return _as_list(value)
+
+    @model_validator(mode="after")
+    def _staff_fits_size(self) -> MsmeEntrant:
+        if self.employees is not None:
+            implied = Size.from_employees(self.employees)
+            if implied is not Size(self.size):
+                raise ValueError(
+                    f"size {Size(self.size).value!r} contradicts employees={self.employees} "
+                    f"(EU definition: {implied.value}); drop one or make them agree"
+                )
+        return self
 
 
 class Recycling(BaseModel):
@@ -1067,6 +1438,7 @@ WarningCode = Literal[
     "entrant_never_supplies",
     "development_after_horizon",
     "ignored_field",
+    "size_contradicts_sme_test",
 ]
 
 

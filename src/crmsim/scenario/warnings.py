@@ -33,6 +33,12 @@ that says how to fix it or how to silence it. The kinds:
 ``ignored_field``
     A field set to a value the engine does not use: ``cv`` of a Poisson demand (its
     variance equals its mean).
+``size_contradicts_sme_test``
+    A node's declared ``size`` (or an ``msme_entrant``'s) differs from the EU class
+    (Recommendation 2003/361/EC) that its staff and its *estimated* turnover (capacity ×
+    ``reference_price_eur`` × 365) imply. The model uses the derived class (for the MSME
+    share); a size that contradicts *stated* figures (``employees``, ``turnover_eur``,
+    ``balance_sheet_eur``) is an error instead.
 
 Silence a warning on purpose with the top-level ``silence_warnings`` list: a code alone
 silences every warning of that kind, ``{code: ..., id: ...}`` only the one about that
@@ -105,6 +111,13 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _signal_field(window_days: int | None, shortage_days: int | None) -> str:
+    """The trigger field that sets how many scored days a shortage rule needs."""
+    if window_days is None:
+        return "for_days"
+    return "window_days" if shortage_days is None else "shortage_days"
+
+
 def _silence_hint(code: str, subject: str) -> str:
     return f"to silence it: silence_warnings: [{{code: {code}, id: {subject}}}]"
 
@@ -141,6 +154,7 @@ class _Collector:
         self.entrants()
         self.developments()
         self.ignored_fields()
+        self.sizes()
         return self.found
 
     # ------------------------------------------------------------------ (a) capacity
@@ -307,6 +321,7 @@ class _Collector:
         day: float | None,
         fill_rate_below: float | None,
         for_days: int,
+        signal_field: str = "for_days",
         finance_probability: float,
         qualification_days: float,
     ) -> list[tuple[str, str]]:
@@ -333,10 +348,15 @@ class _Collector:
                     )
                 ]
             if for_days > last:
+                words = {
+                    "for_days": "consecutive scored days of shortage",
+                    "window_days": "scored days (a full moving window)",
+                    "shortage_days": "scored days of shortage",
+                }[signal_field]
                 return [
                     (
-                        "for_days",
-                        f"its trigger needs {for_days} consecutive scored days of shortage "
+                        signal_field,
+                        f"its trigger needs {for_days} {words} "
                         f"before entry, but entry must come by the last scored day {last} "
                         f"(horizon_days {self.H})",
                     )
@@ -361,7 +381,8 @@ class _Collector:
             for f, why in self.entry_gaps(
                 day=e.day,
                 fill_rate_below=e.fill_rate_below,
-                for_days=e.for_days,
+                for_days=e.signal_days,
+                signal_field=_signal_field(e.window_days, e.shortage_days),
                 finance_probability=e.finance_probability,
                 qualification_days=e.qualification_days,
             ):
@@ -380,11 +401,18 @@ class _Collector:
             for f, why in self.entry_gaps(
                 day=t.day,
                 fill_rate_below=t.fill_rate_below,
-                for_days=t.for_days,
+                for_days=t.signal_days,
+                signal_field=_signal_field(t.window_days, t.shortage_days),
                 finance_probability=m.finance_probability,
                 qualification_days=m.qualification_days,
             ):
-                on_trigger = f in ("day", "fill_rate_below", "for_days")
+                on_trigger = f in (
+                    "day",
+                    "fill_rate_below",
+                    "for_days",
+                    "window_days",
+                    "shortage_days",
+                )
                 path: PathT = ("policies", i, "msme_entrant", *(("trigger",) if on_trigger else ()))
                 self.add(
                     "entrant_never_supplies",
@@ -464,6 +492,48 @@ class _Collector:
                     value=d.cv,
                     fix="drop cv, or use distribution: gamma or normal for another spread",
                 )
+
+    # ------------------------------------------------------------------ (g) SME test
+    def sizes(self) -> None:
+        from crmsim.scenario.schema import Size
+
+        for i, n in enumerate(self.s.nodes):
+            derived = n.derived_size
+            if n.size is None or derived is None or derived is n.size:
+                continue
+            turnover = n.turnover_estimate_eur
+            self.add(
+                "size_contradicts_sme_test",
+                n.id,
+                f"node {n.id!r} is declared {n.size.value!r} but the EU SME test gives "
+                f"{derived.value!r}: estimated turnover {_num(turnover or 0)} EUR/year "
+                f"(capacity × reference_price_eur × 365)"
+                + (f" with {n.employees} staff" if n.employees is not None else "")
+                + f"; the model uses {derived.value!r}",
+                ("nodes", i, "size"),
+                value=n.size.value,
+                fix="give turnover_eur (or balance_sheet_eur) if the estimate is wrong, or "
+                "correct size",
+            )
+        for i, p in enumerate(self.s.policies):
+            m = p.msme_entrant
+            if m is None or m.reference_price_eur is None:
+                continue
+            turnover = m.capacity * m.reference_price_eur * 365.0
+            derived = Size.eu_class(m.employees, turnover)
+            assert derived is not None
+            if derived is Size(m.size):
+                continue
+            self.add(
+                "size_contradicts_sme_test",
+                p.id,
+                f"the entrants of policy {p.id!r} are declared {Size(m.size).value!r} but the "
+                f"EU SME test gives {derived.value!r}: estimated turnover {_num(turnover)} "
+                f"EUR/year each; the model uses {derived.value!r}",
+                ("policies", i, "msme_entrant", "size"),
+                value=Size(m.size).value,
+                fix="check capacity and reference_price_eur, or correct size",
+            )
 
 
 def _silence(scenario: Scenario, found: list[_Found]) -> list[Problem]:
