@@ -255,7 +255,10 @@ _MINIMAL_TEXT: dict[str, Any] = {
         {"id": "api_in", "role": "processor", "country": "IND", "output": "api", "capacity": 30},
         {"id": "maker", "role": "processor", "country": "DEU", "output": "pills",
          "capacity": 90, "recipe": {"api": 1.0}},
-        {"id": "patients", "role": "market", "country": "DEU", "demand": {"mean": 80}},
+        # Gamma demand: its cv has only the field's bound (normal demand also needs a cv
+        # a truncated normal can have, at most MAX_NORMAL_CV).
+        {"id": "patients", "role": "market", "country": "DEU",
+         "demand": {"mean": 80, "distribution": "gamma"}},
     ],
     "edges": [
         {"from": "api_cn", "to": "maker", "share": 0.6, "lead_time": 35},
