@@ -28,6 +28,8 @@ __all__ = [
     "compare",
     "load_scenario",
     "loads_scenario",
+    "sensitivity",
+    "sweep",
 ]
 
 
@@ -37,4 +39,12 @@ def __getattr__(name: str) -> Any:
         from crmsim.experiment.compare import compare
 
         return compare
+    if name == "sweep":
+        from crmsim.experiment.sweep import sweep
+
+        return sweep
+    if name == "sensitivity":
+        from crmsim.experiment.sensitivity import sensitivity
+
+        return sensitivity
     raise AttributeError(f"module 'crmsim' has no attribute {name!r}")

@@ -54,6 +54,13 @@ from crmsim.cli import (  # noqa: E402
     commands_network,
     commands_run,
     commands_scenario,
+    commands_sweep,
 )
 
-__all__ += ["commands_compare", "commands_network", "commands_run", "commands_scenario"]
+__all__ += [
+    "commands_compare",
+    "commands_network",
+    "commands_run",
+    "commands_scenario",
+    "commands_sweep",
+]

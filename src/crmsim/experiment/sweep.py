@@ -130,8 +130,7 @@ def _resolve(data: dict[str, Any], path: str, what: str) -> tuple[Any, Any, list
             continue
         if not isinstance(cur, dict):
             raise SettingError(
-                f"{what} {path}: {where} is a single value ({cur!r}), it has no field "
-                f"{parts[i]!r}"
+                f"{what} {path}: {where} is a single value ({cur!r}), it has no field {parts[i]!r}"
             )
         part = parts[i]
         model = _model_at(trail)
@@ -170,9 +169,7 @@ def _coerce(value: Any, trail: Sequence[Any]) -> Any:
     return value
 
 
-def set_fields(
-    scenario: Scenario, values: Mapping[str, Any], *, what: str = "--set"
-) -> Scenario:
+def set_fields(scenario: Scenario, values: Mapping[str, Any], *, what: str = "--set") -> Scenario:
     """A copy of ``scenario`` with fields set by dotted path, validated again.
 
     Parameters
@@ -466,7 +463,7 @@ def run_sweep(
         start(R * (len(variants) + (len(base_keys) if policy is not None else 0)))
     frames = []
     base_frames: dict[int, pd.DataFrame] = {}
-    for p, (combo, v) in enumerate(zip(combos, variants, strict=True)):
+    for p, v in enumerate(variants):
         if policy is not None and base_of[p] not in base_frames:
             base_frames[base_of[p]] = simulate_variant(
                 v, None, R, seed, workers=workers, progress=progress
@@ -661,7 +658,7 @@ def _dictionary(spec: Mapping[str, Mapping[str, tuple[str, str]]],
                 known = set(cols)
                 rows += [{"table": t, "column": c, "meaning": meaning, "unit": unit}
                          for c in df.columns if c not in known]  # fmt: skip
-            else:
+            elif df is None or col in df.columns:
                 rows.append({"table": t, "column": col, "meaning": meaning, "unit": unit})
     return pd.DataFrame(rows)
 
