@@ -141,7 +141,7 @@ def test_bad_paths_and_values_are_located(bound: Any, settings: Any, expected: s
 
 
 def test_a_policy_field_without_the_policy_is_refused(bound: Any) -> None:
-    with pytest.raises(SettingError, match="not applied.*--policy double"):
+    with pytest.raises(SettingError, match=r"not applied.*--policy double"):
         run_sweep(bound, {"policies.double.recycling.capacity_factor": [1.0]})
 
 
@@ -203,8 +203,8 @@ def test_common_random_numbers_make_an_inert_field_exactly_zero() -> None:
     name) gives the same draws at every grid point, hence differences of exactly 0."""
     from test_compare import NOISY
 
-    run = run_sweep(scenario_from_dict(copy.deepcopy(NOISY)),
-                    {"materials.ore.name": ["ore", "iron ore"]}, replications=4, seed=3)  # fmt: skip
+    noisy = scenario_from_dict(copy.deepcopy(NOISY))
+    run = run_sweep(noisy, {"materials.ore.name": ["ore", "iron ore"]}, replications=4, seed=3)
     t = run.table
     city = _row(t, "city", "fill_rate", point=1)
     assert city["diff_sd"] == 0.0
