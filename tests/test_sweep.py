@@ -170,6 +170,25 @@ def test_cli_errors_exit_1_without_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in res.output
 
 
+def test_cli_errors_give_the_line_in_the_file() -> None:
+    """A bad value is located where the field is written in the scenario file."""
+    lines = ANTIMONY.read_text(encoding="utf-8").splitlines()
+    line = next(i for i, t in enumerate(lines, 1) if "days_of_cover: 90" in t)
+    stock = "policies.stockpile_usa_90d.stockpile"
+    for setting, text in (
+        (f"{stock}.days_of_cover=30,-3",
+         f"tajikistan_antimony.yaml:{line}:7: policies[2].stockpile.days_of_cover: must be "
+         "positive (> 0) (got -3)"),
+        (f"{stock}.days_of_covr=3", "did you mean 'days_of_cover'?"),
+    ):  # fmt: skip
+        res = invoke(["sweep", str(ANTIMONY), "--policy", "stockpile_usa_90d", "--set", setting,
+                      "-r", "1"])  # fmt: skip
+        assert res.exit_code == 1, res.output
+        assert text in res.output
+        assert "tajikistan_antimony.yaml:" in res.output
+        assert "Traceback" not in res.output
+
+
 def test_cli_sweep_antimony_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "res"
     args = ["sweep", str(ANTIMONY), "--policy", "stockpile_usa_90d",

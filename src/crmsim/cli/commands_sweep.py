@@ -140,6 +140,7 @@ def sweep_command(
             run = run_sweep(
                 scenario, settings, policy, R, seed,
                 workers=None if workers == 0 else workers, progress=advance, start=start,
+                source=scenario_file,
             )  # fmt: skip
     except SettingError as exc:
         _fail(str(exc))
@@ -311,6 +312,7 @@ def sensitivity_command(
             res = run_sensitivity(
                 scenario, bounds, metric, market, method, n, R, seed, policy=policy,
                 workers=None if workers == 0 else workers, progress=advance, start=start,
+                source=scenario_file,
             )  # fmt: skip
     except (SettingError, ValueError) as exc:
         _fail(str(exc))

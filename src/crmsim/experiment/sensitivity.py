@@ -48,6 +48,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -202,6 +203,7 @@ def run_sensitivity(
     confidence: float | None = None,
     progress: Callable[[int], None] | None = None,
     start: Callable[[int], None] | None = None,
+    source: str | Path | None = None,
 ) -> SensitivityResult:
     """Rank uncertain inputs by their influence on a metric (Morris or Sobol', SALib).
 
@@ -237,6 +239,8 @@ def run_sensitivity(
         Called with the number of replications just finished.
     start : callable, optional
         Called once, before simulating, with the total number of replications.
+    source : str or Path, optional
+        The scenario's file, so that a bad value is reported with its line.
 
     Returns
     -------
@@ -289,8 +293,8 @@ def run_sensitivity(
     check_policy_settings(scenario, names, policy)
     # Both corners first, so a bad bound is reported before anything is simulated.
     for corner in (0, 1):
-        set_fields(scenario, {nm: b[corner] for nm, b in zip(names, lohi, strict=True)},
-                   what="--vary")  # fmt: skip
+        corner_values = {nm: b[corner] for nm, b in zip(names, lohi, strict=True)}
+        set_fields(scenario, corner_values, what="--vary", source=source)
     target_market = default_market(scenario, market)
 
     problem = {"num_vars": k, "names": names, "bounds": [list(b) for b in lohi]}
@@ -306,7 +310,8 @@ def run_sensitivity(
         start(R * len(unique))
     y_of: dict[tuple[float, ...], float] = {}
     for key in unique:
-        variant = set_fields(scenario, dict(zip(names, key, strict=True)), what="--vary")
+        point = dict(zip(names, key, strict=True))
+        variant = set_fields(scenario, point, what="--vary", source=source)
         long = simulate_variant(variant, policy, R, seed, workers=workers, progress=progress)
         vals = long.loc[long.market == target_market, metric].to_numpy(dtype=float)
         if vals.size != R:

@@ -66,9 +66,35 @@ _ID_LISTS = ("materials", "nodes", "disruptions", "policies", "edges")
 class SettingError(ValueError):
     """A setting (``--set``/``--vary`` path or value) that cannot be applied.
 
-    The message names the setting, the field in the scenario, what is wrong and what
-    would be valid; it is meant for the user.
+    The message names the setting, the field in the scenario (and, when the scenario file
+    is known, its line), what is wrong and what would be valid; it is meant for the user.
+
+    Attributes
+    ----------
+    path : tuple
+        Keys and list indices of the deepest part of the setting found in the scenario.
     """
+
+    def __init__(self, message: str, path: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.path = tuple(path)
+
+
+class _Locator:
+    """Lines and columns of the fields of a scenario file."""
+
+    def __init__(self, source: str | Path) -> None:
+        from crmsim.scenario.loader import PositionIndex, parse_yaml
+
+        self.file = str(source)
+        try:
+            text = Path(source).read_text(encoding="utf-8-sig")
+            _, self.index, _ = parse_yaml(text, self.file)
+        except (OSError, UnicodeDecodeError):
+            self.index = PositionIndex()
+
+    def where(self, path: Sequence[Any]) -> tuple[int | None, int | None]:
+        return self.index.locate(path, key=True)
 
 
 # --------------------------------------------------------------------------- dotted paths
@@ -115,13 +141,15 @@ def _resolve(data: dict[str, Any], path: str, what: str) -> tuple[Any, Any, list
                 noun = "edge from->to" if list_name == "edges" else "id"
                 raise SettingError(
                     f"{what} {path}: {where} has no item with {noun} {parts[i]!r}"
-                    f"{_close(parts[i], ids)} (valid: {', '.join(ids) or 'none'})"
+                    f"{_close(parts[i], ids)} (valid: {', '.join(ids) or 'none'})",
+                    trail,
                 )
             idx = ids.index(candidate)
             if j == len(parts):
                 raise SettingError(
                     f"{what} {path}: names a whole item of {where}, not one field; add the "
-                    f"field, e.g. {path}.capacity"
+                    f"field, e.g. {path}.capacity",
+                    [*trail, idx],
                 )
             trail.append(idx)
             shown.append(candidate)
@@ -140,7 +168,8 @@ def _resolve(data: dict[str, Any], path: str, what: str) -> tuple[Any, Any, list
         if part not in cur and part not in valid:
             raise SettingError(
                 f"{what} {path}: {where} has no field {part!r}{_close(part, valid)} "
-                f"(valid: {', '.join(valid) or 'none'})"
+                f"(valid: {', '.join(valid) or 'none'})",
+                trail,
             )
         if part in _ID_LISTS and not trail and i == len(parts) - 1:
             raise SettingError(
@@ -169,7 +198,13 @@ def _coerce(value: Any, trail: Sequence[Any]) -> Any:
     return value
 
 
-def set_fields(scenario: Scenario, values: Mapping[str, Any], *, what: str = "--set") -> Scenario:
+def set_fields(
+    scenario: Scenario,
+    values: Mapping[str, Any],
+    *,
+    what: str = "--set",
+    source: str | Path | None = None,
+) -> Scenario:
     """A copy of ``scenario`` with fields set by dotted path, validated again.
 
     Parameters
@@ -181,6 +216,9 @@ def set_fields(scenario: Scenario, values: Mapping[str, Any], *, what: str = "--
         whole-number field is rounded to the nearest integer.
     what : str
         How the settings are named in messages (``--set``, ``--vary``).
+    source : str or Path, optional
+        The file the scenario was loaded from: messages then give the line and column
+        of the field in it (or of its nearest parent, for a field the file leaves out).
 
     Returns
     -------
@@ -205,13 +243,24 @@ def set_fields(scenario: Scenario, values: Mapping[str, Any], *, what: str = "--
     ...     print(str(err).split(" (valid")[0])
     --set horizon_dayz: (top level) has no field 'horizon_dayz'; did you mean 'horizon_days'?
     """
-    from crmsim.scenario import ScenarioError, scenario_from_dict
+    from crmsim.scenario import Problem, ScenarioError, scenario_from_dict
     from crmsim.scenario.errors import format_path
 
     data = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    locator = _Locator(source) if source is not None else None
     fields: dict[str, str] = {}
     for path, value in values.items():
-        container, key, trail = _resolve(data, path, what)
+        try:
+            container, key, trail = _resolve(data, path, what)
+        except SettingError as exc:
+            if locator is None:
+                raise
+            line, col = locator.where(exc.path)
+            where = Problem("", (), locator.file, line, col).location
+            msg, prefix = str(exc), f"{what} {path}: "
+            if msg.startswith(prefix):
+                msg = msg[len(prefix) :]
+            raise SettingError(f"{prefix}{where}: {msg}", exc.path) from None
         container[key] = _coerce(value, trail)
         fields[format_path(trail)] = f"{what} {path}={value}"
     try:
@@ -223,6 +272,10 @@ def set_fields(scenario: Scenario, values: Mapping[str, Any], *, what: str = "--
                 (s for f, s in fields.items() if p.field_path.startswith(f)),
                 ", ".join(fields.values()),
             )
+            if locator is not None:
+                p = p.located(locator.file, *locator.where(p.path))
+                lines.append(f"{by}: {p}")
+                continue
             text = f"{by}: {p.field_path}: {p.message}"
             if p.value is not ... and "(got" not in p.message:
                 text += f" (got {p.value!r})"
@@ -387,6 +440,7 @@ def run_sweep(
     confidence: float | None = None,
     progress: Callable[[int], None] | None = None,
     start: Callable[[int], None] | None = None,
+    source: str | Path | None = None,
 ) -> SweepRun:
     """Run every grid point over the same replications and summarise per market.
 
@@ -412,6 +466,8 @@ def run_sweep(
         Called with the number of replications just finished.
     start : callable, optional
         Called once, before simulating, with the total number of replications.
+    source : str or Path, optional
+        The scenario's file, so that a bad value is reported with its line.
 
     Returns
     -------
@@ -441,7 +497,10 @@ def run_sweep(
         raise ValueError(f"replications must be at least 1, not {R}")
     c = float(scenario.experiment.confidence if confidence is None else confidence)
     combos = list(itertools.product(*grid_values))
-    variants = [set_fields(scenario, dict(zip(names, combo, strict=True))) for combo in combos]
+    variants = [
+        set_fields(scenario, dict(zip(names, combo, strict=True)), source=source)
+        for combo in combos
+    ]
     if policy is not None:
         from crmsim.policy import apply_policies
 
