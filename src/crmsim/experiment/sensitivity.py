@@ -322,7 +322,8 @@ def run_sensitivity(
     samples.insert(0, "sample", np.arange(len(X)))
     samples["y"] = Y
 
-    constant = bool(np.ptp(Y) == 0.0)
+    # Differences in the last bits of a float are no variation to apportion.
+    constant = bool(np.ptp(Y) <= 1e-12 * max(1.0, float(np.abs(Y).max())))
     base = pd.DataFrame({"input": names, "low": [b[0] for b in lohi],
                          "high": [b[1] for b in lohi]})  # fmt: skip
     if method == "morris":
