@@ -10,6 +10,16 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
+
+#: Long fuzzing runs: ``pytest tests/test_fuzz.py --hypothesis-profile=fuzz`` (thousands of
+#: mutated scenarios; the suite itself runs a few dozen).
+settings.register_profile(
+    "fuzz",
+    max_examples=5_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 #: The smallest useful valid scenario: two suppliers of an ingredient, a maker, a market.
 MINIMAL: dict[str, Any] = {

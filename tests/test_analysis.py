@@ -329,6 +329,11 @@ def test_shipped_pharma_scenario_concentration():
     assert row(conc, material="api", basis="capacity")["hhi"] == pytest.approx(
         CAPACITY_HHI_50_30_15, rel=1e-12
     )
+    # Indian API makers' intermediates: 68 % from China, 32 % Indian (planned 13.26 / 6.24
+    # t/day; capacities 16 / 9): 68² + 32² = 5 648; 10 000 × (16² + 9²) / 25² = 5 392.
+    assert row(conc, material="api_int", basis="sourcing")["hhi"] == pytest.approx(5648.0)
+    assert row(conc, material="api_int", basis="capacity")["hhi"] == pytest.approx(5392.0)
     ss = single_sourced(G)
     assert ("formulator", "eu_patients") in set(zip(ss["supplier"], ss["buyer"], strict=True))
     assert row(ss, buyer="eu_patients")["material"] == "generics"
+    assert "api_in" not in set(ss["buyer"])  # two intermediate suppliers, one qualified

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from crmsim.cli import cli
+import crmsim.experiment
+from crmsim.cli import cli, commands_scenario, main
+from crmsim.experiment import pool, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+TUTORIAL = str(ROOT / "scenarios" / "tutorial.yaml")
 
 
 def invoke(args):
@@ -91,3 +98,138 @@ def test_python_dash_m_crmsim_runs(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert "fill rate" in res.stdout
+
+
+def _run_then_interrupt(args: list[str], delay: float) -> subprocess.CompletedProcess:
+    """Start `python -m crmsim run ARGS`, then press Ctrl-C once it has started.
+
+    SIGINT goes to the whole process group, as a terminal sends it (workers included).
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmsim", "run", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        first = proc.stdout.readline()  # printed just before the simulation starts
+        assert first.startswith("policy: "), first + proc.stderr.read()
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # no worker outlives the run
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("worker processes survived the interrupted run")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, first + stdout, stderr)
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
+@pytest.mark.parametrize("delay", [0.0, 0.4], ids=["while-workers-start", "while-running"])
+def test_ctrl_c_ends_with_one_line_exit_130_and_no_results(tmp_path, delay):
+    out = tmp_path / "res"
+    res = _run_then_interrupt([TUTORIAL, "-r", "100000", "-w", "2", "-o", str(out)], delay)
+    assert res.returncode == 130, res.stderr
+    assert res.stderr == "crmsim run: interrupted: no results written\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
+def test_ctrl_c_keeps_the_earlier_results(tmp_path):
+    out = tmp_path / "res"
+    assert invoke(["run", TUTORIAL, "-r", "2", "-o", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    res = _run_then_interrupt(
+        [TUTORIAL, "-r", "100000", "-w", "2", "-o", str(out), "--overwrite"], 0.2
+    )
+    assert res.returncode == 130, res.stderr
+    assert res.stderr == (
+        f"crmsim run: interrupted: no results written; the earlier results in {out}/ are kept\n"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["res"]
+
+
+def test_a_replication_that_kills_its_worker_is_reported_and_nothing_written(tmp_path, monkeypatch):
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("workers inherit the monkeypatched function only when forked")
+    monkeypatch.setattr(pool, "_context", lambda: multiprocessing.get_context("fork"))
+    real, parent = runner._one, os.getpid()
+
+    def one(scenario, seed, r, *args):
+        if r == 2 and os.getpid() != parent:
+            os._exit(3)
+        return real(scenario, seed, r, *args)
+
+    monkeypatch.setattr(runner, "_one", one)
+    out = tmp_path / "res"
+    args = ["run", TUTORIAL, "-r", "6", "-s", "3", "-w", "2", "-o", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1
+    assert "Traceback" not in res.output
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("crmsim run: replication 2 (root seed 3) killed the worker process")
+    assert "simulate(scenario, seed=3, replication=2)" in line
+    assert line.endswith("; no results written")
+    assert not out.exists()
+
+
+def test_more_workers_than_cores_are_capped_with_a_warning(tmp_path):
+    cores = pool.available_cores()
+    res = CliRunner().invoke(cli, ["run", TUTORIAL, "-r", "2", "-w", str(cores + 50)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == (
+        f"warning: --workers {cores + 50}: {cores + 50} worker processes asked for, but this "
+        f"machine has {cores} core{'s' if cores != 1 else ''}: using {cores}\n"
+    )
+
+
+@pytest.fixture
+def sigint_handler_kept():
+    """Put this process's SIGINT handler back after a test that lets main() replace it."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def _press_ctrl_c(*args, **kwargs):
+    signal.raise_signal(signal.SIGINT)
+    raise AssertionError("Ctrl-C did not interrupt")
+
+
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(monkeypatch, capsys, sigint_handler_kept):
+    monkeypatch.setattr(commands_scenario, "validate_file", _press_ctrl_c)
+    with pytest.raises(SystemExit) as caught:
+        main(["validate", TUTORIAL])
+    assert caught.value.code == 130
+    assert capsys.readouterr().err == "crmsim: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a second Ctrl-C: no traceback
+
+
+def test_ctrl_c_while_simulating_is_one_line_and_exit_130(
+    monkeypatch, capsys, sigint_handler_kept, tmp_path
+):
+    monkeypatch.setattr(crmsim.experiment, "run_replications", _press_ctrl_c)
+    with pytest.raises(SystemExit) as caught:
+        main(["run", TUTORIAL, "-o", str(tmp_path / "res")])
+    assert caught.value.code == 130
+    assert capsys.readouterr().err == "crmsim run: interrupted: no results written\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_main_puts_back_the_sigint_handler_it_replaced(sigint_handler_kept):
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with pytest.raises(SystemExit) as caught:
+        main(["validate", TUTORIAL])
+    assert caught.value.code == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

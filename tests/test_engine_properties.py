@@ -89,7 +89,7 @@ def networks(draw):
                 "role": "market",
                 "country": draw(st.sampled_from(COUNTRIES)),
                 "demand": {
-                    "mean": draw(st.floats(0, 20)),
+                    "mean": draw(st.one_of(st.just(0.0), st.floats(1e-9, 20))),  # 0 or >= 1e-9
                     "cv": draw(st.floats(0, 0.6)),
                     "distribution": draw(st.sampled_from(["normal", "gamma", "poisson"])),
                     "backorders": draw(st.booleans()),

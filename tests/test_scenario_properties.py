@@ -4,8 +4,10 @@ either load or raise ScenarioError, never anything else."""
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from crmsim.scenario import (
     loads_scenario,
     scenario_from_dict,
 )
+from crmsim.scenario.distributions import MAX_NORMAL_CV
 
 COUNTRIES = ["AUS", "CHN", "DEU", "FRA", "IND", "TJK", "UKR", "USA", "BOL", "ZAF"]
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -101,7 +104,10 @@ def valid_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         node_id = f"mkt_{next(pool)}"
         demand: dict[str, Any] = {"mean": draw(amounts)}
         if draw(st.booleans()):
-            demand["cv"] = draw(st.floats(0, 1)).__round__(3)
+            # Normal demand (the default) accepts cv up to MAX_NORMAL_CV: a normal truncated
+            # at zero cannot have cv 1 or more (a larger cv is a located error, tested in
+            # tests/test_engine_mechanics.py).
+            demand["cv"] = draw(st.floats(0, MAX_NORMAL_CV)).__round__(3)
         nodes.append(
             {
                 "id": node_id,
@@ -226,3 +232,64 @@ def test_arbitrary_text_loads_or_raises_scenario_error(text: str):
         problems = err.problems
         assert problems, "a ScenarioError always lists its problems"
     assert all(p.message for p in problems)
+
+
+# Numeric fields of a minimal file with their bounds (low, high, and whether a quantity must
+# be 0 or at least 1e-9): any float is accepted exactly when it is finite and within them,
+# and otherwise gives one problem, located at that field.
+_NUMERIC_FIELDS: dict[tuple[str | int, ...], tuple[float, float, bool]] = {
+    ("nodes", 0, "capacity"): (0.0, 1e12, True),
+    ("nodes", 0, "stock_days"): (0.0, 36_500, False),
+    ("nodes", 2, "recipe", "api"): (1e-9, 1e6, False),
+    ("nodes", 3, "demand", "mean"): (0.0, 1e12, True),
+    ("nodes", 3, "demand", "cv"): (0.0, 10, False),
+    ("edges", 0, "lead_time"): (0.0, 36_500, False),
+    ("edges", 2, "switch_days"): (0.0, 36_500, False),
+}
+_MINIMAL_TEXT: dict[str, Any] = {
+    "crmsim": 1,
+    "name": "minimal",
+    "materials": [{"id": "api"}, {"id": "pills"}],
+    "nodes": [
+        {"id": "api_cn", "role": "processor", "country": "CHN", "output": "api", "capacity": 50},
+        {"id": "api_in", "role": "processor", "country": "IND", "output": "api", "capacity": 30},
+        {"id": "maker", "role": "processor", "country": "DEU", "output": "pills",
+         "capacity": 90, "recipe": {"api": 1.0}},
+        {"id": "patients", "role": "market", "country": "DEU", "demand": {"mean": 80}},
+    ],
+    "edges": [
+        {"from": "api_cn", "to": "maker", "share": 0.6, "lead_time": 35},
+        {"from": "api_in", "to": "maker", "share": 0.4, "lead_time": 28},
+        {"from": "maker", "to": "patients", "lead_time": 3},
+    ],
+}  # fmt: skip
+
+
+@SETTINGS
+@given(
+    st.sampled_from(sorted(_NUMERIC_FIELDS, key=str)),
+    st.one_of(
+        st.floats(),
+        st.sampled_from([0.0, 1e-320, 1e-10, 1e-9, 36_500.0, 36_501.0, 1e12, 1.5e12, 1e308]),
+    ),
+)
+def test_a_number_is_accepted_exactly_when_finite_and_within_its_bounds(
+    path: tuple[str | int, ...], value: float
+):
+    data = copy.deepcopy(_MINIMAL_TEXT)
+    target: Any = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    low, high, quantity = _NUMERIC_FIELDS[path]
+    measurable = not quantity or value == 0 or value >= 1e-9
+    ok = math.isfinite(value) and low <= value <= high and measurable
+    text = yaml.safe_dump(data, sort_keys=False)
+    if ok:
+        loads_scenario(text, "n.yaml")
+        return
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text, "n.yaml")
+    (p,) = info.value.problems
+    assert p.path[: len(path)] == path, str(p)
+    assert p.line is not None

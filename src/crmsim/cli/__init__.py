@@ -2,13 +2,17 @@
 
 Each sub-command lives in its own module and calls the same functions that tests and
 notebooks call. User mistakes (a bad scenario file, a missing file, a bad option) end with
-a clear message and a non-zero exit, never a Python traceback.
+a clear message and a non-zero exit, never a Python traceback. Ctrl-C ends any command
+with one line, ``crmsim: interrupted``, and exit status 130 (128 + SIGINT, as shells do).
 """
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,7 +21,19 @@ from crmsim import __version__
 if TYPE_CHECKING:
     from crmsim.scenario.schema import Scenario
 
-__all__ = ["cli", "load_or_exit", "main"]
+__all__ = ["Interrupted", "cli", "load_or_exit", "main"]
+
+#: Exit status after Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(BaseException):
+    """Ctrl-C under :func:`main`.
+
+    Raised by its SIGINT handler instead of ``KeyboardInterrupt``, which click would
+    turn into "Aborted!" with status 1. Like ``KeyboardInterrupt``, it is not an
+    ``Exception``, so no ``except Exception`` swallows it.
+    """
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,15 +59,38 @@ def load_or_exit(path: str | Path) -> Scenario:
     raise SystemExit(1)
 
 
+def _on_sigint(signum: int, frame: Any) -> None:
+    # A second Ctrl-C must not cut short the clean-up the first one started.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Interrupted
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line (the ``crmsim`` console script)."""
-    cli.main(args=argv, prog_name="crmsim")
+    """Run the command line (the ``crmsim`` console script).
+
+    Ctrl-C at any moment ends it with one line on stderr and exit status 130.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _on_sigint) if in_main_thread else None
+    try:
+        cli.main(args=argv, prog_name="crmsim")
+    except (Interrupted, KeyboardInterrupt):
+        if in_main_thread:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # also for the exit that follows
+        click.echo("crmsim: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        # Put back the caller's handler, unless Ctrl-C came: then keep ignoring it
+        # while the process exits.
+        if previous is not None and signal.getsignal(signal.SIGINT) is _on_sigint:
+            signal.signal(signal.SIGINT, previous)
 
 
 # The sub-commands register themselves on `cli` when imported.
 from crmsim.cli import (  # noqa: E402
     commands_compare,
     commands_network,
+    commands_report,
     commands_run,
     commands_scenario,
     commands_sweep,
@@ -60,6 +99,7 @@ from crmsim.cli import (  # noqa: E402
 __all__ += [
     "commands_compare",
     "commands_network",
+    "commands_report",
     "commands_run",
     "commands_scenario",
     "commands_sweep",

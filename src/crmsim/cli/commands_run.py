@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from crmsim.cli import cli, load_or_exit
+from crmsim.cli import EXIT_INTERRUPTED, Interrupted, cli, load_or_exit
 
 __all__ = ["policies_command", "run_command"]
 
@@ -52,7 +52,8 @@ MARGINAL_HELP = (
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Worker processes (0 = all cores). Results do not depend on it.",
+    help="Worker processes (0 = one per core; more than the cores are capped). "
+    "Results do not depend on it.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
 @click.option("--no-daily", is_flag=True, help="Do not keep replication 0's full daily record.")
@@ -87,60 +88,139 @@ def run_command(
     summary.parquet/csv, market_summary, disruptions, daily performance bands,
     replication 0's daily record and manifest.json (crmsim version, scenario hash, seed,
     options).
-    """
-    from crmsim.experiment import run_replications
-    from crmsim.experiment.io import write_run
 
-    if out is not None and (out / "manifest.json").exists() and not overwrite:
-        click.echo(
-            f"{out}: results already there (manifest.json); use --overwrite or another --out",
-            err=True,
-        )
-        raise SystemExit(1)
+    --out is checked before anything is simulated; the results are written to it
+    atomically (a failure or Ctrl-C leaves the earlier results or the complete new
+    ones). A NaN or infinite result is reported with where it arose, and exits 1.
+    """
+    from crmsim.experiment.io import OutputError, check_output
+
+    if out is not None:
+        try:
+            check_output(out, overwrite=overwrite)
+        except OutputError as exc:
+            click.echo(f"--out {exc}", err=True)
+            raise SystemExit(1) from None
+    before = _manifest_stamp(out)
+    try:
+        _run(scenario_file, replications, seed, out, workers, no_daily, policy, marginal)
+    except (KeyboardInterrupt, Interrupted):
+        if out is None:
+            what = ""
+        elif _manifest_stamp(out) != before:
+            what = f" after the results were written to {out}/"
+        elif before is not None:
+            what = f": no results written; the earlier results in {out}/ are kept"
+        else:
+            what = ": no results written"
+        click.echo(f"crmsim run: interrupted{what}", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+def _manifest_stamp(out: Path | None) -> tuple[int, int, int] | None:
+    """Identifies the manifest in ``out`` (a new results folder brings a new file)."""
+    try:
+        st = (out / "manifest.json").stat() if out is not None else None
+    except OSError:
+        return None
+    return None if st is None else (st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
+def _run(
+    scenario_file: Path,
+    replications: int | None,
+    seed: int | None,
+    out: Path | None,
+    workers: int,
+    no_daily: bool,
+    policy: str,
+    marginal: bool,
+) -> None:
+    from crmsim.experiment import run_replications
+    from crmsim.experiment.io import OutputError, find_non_finite, write_run
+    from crmsim.experiment.pool import WorkerError, resolve_workers
+
     scenario = load_or_exit(scenario_file)
     application = _apply(scenario, policy)
     _print_policy(application)
     scenario = application.scenario
     R = replications if replications is not None else scenario.experiment.replications
     s = seed if seed is not None else scenario.experiment.seed
+    n_workers, capped = resolve_workers(None if workers == 0 else workers)
+    if capped:
+        click.echo(f"warning: --workers {workers}: {capped}", err=True)
     console = Console(stderr=True)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=R == 1 or not sys.stderr.isatty(),
-    ) as bar:
-        task = bar.add_task(f"{scenario.name}", total=R)
-        run = run_replications(
-            scenario,
-            R,
-            s,
-            workers=None if workers == 0 else workers,
-            keep_first_daily=not no_daily,
-            application=application,
-            progress=lambda n: bar.advance(task, n),
-            marginal=marginal,
-        )
-    _print_summary(run)
+    try:
+        # auto_refresh=False: no refresh thread, so worker processes are forked from a
+        # process with no Python threads running.
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            auto_refresh=False,
+            disable=R == 1 or not sys.stderr.isatty(),
+        ) as bar:
+            task = bar.add_task(f"{scenario.name}", total=R)
+            bar.refresh()
+
+            def advance(n: int) -> None:
+                bar.advance(task, n)
+                bar.refresh()
+
+            run = run_replications(
+                scenario,
+                R,
+                s,
+                workers=n_workers,
+                keep_first_daily=not no_daily,
+                application=application,
+                progress=advance,
+                marginal=marginal,
+            )
+    except WorkerError as exc:
+        click.echo(f"crmsim run: {exc}; no results written", err=True)
+        raise SystemExit(1) from None
+    non_finite = find_non_finite(run, daily=out is not None)  # (the daily table: if written)
+    if non_finite:
+        for problem in non_finite:
+            click.echo(f"crmsim run: not a finite number: {problem}", err=True)
+    else:
+        _print_summary(run)
     if out is not None:
-        write_run(
-            run,
-            out,
-            scenario_file=scenario_file,
-            options={
-                "replications": R,
-                "seed": s,
-                "workers": workers,
-                "daily": not no_daily,
-                "policy": application.combination,
-                "policy_label": application.label,
-                "policy_static_cost": application.total_cost.as_dict(),
-            },
-        )
-        click.echo(f"results written to {out}/ (manifest.json lists the files)")
+        try:
+            write_run(
+                run,
+                out,
+                scenario_file=scenario_file,
+                options={
+                    "replications": R,
+                    "seed": s,
+                    "workers": workers,
+                    "daily": not no_daily,
+                    "policy": application.combination,
+                    "policy_label": application.label,
+                    "policy_static_cost": application.total_cost.as_dict(),
+                },
+                non_finite=non_finite,
+            )
+        except OutputError as exc:
+            click.echo(f"crmsim run: {exc}", err=True)
+            raise SystemExit(1) from None
+        if non_finite:
+            click.echo(
+                f"crmsim run: the results were written to {out}/ for inspection; "
+                'manifest.json says status "non-finite values" and lists them',
+                err=True,
+            )
+        else:
+            click.echo(f"results written to {out}/ (manifest.json lists the files)")
+    elif non_finite:
+        click.echo("crmsim run: no results written (no --out)", err=True)
+    if non_finite:
+        raise SystemExit(1)
 
 
 def _apply(scenario, policy: str):

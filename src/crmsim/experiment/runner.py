@@ -4,22 +4,22 @@ Replications are independent: replication ``r`` draws from streams keyed by ``(s
 source name)``, so results do not depend on how replications are split across worker
 processes. With many replications the daily record is kept as quantile bands of each
 market's performance (not every replication's table), and the full daily table of one
-replication (the first) is kept for inspection.
+replication (the first) is kept for inspection. Worker processes are managed by
+:mod:`crmsim.experiment.pool` (bounded work in flight, Ctrl-C, workers that die).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from crmsim.engine import simulate
+from crmsim.experiment.pool import WorkersCappedWarning, resolve_workers, run_pooled
 from crmsim.scenario.schema import Scenario
 
 __all__ = ["BAND_QUANTILES", "RunResult", "run_replications"]
@@ -77,8 +77,9 @@ def _one(
     )
 
 
-def _chunk(args: tuple[Scenario, int, list[int], Any]) -> list[_Rep]:
-    scenario, seed, reps, application = args
+def _chunk(payload: tuple[Scenario, int, Any], reps: list[int]) -> list[_Rep]:
+    """In a worker: replications ``reps`` of the scenario (the layout built once)."""
+    scenario, seed, application = payload
     prepared = _prepare(scenario)
     return [_one(scenario, seed, r, prepared, application) for r in reps]
 
@@ -320,8 +321,11 @@ def run_replications(
     seed : int, optional
         Root seed (default: ``experiment.seed``).
     workers : int or None
-        Worker processes (1 = in this process; None = all cores). Results are identical
-        for any number of workers.
+        Worker processes (1 = in this process; None = one per available core). More
+        than the available cores are capped at that number, with a
+        :class:`~crmsim.experiment.pool.WorkersCappedWarning`. Results are identical
+        for any number of workers. On Linux, scripts need no ``__main__`` guard; on
+        macOS and Windows they do (see :mod:`crmsim.experiment.pool`).
     keep_first_daily : bool
         Also keep replication 0's full daily record (``RunResult.first``).
     progress : callable, optional
@@ -339,6 +343,12 @@ def run_replications(
     -------
     RunResult
         Tidy tables over replications.
+
+    Raises
+    ------
+    crmsim.experiment.pool.WorkerError
+        When replications kill their worker process even when retried alone (their
+        numbers and the seed are in the error).
 
     Examples
     --------
@@ -362,7 +372,9 @@ def run_replications(
     seed = int(seed if seed is not None else scenario.experiment.seed)
     if R < 1:
         raise ValueError(f"replications must be at least 1, not {R}")
-    n_workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    n_workers, capped = resolve_workers(workers)
+    if capped:
+        warnings.warn(capped, WorkersCappedWarning, stacklevel=2)
     n_workers = min(n_workers, R)
     reps: list[_Rep] = []
     if n_workers == 1:
@@ -372,13 +384,16 @@ def run_replications(
             if progress:
                 progress(1)
     else:
+
+        def collect(batch: Sequence[_Rep]) -> None:
+            reps.extend(batch)
+            if progress:
+                progress(len(batch))
+
         size = max(1, min(25, R // (n_workers * 4) or 1))
-        chunks = [list(range(i, min(R, i + size))) for i in range(0, R, size)]
-        with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
-            for batch in pool.map(_chunk, [(scenario, seed, c, application) for c in chunks]):
-                reps.extend(batch)
-                if progress:
-                    progress(len(batch))
+        run_pooled(
+            _chunk, (scenario, seed, application), R, n_workers, collect, chunk_size=size, seed=seed
+        )
     reps.sort(key=lambda rep: rep.replication)
     summary = pd.DataFrame(
         [

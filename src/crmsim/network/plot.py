@@ -1,7 +1,9 @@
-"""Draw a supply network: tiers left to right, nodes by role and country, widths by share.
+r"""Draw a supply network: tiers left to right, nodes by role and country, widths by share.
 
 Drawing uses :class:`matplotlib.figure.Figure` directly (no ``pyplot``): nothing is shown on
-screen, no global figure list grows, and it works on machines without a display.
+screen, no global figure list grows, and it works on machines without a display. Every text
+drawn from the scenario (the title, node labels) is drawn as plain text, never parsed as
+matplotlib mathtext: a name such as ``"$\notacommand$"`` is shown as written.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def plot_network(
     ax : matplotlib.axes.Axes, optional
         Where to draw; by default a new figure (not registered with ``pyplot``).
     title : str, optional
-        Title (default: the scenario name).
+        Title (default: the scenario name), drawn as plain text (``$`` is not math).
     share_labels : bool, optional
         Print each planned edge's share (default: when the network has at most 40 edges).
 
@@ -217,7 +219,7 @@ def plot_network(
     for n in sorted(pos):
         x, y = pos[n]
         ax.text(x, y - 0.2, f"{n}\n{G.nodes[n]['country']}", fontsize=8, ha="center", va="top",
-                zorder=4)  # fmt: skip
+                zorder=4, parse_math=False)  # fmt: skip
 
     handles = [
         Line2D([], [], ls="", marker="o", ms=9, color=c, label=str(r.value))
@@ -231,6 +233,8 @@ def plot_network(
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
               frameon=False)  # fmt: skip
-    ax.set_title(title if title is not None else str(G.graph.get("name", "")), fontsize=11)
+    ax.set_title(
+        title if title is not None else str(G.graph.get("name", "")), fontsize=11, parse_math=False
+    )
     ax.set_axis_off()
     return fig

@@ -20,6 +20,10 @@ routine that does it, for lead times, durations, lifetimes and market demand. Fo
 market demand instead names the mean and cv of the truncated distribution itself (see
 :func:`normal_for_moments`).
 
+Every parameter is finite and at most :data:`MAX_DAYS` (36 500, 100 years: distributions
+describe days or severities); a Weibull shape is at least 0.1 (smaller shapes have means of
+millions of scales) and a lognormal mean at least 1e-6 (smaller ones overflow its sigma).
+
 Examples
 --------
 >>> import numpy as np
@@ -44,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import optimize, special, stats
 
 __all__ = [
+    "MAX_DAYS",
     "MAX_NORMAL_CV",
     "Dist",
     "Exponential",
@@ -195,16 +200,18 @@ def normal_for_moments(mean: float, cv: float) -> tuple[float, float]:
     return t * scale, scale
 
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
-NonNeg = Field(ge=0)
+#: Most days of any time span in a scenario: 100 years (36 500 days).
+MAX_DAYS = 36_500
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Uniform(BaseModel):
     """Uniform on ``[low, high]``."""
 
     model_config = _FROZEN
-    low: float = Field(ge=0)
-    high: float = Field(ge=0)
+    low: float = Field(ge=0, le=MAX_DAYS)
+    high: float = Field(ge=0, le=MAX_DAYS)
 
     @model_validator(mode="after")
     def _order(self) -> Uniform:
@@ -217,9 +224,9 @@ class Triangular(BaseModel):
     """Triangular on ``[low, high]`` with the given mode."""
 
     model_config = _FROZEN
-    low: float = Field(ge=0)
-    mode: float = Field(ge=0)
-    high: float = Field(ge=0)
+    low: float = Field(ge=0, le=MAX_DAYS)
+    mode: float = Field(ge=0, le=MAX_DAYS)
+    high: float = Field(ge=0, le=MAX_DAYS)
 
     @model_validator(mode="after")
     def _order(self) -> Triangular:
@@ -234,15 +241,15 @@ class Exponential(BaseModel):
     """Exponential with the given mean."""
 
     model_config = _FROZEN
-    mean: float = Field(gt=0)
+    mean: float = Field(gt=0, le=MAX_DAYS)
 
 
 class Lognormal(BaseModel):
     """Lognormal given by the mean and standard deviation of the variable itself."""
 
     model_config = _FROZEN
-    mean: float = Field(gt=0)
-    sd: float = Field(ge=0)
+    mean: float = Field(ge=1e-6, le=MAX_DAYS)
+    sd: float = Field(ge=0, le=MAX_DAYS)
 
 
 class Normal(BaseModel):
@@ -253,16 +260,16 @@ class Normal(BaseModel):
     """
 
     model_config = _FROZEN
-    mean: float = Field(ge=0)
-    sd: float = Field(ge=0)
+    mean: float = Field(ge=0, le=MAX_DAYS)
+    sd: float = Field(ge=0, le=MAX_DAYS)
 
 
 class Weibull(BaseModel):
     """Weibull with shape ``k`` and scale ``lambda``."""
 
     model_config = _FROZEN
-    shape: float = Field(gt=0)
-    scale: float = Field(gt=0)
+    shape: float = Field(ge=0.1, le=MAX_DAYS)
+    scale: float = Field(gt=0, le=MAX_DAYS)
 
 
 FAMILIES = ("fixed", "uniform", "triangular", "exponential", "lognormal", "normal", "weibull")
@@ -275,7 +282,7 @@ class Dist(BaseModel):
     """
 
     model_config = _FROZEN
-    fixed: float | None = Field(default=None, ge=0)
+    fixed: float | None = Field(default=None, ge=0, le=MAX_DAYS)
     uniform: Uniform | None = None
     triangular: Triangular | None = None
     exponential: Exponential | None = None

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Problem", "ScenarioError", "format_path"]
+__all__ = ["Problem", "ScenarioError", "format_path", "short_repr"]
 
 _MAX_VALUE_REPR = 60
+
+# A bounded repr: a few items of each list or mapping, a few levels deep, long text cut. It
+# never looks at more than a handful of items, so a value that a YAML alias bomb expanded to
+# billions of parts (or a recursive one) is shown as quickly as a number.
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = 4
+_REPR.maxdict = 3
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = _MAX_VALUE_REPR
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -38,11 +49,47 @@ def format_path(path: Sequence[str | int]) -> str:
     return out or "(top level)"
 
 
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    if len(text) > _MAX_VALUE_REPR:
-        text = text[: _MAX_VALUE_REPR - 3] + "..."
+def short_repr(value: Any, limit: int = _MAX_VALUE_REPR) -> str:
+    """The repr of a value, cut to ``limit`` characters without building the whole repr.
+
+    Parameters
+    ----------
+    value : Any
+        Any value from a scenario file (text, number, list, mapping; maybe huge or recursive).
+    limit : int
+        Longest result.
+
+    Returns
+    -------
+    str
+        At most ``limit`` characters; ``...`` marks what was left out.
+
+    Examples
+    --------
+    >>> short_repr(-5.0), short_repr("x" * 100, 12)
+    ('-5.0', "'xxxxxxx...")
+    >>> loop = []; loop.append(loop)
+    >>> short_repr([list(range(9))] * 10**6, 90)
+    '[[0, 1, 2, 3, ...], [0, 1, 2, 3, ...], [0, 1, 2, 3, ...], [0, 1, 2, 3, ...], ...]'
+    >>> short_repr(loop)
+    '[[[[...]]]]'
+    >>> short_repr(16**5000)
+    '<a whole number of about 6,020 digits>'
+    """
+    if isinstance(value, str) and len(value) > limit:
+        value = value[: limit + 1]  # repr of a long str would copy all of it
+    if isinstance(value, int) and value.bit_length() > 3 * limit:  # never convert it whole
+        return f"<a whole number of about {int(value.bit_length() * 0.30103):,} digits>"
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a repr that fails must not hide the problem it illustrates
+        text = f"<{type(value).__name__}>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
     return text
+
+
+_short_repr = short_repr
 
 
 @dataclass(frozen=True)
@@ -132,7 +179,8 @@ class Problem:
         text = f"{self.location}: {level}{field_path}{self.message}"
         if self.value is not ...:
             shown = _short_repr(self.value)
-            if shown not in self.message:
+            # Not when the message already quotes it (as a word: "inf" is not in ".inf").
+            if not re.search(rf"(?<![\w.]){re.escape(shown)}(?!\w)", self.message):
                 text += f" (got {shown})"
         if self.hint:
             text += f"; {self.hint}"

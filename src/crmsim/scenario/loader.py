@@ -4,7 +4,15 @@
    never constructs Python objects from tags, so loading never runs code from the file)
    that records where every mapping key, mapping value and sequence item starts, and
    reports duplicate keys (plain PyYAML silently keeps the last one). A syntax error
-   becomes a located :class:`~crmsim.scenario.errors.Problem`, not a traceback.
+   becomes a located :class:`~crmsim.scenario.errors.Problem`, not a traceback. Where
+   PyYAML has libyaml, its C scanner and parser read the file (about eight times faster)
+   and the same Python composer builds the nodes; a syntax error is then worded and
+   located by PyYAML's own parser, as without libyaml. A file
+   received from someone else cannot exhaust time or memory: it may be at most
+   :data:`MAX_DOCUMENT_BYTES` long and nested at most :data:`MAX_DEPTH` levels deep, and
+   its aliases (``*name``) may repeat at most :data:`MAX_ALIAS_NODES` parts of the
+   document in all (a "billion laughs" file of nested aliases expands to billions); each
+   limit gives a located problem at the place that crosses it.
 2. **Check the shape**: the file must be a mapping that starts with a supported schema
    version (``crmsim: 1``). An unsupported version stops here: the rest of the file was
    written for another schema.
@@ -38,10 +46,14 @@ from pydantic_core import ErrorDetails
 
 from crmsim.scenario.checks import check_scenario
 from crmsim.scenario.distributions import FAMILIES, Dist
-from crmsim.scenario.errors import Problem, ScenarioError
-from crmsim.scenario.schema import SCHEMA_VERSION, Scenario
+from crmsim.scenario.errors import Problem, ScenarioError, short_repr
+from crmsim.scenario.schema import MAX_DAYS, MAX_MONEY, MAX_QUANTITY, SCHEMA_VERSION, Scenario
 
 __all__ = [
+    "MAX_ALIASES",
+    "MAX_ALIAS_NODES",
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
     "SUPPORTED_VERSIONS",
     "MarkedLoader",
     "PositionIndex",
@@ -54,8 +66,26 @@ __all__ = [
 #: Scenario schema versions this crmsim reads.
 SUPPORTED_VERSIONS: tuple[int, ...] = (SCHEMA_VERSION,)
 
+#: Largest scenario file read (bytes of UTF-8; 10 MB, far beyond any real network).
+MAX_DOCUMENT_BYTES = 10_000_000
+#: Deepest nesting of mappings and lists (a scenario needs fewer than 10 levels).
+MAX_DEPTH = 64
+#: Most aliases (``*name``) in one document.
+MAX_ALIASES = 1_000
+#: Most parts (values, keys, items) that the aliases of one document may repeat in all.
+MAX_ALIAS_NODES = 100_000
+
 Path_ = tuple[Any, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_FATAL_PARSE_CODES = frozenset({"yaml_syntax", "yaml", "too_large", "too_deep", "alias_limit"})
+
+
+class _LimitExceeded(Exception):
+    """Raised while composing a document that crosses a size limit; carries the problem."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 # ============================================================================ parsing
@@ -105,19 +135,74 @@ def _pos(mark: yaml.Mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
-class MarkedLoader(yaml.SafeLoader):
-    r"""A safe YAML loader that records positions and reports duplicate keys.
+class _Marking(yaml.composer.Composer, yaml.constructor.SafeConstructor):
+    """Positions, duplicate keys and size limits while composing, for either YAML parser."""
 
-    Use :func:`parse_yaml` rather than this class directly.
+    def _init_limits(self) -> None:
+        self._depth = 0
+        self._aliases = 0
+        self._alias_nodes = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> parts under it, aliases expanded
 
-    Examples
-    --------
-    >>> data, index, problems = parse_yaml("a: 1\nb:\n  - x\n  - y\na: 2\n", "f.yaml")
-    >>> data, index.locate(("b", 1)), index.locate(("b",), key=True)
-    ({'a': 2, 'b': ['x', 'y']}, (4, 5), (2, 1))
-    >>> print(problems[0].location, problems[0].message)
-    f.yaml:5:1 duplicate key 'a' (first at line 1); YAML keeps only the last value
-    """
+    # Composing: count nesting and alias expansion before anything is built from them.
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose one node within :data:`MAX_DEPTH`, :data:`MAX_ALIASES`, :data:`MAX_ALIAS_NODES`.
+
+        A node that crosses a limit raises a located problem (via ``_LimitExceeded``).
+        """
+        event = self.peek_event()  # type: ignore[attr-defined]
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor or "")
+            if target is not None:
+                self._aliases += 1
+                self._alias_nodes += self._size(target)
+                if self._aliases > MAX_ALIASES or self._alias_nodes > MAX_ALIAS_NODES:
+                    what = (
+                        f"more than {MAX_ALIASES:,} aliases"
+                        if self._aliases > MAX_ALIASES
+                        else f"aliases that repeat more than {MAX_ALIAS_NODES:,} values in all"
+                    )
+                    raise _LimitExceeded(self._limit_problem(
+                        f"the document has {what} (at alias *{event.anchor}); "
+                        "it would expand to more than any scenario needs",
+                        event.start_mark, "write the repeated parts out, or use fewer aliases",
+                        "alias_limit",
+                    ))  # fmt: skip
+            return typing.cast(yaml.Node, super().compose_node(parent, index))
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _LimitExceeded(self._limit_problem(
+                f"the document is nested more than {MAX_DEPTH} levels deep here; "
+                "a scenario needs fewer than 10",
+                event.start_mark, None, "too_deep",
+            ))  # fmt: skip
+        try:
+            node = typing.cast(yaml.Node, super().compose_node(parent, index))
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = self._size(node)
+        return node
+
+    def _size(self, node: yaml.Node) -> int:
+        """Parts in ``node`` with aliases expanded.
+
+        A node still being composed (the target of a recursive alias) counts as one.
+        """
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.SequenceNode):
+            return 1 + sum(self._sizes.get(id(item), 1) for item in node.value)
+        if isinstance(node, yaml.MappingNode):
+            return 1 + sum(
+                self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value
+            )
+        return 1
+
+    @staticmethod
+    def _limit_problem(message: str, mark: Any, hint: str | None, code: str) -> Problem:
+        line, col = _pos(mark) if mark is not None else (None, None)
+        return Problem(message, line=line, column=col, hint=hint, code=code)
 
     def index_document(self, node: yaml.Node) -> tuple[PositionIndex, list[Problem]]:
         """Walk the composed node tree: positions of every part, and duplicate keys."""
@@ -127,6 +212,16 @@ class MarkedLoader(yaml.SafeLoader):
         index.values[()] = _pos(node.start_mark)
         self._walk(node, (), index, problems, seen)
         return index, problems
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """A YAML integer; one too long for Python to convert is a located problem."""
+        try:
+            return int(super().construct_yaml_int(node))
+        except ValueError:  # more than sys.get_int_max_str_digits() digits
+            raise _LimitExceeded(self._limit_problem(
+                "a whole number with thousands of digits; no number in a scenario needs "
+                "more than a few", node.start_mark, None, "too_large",
+            )) from None  # fmt: skip
 
     def _key(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
@@ -187,7 +282,7 @@ class MarkedLoader(yaml.SafeLoader):
                 line, col = _pos(key_node.start_mark)
                 problems.append(
                     Problem(
-                        f"duplicate key {key!r} (first at line {first[key].line + 1}); "
+                        f"duplicate key {short_repr(key)} (first at line {first[key].line + 1}); "
                         "YAML keeps only the last value",
                         child,
                         line=line,
@@ -200,6 +295,53 @@ class MarkedLoader(yaml.SafeLoader):
             index.keys[child] = _pos(key_node.start_mark)
             index.values[child] = _pos(value_node.start_mark)
             self._walk(value_node, child, index, problems, seen)
+
+
+class MarkedLoader(_Marking, yaml.SafeLoader):
+    r"""A safe YAML loader that records positions and reports duplicate keys.
+
+    Use :func:`parse_yaml` rather than this class directly.
+
+    Examples
+    --------
+    >>> data, index, problems = parse_yaml("a: 1\nb:\n  - x\n  - y\na: 2\n", "f.yaml")
+    >>> data, index.locate(("b", 1)), index.locate(("b",), key=True)
+    ({'a': 2, 'b': ['x', 'y']}, (4, 5), (2, 1))
+    >>> print(problems[0].location, problems[0].message)
+    f.yaml:5:1 duplicate key 'a' (first at line 1); YAML keeps only the last value
+    """
+
+    def __init__(self, stream: str):
+        yaml.SafeLoader.__init__(self, stream)
+        self._init_limits()
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _FastMarkedLoader(_Marking, CParser, yaml.resolver.Resolver):
+        """:class:`MarkedLoader` with libyaml's scanner and parser (about eight times faster).
+
+        Composing (with the limits), the position index and construction stay in Python.
+        """
+
+        def __init__(self, stream: str):
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            self._init_limits()
+
+    _LOADERS: tuple[Any, ...] = (_FastMarkedLoader, MarkedLoader)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _LOADERS = (MarkedLoader,)
+
+# YAML 1.1 (PyYAML) reads 1e19 and 1.0e13 as text: it wants a dot and a signed exponent
+# (1.0e+19). Read them as numbers, as YAML 1.2 and every user does.
+_FLOAT_12 = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+for _loader in _LOADERS:
+    _loader.add_constructor("tag:yaml.org,2002:int", _Marking.construct_yaml_int)
+    _loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
 
 
 def _offset_position(text: str, offset: int) -> tuple[int, int]:
@@ -227,17 +369,53 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
     problems : list of Problem
         Duplicate keys, or the syntax error; ``data`` is ``None`` after a syntax error.
     """
-    loader: MarkedLoader | None = None
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_DOCUMENT_BYTES:
+        return None, PositionIndex(), [_too_large(text, filename)]
+    fast = _LOADERS[0]
     try:
-        loader = MarkedLoader(text)
+        return _parse_with(fast, text, filename)
+    except _ParseFailed as failed:
+        syntax = failed.problem.code == "yaml_syntax"
+        if not syntax or fast is MarkedLoader or size > _REPARSE_BYTES:
+            return None, PositionIndex(), [failed.problem]
+    except UnicodeEncodeError:  # lone surrogates: not UTF-8 for libyaml; PyYAML reports them
+        pass
+    # libyaml found a syntax error: read a file of reasonable size again with PyYAML's own
+    # parser, whose messages (and positions of bad characters) the hints are written for.
+    try:
+        return _parse_with(MarkedLoader, text, filename)
+    except _ParseFailed as failed:
+        return None, PositionIndex(), [failed.problem]
+
+
+#: Largest file whose syntax error is reported by PyYAML's own parser (see parse_yaml).
+_REPARSE_BYTES = 1_000_000
+
+
+class _ParseFailed(Exception):
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def _parse_with(
+    kind: type[_Marking], text: str, filename: str | None
+) -> tuple[Any, PositionIndex, list[Problem]]:
+    """Parse with one loader class; a YAML or limit problem raises :class:`_ParseFailed`."""
+    loader: Any = None
+    try:
+        loader = kind(text)  # type: ignore[call-arg]
         node = loader.get_single_node()
         if node is None:
             return None, PositionIndex(), []
         index, problems = loader.index_document(node)
         data = loader.construct_document(node)
         return data, index, [p.located(filename, None, None) for p in problems]
+    except _LimitExceeded as exc:
+        raise _ParseFailed(exc.problem.located(filename, None, None)) from None
     except yaml.MarkedYAMLError as exc:
-        return None, PositionIndex(), [_yaml_problem(exc, filename)]
+        raise _ParseFailed(_yaml_problem(exc, filename)) from None
     except yaml.reader.ReaderError as exc:
         line, col = _offset_position(text, exc.position)
         problem = Problem(
@@ -249,18 +427,31 @@ def parse_yaml(text: str, filename: str | None = None) -> tuple[Any, PositionInd
             column=col,
             code="yaml_syntax",
         )
-        return None, PositionIndex(), [problem]
+        raise _ParseFailed(problem) from None
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error above is marked
-        return None, PositionIndex(), [Problem(f"YAML error: {exc}", file=filename, code="yaml")]
+        raise _ParseFailed(Problem(f"YAML error: {exc}", file=filename, code="yaml")) from None
     except RecursionError:
-        return (
-            None,
-            PositionIndex(),
-            [Problem("the document is nested too deeply to read", file=filename, code="yaml")],
-        )
+        raise _ParseFailed(
+            Problem("the document is nested too deeply to read", file=filename, code="too_deep")
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _too_large(text: str, filename: str | None) -> Problem:
+    """The problem for a document over :data:`MAX_DOCUMENT_BYTES`, at the line that crosses it."""
+    head = text.encode("utf-8", errors="surrogatepass")[:MAX_DOCUMENT_BYTES]
+    line = head.count(b"\n") + 1
+    return Problem(
+        f"the file is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB "
+        f"({MAX_DOCUMENT_BYTES:,} bytes), the most a scenario file may be; the limit is "
+        "crossed on this line",
+        file=filename,
+        line=line,
+        hint="a scenario describes a network, not data: keep large tables out of it",
+        code="too_large",
+    )
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, filename: str | None) -> Problem:
@@ -391,11 +582,20 @@ def _choices(expected: str) -> list[str]:
 
 
 def _num(x: Any) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
+    return f"{x:g}".replace("e+", "e") if isinstance(x, float) else str(x)
+
+
+# Why an upper bound is where it is, said after "must be at most N" (see schema.py); the
+# bounds of 1000 (factors, rates, entrants) need no gloss.
+_BOUND_REASONS: dict[float, str] = {
+    MAX_DAYS: "100 years",
+    MAX_QUANTITY: "a trillion units a day",
+    MAX_MONEY: "ten times world GDP",
+}
 
 
 def _did_you_mean(value: Any, valid: Sequence[str]) -> str | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 200:  # difflib is quadratic in length
         return None
     close = difflib.get_close_matches(value, list(valid), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
@@ -447,7 +647,7 @@ def _translate(err: ErrorDetails, path: Path_, is_key: bool) -> tuple[str, str |
         info = _field_info(path)
         desc = info.description if info is not None and info.description else None
         return (
-            f"missing required key {name!r}",
+            f"missing required key {short_repr(name)}",
             f"{name}: {desc}" if desc else None,
             ...,
             "missing_key",
@@ -458,14 +658,15 @@ def _translate(err: ErrorDetails, path: Path_, is_key: bool) -> tuple[str, str |
         dym = _did_you_mean(name, valid)
         listing = f"valid keys here: {', '.join(valid)}" if valid else None
         hint = " ".join(h for h in (dym, listing) if h) or None
-        return f"unknown key {name!r}", hint, ..., "unknown_key"
+        return f"unknown key {short_repr(name)}", hint, ..., "unknown_key"
     if etype in ("literal_error", "enum"):
         choices = _choices(str(ctx.get("expected", "")))
         dym = _did_you_mean(value, choices)
         listed = ", ".join(choices)
+        shown = short_repr(value)
         if is_key:
-            return f"unknown key {value!r}; valid keys: {listed}", dym, ..., "unknown_key"
-        return f"{value!r} is not a valid choice; valid: {listed}", dym, value, "invalid_choice"
+            return f"unknown key {shown}; valid keys: {listed}", dym, ..., "unknown_key"
+        return f"{shown} is not a valid choice; valid: {listed}", dym, value, "invalid_choice"
     bounds = {
         "greater_than_equal": ("ge", ">="),
         "greater_than": ("gt", ">"),
@@ -480,21 +681,33 @@ def _translate(err: ErrorDetails, path: Path_, is_key: bool) -> tuple[str, str |
             text = "must not be negative (>= 0)"
         elif key == "gt" and bound == 0:
             text = "must be positive (> 0)"
+        elif key == "le" and bound >= 1000:  # the sanity bounds of schema.py
+            reason = _BOUND_REASONS.get(bound)
+            text = f"must be at most {_num(bound)}" + (f" ({reason})" if reason else "")
         return text, None, value, "out_of_range"
+    if etype == "string_too_long":
+        n = ctx.get("max_length")
+        return (
+            f"is too long: {len(value):,} characters, at most {n} allowed",
+            None,
+            ...,
+            "too_long",
+        )
     if etype in ("too_short", "string_too_short"):
         if etype == "string_too_short" or isinstance(value, str):
             return "must not be empty", None, value, "too_short"
         n = ctx.get("min_length", 1)
         return f"needs at least {n} item{'s' if n != 1 else ''}", None, ..., "too_short"
     if etype == "string_pattern_mismatch":
+        shown = short_repr(value)
         if is_key:
-            return f"{value!r} is not a valid id", _ID_PATTERN_HINT, ..., "invalid_id"
-        return f"{value!r} is not a valid id", _ID_PATTERN_HINT, value, "invalid_id"
+            return f"{shown} is not a valid id", _ID_PATTERN_HINT, ..., "invalid_id"
+        return f"{shown} is not a valid id", _ID_PATTERN_HINT, value, "invalid_id"
     if etype in ("value_error", "assertion_error"):
         exc = ctx.get("error")
         text = str(exc) if exc is not None else err["msg"].removeprefix("Value error, ")
-        shown = value if not isinstance(value, dict | list) else ...
-        return text, None, shown, "invalid"
+        bad = value if not isinstance(value, dict | list) else ...
+        return text, None, bad, "invalid"
     if etype in ("model_type", "model_attributes_type", "dict_type"):
         if model_here is Dist:
             return (
@@ -510,9 +723,9 @@ def _translate(err: ErrorDetails, path: Path_, is_key: bool) -> tuple[str, str |
     if etype in ("tuple_type", "list_type", "set_type"):
         return "expected a list, e.g. [a, b]", None, value, "wrong_type"
     if etype == "invalid_key":
-        return f"a key must be a name (text), not {value!r}", None, ..., "invalid_key"
+        return f"a key must be a name (text), not {short_repr(value)}", None, ..., "invalid_key"
     if etype == "finite_number":
-        return "must be a finite number", None, value, "wrong_type"
+        return "must be a finite number (not .inf or .nan)", None, value, "not_finite"
     phrase = _expectation(err)
     if phrase is not None:
         return f"expected {phrase}", _type_hint(value), value, "wrong_type"
@@ -628,8 +841,8 @@ def _shape_problems(
         line, col = index.locate(("crmsim",))
         return [
             Problem(
-                f"unsupported schema version {version!r}; this crmsim reads schema version "
-                f"{supported} (`crmsim: {SCHEMA_VERSION}`)",
+                f"unsupported schema version {short_repr(version)}; this crmsim reads schema "
+                f"version {supported} (`crmsim: {SCHEMA_VERSION}`)",
                 ("crmsim",),
                 filename,
                 line,
@@ -746,7 +959,7 @@ def loads_scenario(text: str, filename: str = "<string>") -> Scenario:
     demo.yaml:6:55 | nodes[0].capacty | unknown key 'capacty' | did you mean 'capacity'?
     """
     data, index, problems = parse_yaml(text, filename)
-    if problems and any(p.code == "yaml_syntax" for p in problems):
+    if any(p.code in _FATAL_PARSE_CODES for p in problems):
         raise ScenarioError(problems)
     return _build(data, index, filename, problems)
 
@@ -773,7 +986,11 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     p = Path(path)
     name = path if isinstance(path, str) else str(path)
-    raw = p.read_bytes()
+    with p.open("rb") as f:  # never read more than the limit (a device or huge file)
+        raw = f.read(MAX_DOCUMENT_BYTES + 1)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        text = raw.decode("utf-8", errors="replace")
+        raise ScenarioError([_too_large(text, name)])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -30,7 +30,7 @@ from pydantic.functional_validators import AfterValidator
 from pydantic_core import PydanticUndefined
 
 from crmsim.scenario.distributions import Dist
-from crmsim.scenario.schema import SCHEMA_VERSION, EdgeRef, Scenario
+from crmsim.scenario.schema import MIN_QUANTITY, SCHEMA_VERSION, EdgeRef, Scenario
 
 __all__ = ["JSON_SCHEMA_DIALECT", "scenario_json_schema", "scenario_reference_markdown"]
 
@@ -99,8 +99,16 @@ def _constraint_texts(metadata: list[Any]) -> tuple[list[str], str | None]:
                 noun = "id"
             elif m.pattern:
                 texts.append(f"matches `{m.pattern}`")
+            if m.max_length is not None and m.pattern != _ID_PATTERN:
+                texts.append(f"at most {m.max_length} characters")
         elif isinstance(m, AfterValidator) and getattr(m.func, "__name__", "") == "_country":
             noun = "country code"
+        elif isinstance(m, AfterValidator) and hasattr(m.func, "minimum"):
+            texts.append(f"≥ {m.func.minimum:g}")
+        elif isinstance(m, AfterValidator) and getattr(m.func, "__name__", "") == (
+            "_zero_or_measurable"
+        ):
+            texts.append(f"0 or ≥ {MIN_QUANTITY:g}")
     return texts, noun
 
 
@@ -190,6 +198,15 @@ Conventions used below:
   with exactly one family, e.g. `{{uniform: {{low: 20, high: 40}}}}`.
 - **[EdgeRef](#edgeref)**: `"supplier->buyer"` or a mapping `{{from: ..., to: ...}}`.
 - Every mapping rejects unknown keys, so a misspelt key is an error, not a silent default.
+- Every number must be finite (`.inf` and `.nan` are rejected) and has an upper bound,
+  chosen far beyond any real supply chain so that a slip or a hostile file is an error,
+  never an overflow: 36 500 days (100 years) for every number of days and every
+  distribution parameter, 1e12 units a day for capacities and demand, 1000 for factors.
+  A positive quantity below 1e-9 (below the precision of shares and ratios) is rejected.
+  `1e6` and `2.5E-3` are numbers (plain YAML 1.1 would read them as text).
+- Ids have at most 100 characters, names and labels at most 500, free text (descriptions,
+  sources, assumptions) at most 5 000. A file may be at most 10 MB, nested at most 64
+  levels deep, and its YAML aliases may repeat at most 100 000 values in all.
 
 Checks across fields (ids that must exist, shares that sum to 1 per buyer and material,
 recipe inputs with a supplier, a supply path to every market, no cycles, `compare` entries)

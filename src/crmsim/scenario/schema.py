@@ -25,10 +25,20 @@ from pydantic import (
     model_validator,
 )
 
-from crmsim.scenario.distributions import MAX_NORMAL_CV, Dist
+from crmsim.scenario.distributions import MAX_DAYS, MAX_NORMAL_CV, Dist
+from crmsim.scenario.errors import short_repr
 from crmsim.scenario.unfc import UnfcCode, parse_unfc
 
 __all__ = [
+    "MAX_COUNT",
+    "MAX_DAYS",
+    "MAX_FACTOR",
+    "MAX_MONEY",
+    "MAX_QUANTITY",
+    "MAX_RATE_PER_YEAR",
+    "MAX_RATIO",
+    "MIN_QUANTITY",
+    "MIN_RATE_PER_YEAR",
     "SCHEMA_VERSION",
     "Demand",
     "DevelopResource",
@@ -60,19 +70,96 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+# Every number must be finite: `.inf` and `.nan` are rejected everywhere (allow_inf_nan).
+_FROZEN = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+# Bounds. Every number in a scenario has one, chosen far beyond any real supply chain, so
+# that a slip (1e15 for 1e5) or a hostile file is an error and never an overflow, a NaN or
+# a run that exhausts memory. MAX_DAYS (100 years, from distributions) bounds every day
+# count: horizon, warm-up, start, duration, lead times, stock cover.
+#: Most units per day of a capacity, a demand or a release (a trillion: world output of
+#: the largest commodities is about 1e10 t/year, 3e7 t/day).
+MAX_QUANTITY = 1e12
+#: Smallest positive capacity or rate of flow: smaller (e.g. 1e-320) is below the precision
+#: of shares and ratios (1 / 1e-320 overflows), so a quantity is 0 or at least this.
+MIN_QUANTITY = 1e-9
+#: Most units of an input per unit of output (recipe) or of a material embedded per unit.
+MAX_RATIO = 1e6
+#: Largest multiplier of lead times, demand or capacity (a disruption factor of 1000 already
+#: turns a day's lead time into three years).
+MAX_FACTOR = 1_000.0
+#: Most events per year of a random disruption or exit hazard (about three a day).
+MAX_RATE_PER_YEAR = 1_000.0
+#: Fewest events per year of a random disruption (once in a million years; smaller rates
+#: make the time to the first event overflow).
+MIN_RATE_PER_YEAR = 1e-6
+#: Largest cost (capex, opex per day): 1e15, ten times world GDP.
+MAX_MONEY = 1e15
+#: Most entrants added by one msme_entrant lever.
+MAX_COUNT = 1_000
+_MAX_ID = 100
+_MAX_NAME = 500
+_MAX_TEXT = 5_000
 
 # Ids: letters, digits, "_", "." and "-"; never "+" (policy combinations use it) nor ">"
 # (edge references use "->").
 Id = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=_MAX_ID,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$",
     ),
 ]
+#: A short name (a scenario, node or material name, a label): at most 500 characters.
+Name = Annotated[str, StringConstraints(max_length=_MAX_NAME)]
+#: Free text (a description, a source, an assumption): at most 5000 characters.
+Text = Annotated[str, StringConstraints(max_length=_MAX_TEXT)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
-NonNeg = Annotated[float, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
+Days = Annotated[float, Field(ge=0, le=MAX_DAYS)]
+PositiveDays = Annotated[float, Field(gt=0, le=MAX_DAYS)]
+Money = Annotated[float, Field(ge=0, le=MAX_MONEY)]
+Factor = Annotated[float, Field(gt=0, le=MAX_FACTOR)]
+Ratio = Annotated[float, Field(ge=0, le=MAX_RATIO)]
+Hazard = Annotated[float, Field(ge=0, le=MAX_RATE_PER_YEAR)]
+Cv = Annotated[float, Field(ge=0, le=10)]
+
+
+class _AtLeast:
+    """A check that a positive number is not below ``minimum`` (``why`` says why)."""
+
+    def __init__(self, minimum: float, why: str):
+        self.minimum = minimum
+        self.why = why
+
+    def __call__(self, value: float) -> float:
+        if value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum:g}: {self.why}")
+        return value
+
+
+def _at_least(minimum: float, why: str) -> AfterValidator:
+    return AfterValidator(_AtLeast(minimum, why))
+
+
+_PRECISION = "smaller quantities are below the precision of shares and ratios"
+PositiveQuantity = Annotated[
+    float, Field(gt=0, le=MAX_QUANTITY), _at_least(MIN_QUANTITY, _PRECISION)
+]
+PositiveRatio = Annotated[float, Field(gt=0, le=MAX_RATIO), _at_least(MIN_QUANTITY, _PRECISION)]
+InUse = Annotated[float, Field(ge=0, le=MAX_QUANTITY * MAX_DAYS)]
+
+
+def _zero_or_measurable(value: float) -> float:
+    """A quantity is 0 or at least MIN_QUANTITY (see there)."""
+    if 0 < value < MIN_QUANTITY:
+        raise ValueError(f"must be 0 or at least {MIN_QUANTITY:g}: {_PRECISION}")
+    return value
+
+
+#: Units per day (capacity, demand): 0, or between MIN_QUANTITY and MAX_QUANTITY.
+Quantity = Annotated[float, Field(ge=0, le=MAX_QUANTITY), AfterValidator(_zero_or_measurable)]
 
 
 def _country(value: str) -> str:
@@ -82,7 +169,7 @@ def _country(value: str) -> str:
     return check_country(value)
 
 
-Country = Annotated[str, AfterValidator(_country)]
+Country = Annotated[str, StringConstraints(max_length=_MAX_ID), AfterValidator(_country)]
 
 
 def _as_list(value: Any) -> Any:
@@ -148,8 +235,10 @@ class Material(BaseModel):
 
     model_config = _FROZEN
     id: Id = Field(description="Unique material id, used by nodes, edges and recipes.")
-    name: str | None = Field(default=None, description="Readable name.")
-    unit: str = Field(default="t", description="Unit of quantities (capacities are unit/day).")
+    name: Name | None = Field(default=None, description="Readable name.")
+    unit: Annotated[str, StringConstraints(max_length=_MAX_ID)] = Field(
+        default="t", description="Unit of quantities (capacities are unit/day)."
+    )
     eol_rir: Fraction | None = Field(
         default=None,
         description="End-of-life recycling input rate (0–1) as published, e.g. by the EU CRM "
@@ -169,20 +258,26 @@ class Material(BaseModel):
         default=None,
         description="In-use lifetime of served units in days (for end-of-life recycling).",
     )
-    content: dict[Id, NonNeg] = Field(
+    content: dict[Id, Ratio] = Field(
         default_factory=dict,
         description="Embedded material per unit of this material, e.g. {antimony: 0.02}: "
         "what a recycler can recover from one end-of-life unit.",
     )
-    source: str | None = Field(default=None, description="Where this material's numbers come from.")
+    source: Text | None = Field(
+        default=None, description="Where this material's numbers come from."
+    )
 
 
 class Demand(BaseModel):
     """Final demand at a market, per day."""
 
     model_config = _FROZEN
-    mean: NonNeg = Field(description="Mean demand (units/day).")
-    cv: NonNeg = Field(default=0.0, description="Coefficient of variation of daily demand.")
+    mean: Quantity = Field(description="Mean demand (units/day; at most 1e12).")
+    cv: Cv = Field(
+        default=0.0,
+        description="Coefficient of variation of daily demand (at most 10: beyond that a day's "
+        "demand is almost always zero with rare huge spikes).",
+    )
     distribution: Literal["normal", "gamma", "poisson"] = Field(
         default="normal",
         description="Family of daily demand; 'normal' is truncated at zero (never negative) "
@@ -213,12 +308,12 @@ class Entry(BaseModel):
     """
 
     model_config = _FROZEN
-    day: NonNeg | None = Field(default=None, description="Enter on this scored day.")
+    day: Days | None = Field(default=None, description="Enter on this scored day.")
     fill_rate_below: Fraction | None = Field(
         default=None,
         description="Shortage signal: enter once the watched performance stays below this...",
     )
-    for_days: Annotated[int, Field(ge=1)] = Field(
+    for_days: Annotated[int, Field(ge=1, le=MAX_DAYS)] = Field(
         default=7, description="... for this many consecutive scored days."
     )
     watch: Id | None = Field(
@@ -230,12 +325,12 @@ class Entry(BaseModel):
         description="Probability of obtaining finance (drawn once per replication from the "
         "node's own stream); without finance the node never enters.",
     )
-    ramp_up_days: NonNeg = Field(default=0.0, description="Days from entry to full capacity.")
-    qualification_days: NonNeg = Field(
+    ramp_up_days: Days = Field(default=0.0, description="Days from entry to full capacity.")
+    qualification_days: Days = Field(
         default=0.0, description="Days after entry before buyers order from it."
     )
-    exit_hazard_per_year: NonNeg = Field(
-        default=0.0, description="Rate of failure/exit after entry (per year)."
+    exit_hazard_per_year: Hazard = Field(
+        default=0.0, description="Rate of failure/exit after entry (per year, at most 1000)."
     )
 
     @model_validator(mode="after")
@@ -253,10 +348,10 @@ class Development(BaseModel):
     success_probability: Fraction = Field(
         default=1.0, description="Chance that the project ever reaches production."
     )
-    capacity_cv: NonNeg = Field(
+    capacity_cv: Cv = Field(
         default=0.0,
         description="Coefficient of variation of the realised capacity (set from the UNFC G "
-        "category by the develop_resource policy: G1 narrow, G2 wider, G3 wide).",
+        "category by the develop_resource policy: G1 narrow, G2 wider, G3 wide; at most 10).",
     )
 
 
@@ -270,15 +365,15 @@ class Release(BaseModel):
         description="Release while the buyer's supply ratio (a market: served ÷ demand; "
         "another buyer: received ÷ planned need, both over the last 7 days) is below this.",
     )
-    below_days_of_cover: NonNeg | None = Field(
+    below_days_of_cover: Days | None = Field(
         default=None,
         description="Release while the buyer's own stock of the material covers fewer days.",
     )
-    per_day: Positive | None = Field(
+    per_day: PositiveQuantity | None = Field(
         default=None, description="Most released per day (default: the buyer's planned need)."
     )
     replenish: bool = Field(default=True, description="Refill from its suppliers after release.")
-    replenish_per_day: Positive | None = Field(
+    replenish_per_day: PositiveQuantity | None = Field(
         default=None, description="Most ordered for refilling per day (default: 10 % of need)."
     )
 
@@ -296,40 +391,44 @@ class Node(BaseModel):
     id: Id = Field(description="Unique node id.")
     role: Role = Field(description="mine, processor, market, recycler or stockpile.")
     country: Country = Field(description="ISO 3166-1 alpha-3 country code, e.g. DEU, CHN.")
-    name: str | None = Field(default=None, description="Readable name.")
+    name: Name | None = Field(default=None, description="Readable name.")
     output: Id | None = Field(
         default=None,
         description="Material produced (mine, processor, recycler) or held (stockpile); for a "
         "market, the material demanded (inferred from its suppliers when omitted).",
     )
-    capacity: NonNeg | None = Field(
+    capacity: Quantity | None = Field(
         default=None,
         description="Production capacity in units/day (required for mine, processor, recycler; "
-        "release capacity for a stockpile).",
+        "release capacity for a stockpile): 0, or from 1e-9 (below the precision of shares) "
+        "to 1e12.",
     )
     size: Size | None = Field(
         default=None,
         description="Firm size: micro, small, medium or large (EU definition). Unspecified "
         "when omitted, and reported as such.",
     )
-    employees: Annotated[int, Field(ge=0)] | None = Field(
-        default=None, description="Staff headcount; sets or checks `size`."
+    employees: Annotated[int, Field(ge=0, le=10_000_000)] | None = Field(
+        default=None,
+        description="Staff headcount; sets or checks `size` (at most 10 million, above the "
+        "largest employer).",
     )
-    recipe: dict[Id, Positive] = Field(
+    recipe: dict[Id, PositiveRatio] = Field(
         default_factory=dict,
-        description="Processor only: units of each input material per unit of output.",
+        description="Processor only: units of each input material per unit of output "
+        "(from 1e-9 to 1e6).",
     )
-    stock_days: NonNeg = Field(
+    stock_days: Days = Field(
         default=7.0,
         description="Days of cover (order-up-to policy): of each input for nodes with inputs "
         "(processors with a recipe, markets, stockpiles), whose output is made to order; of "
         "the output for nodes without inputs (mines, recyclers, processors without recipe).",
     )
-    initial_stock_days: NonNeg | None = Field(
+    initial_stock_days: Days | None = Field(
         default=None, description="Days of cover on hand at the start (default: stock_days)."
     )
     demand: Demand | None = Field(default=None, description="Market only: daily final demand.")
-    unfc: str | None = Field(
+    unfc: Annotated[str, StringConstraints(max_length=_MAX_ID)] | None = Field(
         default=None,
         description="Mine or recycler: UNFC-2019 code such as 'E1.1 F1.1 G1'. A mine produces "
         "only when its class is On Production (E1 F1.1). Default: on production.",
@@ -345,7 +444,7 @@ class Node(BaseModel):
         description="Recycler: markets whose end-of-life units it collects (default: all "
         "markets whose product contains its output material).",
     )
-    in_use_initial: NonNeg | Literal["steady_state"] | None = Field(
+    in_use_initial: InUse | Literal["steady_state"] | None = Field(
         default=None,
         description="Market: units in use at the start (or 'steady_state': demand × mean "
         "lifetime), so recycling has feedstock from day 0.",
@@ -362,7 +461,7 @@ class Node(BaseModel):
     release: Release | None = Field(
         default=None, description="Stockpile only: when it releases stock, and to whom."
     )
-    source: str | None = Field(default=None, description="Where this node's numbers come from.")
+    source: Text | None = Field(default=None, description="Where this node's numbers come from.")
 
     @field_validator("unfc")
     @classmethod
@@ -454,7 +553,7 @@ class EdgeRef(BaseModel):
         if isinstance(data, str):
             if "->" not in data:
                 raise ValueError(
-                    f"an edge reference is 'supplier->buyer' or a mapping; got {data!r}"
+                    f"an edge reference is 'supplier->buyer' or a mapping; got {short_repr(data)}"
                 )
             a, b = (s.strip() for s in data.split("->", 1))
             return {"from": a, "to": b}
@@ -487,12 +586,12 @@ class Edge(BaseModel):
         description="The buyer has qualified this supplier as an alternative: orders meant for "
         "a blocked or failed supplier move here after the switching delay.",
     )
-    switch_days: NonNeg | None = Field(
+    switch_days: Days | None = Field(
         default=None,
         description="Switching delay in days before re-sourced orders go to this supplier "
         "(default: simulation.switching_delay_days).",
     )
-    source: str | None = Field(default=None, description="Where this edge's numbers come from.")
+    source: Text | None = Field(default=None, description="Where this edge's numbers come from.")
 
 
 class Target(BaseModel):
@@ -524,7 +623,14 @@ class RandomArrivals(BaseModel):
     """Stochastic disruptions: Poisson arrivals per matching target."""
 
     model_config = _FROZEN
-    rate_per_year: Positive = Field(description="Mean arrivals per year, per matching target.")
+    rate_per_year: Annotated[
+        float,
+        Field(gt=0, le=MAX_RATE_PER_YEAR),
+        _at_least(MIN_RATE_PER_YEAR, "rarer events make the time to the first one overflow"),
+    ] = Field(
+        description="Mean arrivals per year, per matching target (from 1e-6, once in a million "
+        "years, to 1000, about three a day)."
+    )
     duration: Dist = Field(description="Duration in days: a number or a distribution.")
     severity: Dist | None = Field(
         default=None,
@@ -548,15 +654,15 @@ class Disruption(BaseModel):
 
     model_config = _FROZEN
     id: Id = Field(description="Unique disruption id.")
-    label: str | None = Field(default=None, description="Readable label for reports.")
+    label: Name | None = Field(default=None, description="Readable label for reports.")
     kind: DisruptionKind = Field(
         description="outage, export_restriction, logistics or demand_shock."
     )
     target: Target = Field(description="What it hits.")
-    start: NonNeg | None = Field(
+    start: Days | None = Field(
         default=None, description="Scheduled: start day (0 = first scored day)."
     )
-    duration: NonNeg | None = Field(default=None, description="Scheduled: duration in days.")
+    duration: Days | None = Field(default=None, description="Scheduled: duration in days.")
     random: RandomArrivals | None = Field(
         default=None, description="Stochastic: Poisson arrivals instead of start/duration."
     )
@@ -565,17 +671,18 @@ class Disruption(BaseModel):
         description="Outage: share of capacity removed (1 = full outage); export restriction: "
         "share of flow blocked.",
     )
-    factor: Positive | None = Field(
+    factor: Factor | None = Field(
         default=None,
-        description="logistics: lead time multiplier (e.g. 2); demand_shock: demand multiplier.",
+        description="logistics: lead time multiplier (e.g. 2); demand_shock: demand multiplier "
+        "(at most 1000).",
     )
-    recovery_days: NonNeg = Field(
+    recovery_days: Days = Field(
         default=0.0, description="Outage: days of linear ramp back to full capacity after the end."
     )
     stock_loss: Fraction = Field(
         default=0.0, description="Outage: share of on-hand stock destroyed at the start."
     )
-    source: str | None = Field(default=None, description="Where this disruption comes from.")
+    source: Text | None = Field(default=None, description="Where this disruption comes from.")
 
     @model_validator(mode="after")
     def _when(self) -> Disruption:
@@ -616,11 +723,11 @@ class Trigger(BaseModel):
     """When an MSME entrant enters: on a day, or on a shortage signal."""
 
     model_config = _FROZEN
-    day: NonNeg | None = Field(default=None, description="Enter on this day.")
+    day: Days | None = Field(default=None, description="Enter on this day.")
     fill_rate_below: Fraction | None = Field(
         default=None, description="Shortage signal: a buyer's fill rate below this..."
     )
-    for_days: Annotated[int, Field(ge=1)] = Field(
+    for_days: Annotated[int, Field(ge=1, le=MAX_DAYS)] = Field(
         default=7, description="... for this many consecutive days."
     )
     buyer: Id | None = Field(
@@ -639,7 +746,9 @@ class MsmeEntrant(BaseModel):
     """Add micro, small or medium firms that enter the market during the run."""
 
     model_config = _FROZEN
-    count: Annotated[int, Field(ge=1)] = Field(default=1, description="Number of entrants.")
+    count: Annotated[int, Field(ge=1, le=MAX_COUNT)] = Field(
+        default=1, description="Number of entrants (at most 1000: each is a node)."
+    )
     id: Id | None = Field(default=None, description="Id prefix of the new nodes.")
     country: Country = Field(description="ISO alpha-3 country of the entrants.")
     size: Literal[Size.MICRO, Size.SMALL, Size.MEDIUM] = Field(
@@ -651,8 +760,8 @@ class MsmeEntrant(BaseModel):
     output: Id | None = Field(
         default=None, description="Material produced (default: what its buyers need)."
     )
-    capacity: Positive = Field(description="Capacity of each entrant (units/day).")
-    recipe: dict[Id, Positive] = Field(default_factory=dict, description="Processor recipe.")
+    capacity: PositiveQuantity = Field(description="Capacity of each entrant (units/day).")
+    recipe: dict[Id, PositiveRatio] = Field(default_factory=dict, description="Processor recipe.")
     suppliers: tuple[Id, ...] = Field(default=(), description="Suppliers of its inputs.")
     supplies: tuple[Id, ...] = Field(description="Buyers it supplies once qualified.")
     share: Fraction | None = Field(
@@ -664,19 +773,19 @@ class MsmeEntrant(BaseModel):
     finance_probability: Fraction = Field(
         default=1.0, description="Probability of obtaining finance; without it, no entry."
     )
-    ramp_up_days: NonNeg = Field(default=0.0, description="Days from entry to full capacity.")
-    qualification_days: NonNeg = Field(
+    ramp_up_days: Days = Field(default=0.0, description="Days from entry to full capacity.")
+    qualification_days: Days = Field(
         default=0.0, description="Days after entry before buyers accept its output."
     )
-    exit_hazard_per_year: NonNeg = Field(default=0.0, description="Failure/exit rate per year.")
-    stock_days: NonNeg = Field(default=7.0, description="Its days of cover.")
+    exit_hazard_per_year: Hazard = Field(default=0.0, description="Failure/exit rate per year.")
+    stock_days: Days = Field(default=7.0, description="Its days of cover.")
     lead_time: Dist = Field(
         default_factory=lambda: Dist(fixed=2.0),
         description="Lead time of the entrants' new edges, from their suppliers and to their "
         "buyers (default 2 days: an assumption for a domestic entrant).",
     )
-    capex: NonNeg = Field(default=0.0, description="Capital cost per entrant.")
-    opex_per_day: NonNeg = Field(default=0.0, description="Operating cost per entrant per day.")
+    capex: Money = Field(default=0.0, description="Capital cost per entrant.")
+    opex_per_day: Money = Field(default=0.0, description="Operating cost per entrant per day.")
 
     @field_validator("suppliers", "supplies", mode="before")
     @classmethod
@@ -692,8 +801,8 @@ class Recycling(BaseModel):
     country: Country | None = Field(default=None, description="Country of a new recycler.")
     size: Size | None = Field(default=None, description="Firm size of a new recycler.")
     output: Id | None = Field(default=None, description="Secondary material recovered.")
-    capacity: NonNeg | None = Field(default=None, description="Capacity (units/day).")
-    capacity_factor: Positive | None = Field(
+    capacity: Quantity | None = Field(default=None, description="Capacity (units/day).")
+    capacity_factor: Factor | None = Field(
         default=None, description="Existing recycler: multiply its capacity by this."
     )
     collection_rate: Fraction | None = Field(default=None, description="Share collected.")
@@ -707,11 +816,11 @@ class Recycling(BaseModel):
         default_factory=lambda: Dist(fixed=2.0),
         description="Lead time of its new edges to `supplies` (default 2 days: an assumption).",
     )
-    unfc: str | None = Field(
+    unfc: Annotated[str, StringConstraints(max_length=_MAX_ID)] | None = Field(
         default=None, description="UNFC-2019 code of the anthropogenic resource."
     )
-    capex: NonNeg = Field(default=0.0, description="Capital cost.")
-    opex_per_day: NonNeg = Field(default=0.0, description="Operating cost per day.")
+    capex: Money = Field(default=0.0, description="Capital cost.")
+    opex_per_day: Money = Field(default=0.0, description="Operating cost per day.")
 
     @field_validator("collects_from", "supplies", mode="before")
     @classmethod
@@ -733,27 +842,29 @@ class Stockpile(BaseModel):
     )
     at: Id = Field(description="The buyer node the stockpile serves.")
     material: Id = Field(description="Material held.")
-    days_of_cover: Positive = Field(description="Target size in days of the buyer's normal use.")
+    days_of_cover: PositiveDays = Field(
+        description="Target size in days of the buyer's normal use."
+    )
     initial_fill: Fraction = Field(default=1.0, description="Share of the target held at start.")
     release_below_fill_rate: Fraction | None = Field(
         default=None, description="Release when the buyer's fill rate falls below this."
     )
-    release_below_days_of_cover: NonNeg | None = Field(
+    release_below_days_of_cover: Days | None = Field(
         default=None, description="Release when the buyer's own cover falls below this."
     )
-    release_per_day: Positive | None = Field(
+    release_per_day: PositiveQuantity | None = Field(
         default=None, description="Maximum release per day (default: the buyer's normal use)."
     )
     replenish: bool = Field(default=True, description="Refill after the crisis.")
-    replenish_per_day: Positive | None = Field(
+    replenish_per_day: PositiveQuantity | None = Field(
         default=None, description="Maximum refill per day (default: 10 % of normal use)."
     )
     lead_time: Dist = Field(
         default_factory=lambda: Dist(fixed=1.0),
         description="Lead time from the stockpile to the buyer (default 1 day: an assumption).",
     )
-    holding_cost_per_unit_day: NonNeg = Field(default=0.0, description="Holding cost.")
-    capex: NonNeg = Field(default=0.0, description="Capital cost (storage).")
+    holding_cost_per_unit_day: Money = Field(default=0.0, description="Holding cost.")
+    capex: Money = Field(default=0.0, description="Capital cost (storage).")
 
 
 class DevelopResource(BaseModel):
@@ -767,8 +878,8 @@ class DevelopResource(BaseModel):
     success_probability: Fraction | None = Field(
         default=None, description="Chance it ever produces (default: per UNFC class)."
     )
-    capex: NonNeg = Field(default=0.0, description="Capital cost.")
-    opex_per_day: NonNeg = Field(default=0.0, description="Operating cost per day once producing.")
+    capex: Money = Field(default=0.0, description="Capital cost.")
+    opex_per_day: Money = Field(default=0.0, description="Operating cost per day once producing.")
 
 
 class Diversify(BaseModel):
@@ -787,8 +898,8 @@ class Diversify(BaseModel):
         description="Lead time of new edges from alternatives in `to` (default: the mean lead "
         "time of the buyer's edges from suppliers in the same country).",
     )
-    capex: NonNeg = Field(default=0.0, description="Capital cost (qualification, contracts).")
-    opex_per_day: NonNeg = Field(default=0.0, description="Operating cost per day.")
+    capex: Money = Field(default=0.0, description="Capital cost (qualification, contracts).")
+    opex_per_day: Money = Field(default=0.0, description="Operating cost per day.")
 
     @field_validator("to", mode="before")
     @classmethod
@@ -809,12 +920,12 @@ class TradeFacilitation(BaseModel):
     factor: Annotated[float, Field(gt=0, le=1)] = Field(
         default=1.0, description="Multiply cross-border lead times by this."
     )
-    minus_days: NonNeg = Field(default=0.0, description="Then subtract this many days (floor 0).")
+    minus_days: Days = Field(default=0.0, description="Then subtract this many days (floor 0).")
     countries: tuple[Country, ...] = Field(
         default=(), description="Only edges into these countries (default: all cross-border)."
     )
-    capex: NonNeg = Field(default=0.0, description="Capital cost.")
-    opex_per_day: NonNeg = Field(default=0.0, description="Operating cost per day.")
+    capex: Money = Field(default=0.0, description="Capital cost.")
+    opex_per_day: Money = Field(default=0.0, description="Operating cost per day.")
 
     @field_validator("countries", mode="before")
     @classmethod
@@ -837,8 +948,8 @@ class Policy(BaseModel):
 
     model_config = _FROZEN
     id: Id = Field(description="Unique policy id ('baseline' is reserved).")
-    label: str | None = Field(default=None, description="Plain-language label for reports.")
-    description: str | None = Field(default=None, description="What it means in practice.")
+    label: Name | None = Field(default=None, description="Plain-language label for reports.")
+    description: Text | None = Field(default=None, description="What it means in practice.")
     msme_entrant: MsmeEntrant | None = None
     recycling: Recycling | None = None
     stockpile: Stockpile | None = None
@@ -859,9 +970,12 @@ class Experiment(BaseModel):
     """Monte Carlo settings."""
 
     model_config = _FROZEN
-    replications: Annotated[int, Field(ge=1)] = Field(default=100, description="Replications R.")
+    replications: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=100,
+        description="Replications R (at most a million, far beyond any useful precision).",
+    )
     seed: Annotated[int, Field(ge=0)] = Field(default=12345, description="Root seed.")
-    compare: tuple[str, ...] = Field(
+    compare: tuple[Annotated[str, StringConstraints(max_length=_MAX_NAME)], ...] = Field(
         default=("baseline",),
         description="Policies to compare: ids, or combinations joined by '+' (a+b).",
     )
@@ -878,7 +992,7 @@ class Scoring(BaseModel):
         Literal[
             "resilience", "diversification", "circularity", "msme_inclusion", "resource_readiness"
         ],
-        NonNeg,
+        Fraction,
     ] = Field(
         default_factory=lambda: {  # type: ignore[arg-type]
             "resilience": 0.4,
@@ -903,7 +1017,7 @@ class Simulation(BaseModel):
     """Engine settings."""
 
     model_config = _FROZEN
-    switching_delay_days: NonNeg = Field(
+    switching_delay_days: Days = Field(
         default=7.0,
         description="Days before orders for a blocked or failed supplier move to qualified "
         "alternatives (per edge: switch_days).",
@@ -934,7 +1048,7 @@ class SilencedWarning(BaseModel):
         description="Only the warning about this node, disruption or policy (default: every "
         "warning with this code).",
     )
-    reason: str | None = Field(default=None, description="Why it is silenced (for readers).")
+    reason: Text | None = Field(default=None, description="Why it is silenced (for readers).")
 
     @model_validator(mode="before")
     @classmethod
@@ -947,29 +1061,31 @@ class Scenario(BaseModel):
 
     model_config = _FROZEN
     crmsim: Literal[1] = Field(description="Schema version; must be 1.")
-    name: str = Field(description="Scenario name.")
-    description: str | None = Field(default=None, description="What the scenario represents.")
-    sources: tuple[str, ...] = Field(
+    name: Name = Field(description="Scenario name (at most 500 characters).")
+    description: Text | None = Field(default=None, description="What the scenario represents.")
+    sources: tuple[Text, ...] = Field(
         default=(), description="Sources of the numbers in the file (cite them by number)."
     )
-    assumptions: tuple[str, ...] = Field(
+    assumptions: tuple[Text, ...] = Field(
         default=(), description="Numbers that are assumptions, and why."
     )
-    horizon_days: Annotated[int, Field(ge=1)] = Field(default=365, description="Scored days H.")
-    warmup_days: Annotated[int, Field(ge=0)] = Field(
-        default=60, description="Simulated but unscored days W before day 0."
+    horizon_days: Annotated[int, Field(ge=1, le=MAX_DAYS)] = Field(
+        default=365,
+        description="Scored days H (at most 36500, 100 years: the daily record grows with it).",
+    )
+    warmup_days: Annotated[int, Field(ge=0, le=MAX_DAYS)] = Field(
+        default=60, description="Simulated but unscored days W before day 0 (at most 36500)."
     )
     regions: dict[Id, tuple[Country, ...]] = Field(
         default_factory=dict, description="Named groups of countries, e.g. {EU: [DEU, FRA]}."
     )
-    home: tuple[str, ...] = Field(
+    home: tuple[Annotated[str, StringConstraints(max_length=_MAX_ID)], ...] = Field(
         default=(),
         description="Home countries or regions for import reliance and supply risk "
         "(default: the markets' countries).",
     )
-    currency: str = Field(
+    currency: Annotated[str, StringConstraints(min_length=1, max_length=16)] = Field(
         default="USD",
-        min_length=1,
         description="Currency of every cost in the file (capex, opex, holding costs), e.g. USD "
         "or EUR; shown beside costs in comparisons.",
     )

@@ -1,0 +1,393 @@
+"""Worker processes for replications: bounded, interruptible and robust to dying workers.
+
+:func:`run_pooled` runs a task over consecutive chunks of the replications ``0 … R−1``
+in a process pool and hands each chunk's results to a callback. What it guarantees:
+
+* **Bounded memory.** Each worker has its own pipe and is sent at most
+  :data:`TASKS_PER_WORKER` chunks at a time; nothing is built for replications that are
+  not yet running, so ``R = 10⁹`` costs no more memory up front than ``R = 10``.
+* **Ctrl-C at any moment** (also while workers start) raises in the calling process
+  only: workers ignore SIGINT (it is blocked while they are created, so none can
+  receive it before it is ignored) and are terminated when the run is interrupted or
+  fails, so no traceback comes from a worker and no worker outlives the run.
+* **A worker that dies** (killed, out of memory, a crash in native code) is replaced
+  by a new process. Because each worker has its own pipe, the chunk it was running is
+  known: each of its replications is retried once, as a task of its own, so a
+  replication that kills its worker is told from the others of its chunk. Only a
+  replication whose worker dies again when it runs alone is reported as failed
+  (:class:`WorkerError`, with its number and the seed); every other result is identical
+  to an uninterrupted run. Chunks sent to the dead worker but not started are run
+  again as they were.
+
+(``concurrent.futures.ProcessPoolExecutor`` is not used: when a worker dies it cannot
+say which task killed it, and terminating its workers on Ctrl-C can leave its result
+thread blocked for ever on a half-written message.)
+
+On Linux, workers are started with ``fork`` (unless other Python threads are running,
+see :func:`_context`): they do not re-import the ``__main__`` module, so a script that
+calls :func:`crmsim.experiment.run_replications` with several workers needs no
+``if __name__ == "__main__":`` guard. Otherwise the ``spawn`` method is used, which
+re-imports the main module in every worker: a script must then keep its top-level code
+under that guard (Python's own rule).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import traceback
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
+from typing import Any
+
+__all__ = [
+    "WorkerError",
+    "WorkersCappedWarning",
+    "available_cores",
+    "deferred_sigint",
+    "resolve_workers",
+    "run_pooled",
+]
+
+#: Chunks sent to a worker at a time: the next one waits in its pipe while it sends
+#: the results of the last, so it never idles; memory does not grow with R.
+TASKS_PER_WORKER = 2
+
+#: Worker deaths in a row (plus one per worker) with no result in between after which
+#: the run gives up: workers that cannot run at all, not one replication that kills its.
+MAX_DEATHS_IN_A_ROW = 4
+
+
+class WorkersCappedWarning(UserWarning):
+    """More worker processes were asked for than this machine has cores."""
+
+
+class WorkerError(RuntimeError):
+    """Worker processes died and some replications could not be run.
+
+    Attributes
+    ----------
+    replications : list of int
+        The replications whose worker died even when each ran alone (empty when the
+        workers could not run at all).
+    seed : int or None
+        The root seed: replication ``r`` is reproduced alone with
+        ``crmsim.engine.simulate(scenario, seed=seed, replication=r)``.
+    """
+
+    def __init__(self, message: str, replications: Sequence[int] = (), seed: int | None = None):
+        super().__init__(message)
+        self.replications = list(replications)
+        self.seed = seed
+
+
+def available_cores() -> int:
+    """The number of cores this process may run on (its CPU affinity, where known).
+
+    Examples
+    --------
+    >>> available_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: int | None) -> tuple[int, str | None]:
+    """The number of worker processes to start, and a warning when it was capped.
+
+    Parameters
+    ----------
+    workers : int or None
+        Worker processes asked for; None means one per available core.
+
+    Returns
+    -------
+    n : int
+        At least 1 and at most :func:`available_cores`.
+    warning : str or None
+        Why ``n`` is less than ``workers``, or None.
+
+    Examples
+    --------
+    >>> resolve_workers(1)
+    (1, None)
+    >>> n, why = resolve_workers(10_000)
+    >>> n == available_cores() and why.startswith("10000 worker processes asked for")
+    True
+    """
+    cores = available_cores()
+    if workers is None:
+        return cores, None
+    n = max(1, int(workers))
+    if n > cores:
+        return cores, (
+            f"{n} worker processes asked for, but this machine has {cores} "
+            f"core{'s' if cores != 1 else ''}: using {cores}"
+        )
+    return n, None
+
+
+@contextmanager
+def deferred_sigint() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block is done; then deliver it.
+
+    Used around steps that must not be cut in half: starting worker processes (which
+    inherit the blocked signal, so they can ignore it before it ever reaches them) and
+    swapping a results folder into place. Outside the main thread, or where signals are
+    not supported, the block runs unprotected.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    caught: list[Any] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        caught.append(frame)
+
+    if previous is not None:  # (None: a handler not set from Python; leave it alone)
+        signal.signal(signal.SIGINT, hold)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if caught:
+            if callable(previous):
+                previous(signal.SIGINT, caught[0])
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
+
+
+def _context() -> BaseContext:
+    """``fork`` on Linux when no other Python thread runs; ``spawn`` otherwise.
+
+    A forked worker does not re-import ``__main__`` (scripts need no guard) and starts
+    fast. It is safe while this process runs no other Python thread: a thread could
+    hold a lock (of ``sys.stderr``, say) at the moment of the fork, which the worker
+    would then wait for for ever. With threads running (a progress bar that refreshes
+    itself, a notebook kernel), workers are spawned, as on macOS and Windows.
+    """
+    fork = sys.platform.startswith("linux") and threading.active_count() == 1
+    return get_context("fork" if fork else "spawn")
+
+
+def _worker_main(conn: Connection, task: Callable[..., Any], payload: Any, parent: int) -> None:
+    """A worker: run the tasks that arrive on ``conn`` and send back their results."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if hasattr(signal, "pthread_sigmask"):  # blocked while this process was created
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    while True:
+        while not conn.poll(1.0):
+            if os.getppid() != parent:  # the parent is gone: nobody wants the results
+                return
+        try:
+            reps = conn.recv()
+        except EOFError:
+            return
+        if reps is None:
+            return
+        try:
+            message: tuple[Any, ...] = ("done", task(payload, reps))
+        except Exception as exc:
+            message = ("error", exc, traceback.format_exc())
+        try:
+            conn.send(message)
+        except Exception:  # an error that cannot be pickled
+            conn.send(("error", RuntimeError(repr(message[1])), message[-1]))
+
+
+class _Worker:
+    """One worker process, with its own pipe and the tasks sent to it, oldest first."""
+
+    def __init__(self, ctx: BaseContext, task: Callable[..., Any], payload: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(child, task, payload, os.getpid()), daemon=True
+        )
+        self.sent: list[list[int]] = []
+        with deferred_sigint(), warnings.catch_warnings():
+            # Python ≥ 3.12 warns about fork() in a process with threads (numpy's BLAS
+            # pool); the worker touches neither those threads nor their locks.
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded")
+            self.process.start()
+        child.close()
+
+    def stop(self) -> None:
+        """End the process: asked nicely when idle, terminated otherwise."""
+        if self.process.is_alive() and not self.sent:
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+            self.process.join(5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+def _chunks(replications: int, size: int) -> Iterator[list[int]]:
+    for start in range(0, replications, size):
+        yield list(range(start, min(replications, start + size)))
+
+
+def run_pooled(
+    task: Callable[[Any, list[int]], Sequence[Any]],
+    payload: Any,
+    replications: int,
+    workers: int,
+    on_result: Callable[[Sequence[Any]], None],
+    *,
+    chunk_size: int,
+    seed: int | None = None,
+) -> None:
+    """Run ``task(payload, reps)`` over chunks of ``range(replications)`` in worker processes.
+
+    Each worker has its own pipe and at most :data:`TASKS_PER_WORKER` chunks sent to it,
+    so the work in flight is bounded and, when a worker dies, the chunk it was running
+    is known: its replications are retried once, each as a task of its own.
+
+    Parameters
+    ----------
+    task : callable
+        A module-level function returning one result per replication in ``reps``.
+    payload : object
+        Passed to every call; sent once to each worker.
+    replications : int
+        Replications ``0 … replications − 1``.
+    workers : int
+        Worker processes (see :func:`resolve_workers`).
+    on_result : callable
+        Called in this process with each chunk's results, in the order chunks finish.
+    chunk_size : int
+        Replications per task.
+    seed : int, optional
+        The root seed, named in the error when replications fail.
+
+    Raises
+    ------
+    WorkerError
+        When replications kill their worker also when retried alone, or workers keep
+        dying before finishing anything. An error raised by ``task`` is raised here.
+    """
+    ctx = _context()
+    fresh = _chunks(replications, chunk_size)
+    queue: deque[list[int]] = deque()  # to run before fresh chunks: retries, returns
+    retried: set[int] = set()
+    failed: list[int] = []
+    deaths_in_a_row = 0
+    pool: list[_Worker] = []
+
+    def more() -> bool:
+        if not queue:
+            reps = next(fresh, None)
+            if reps is not None:
+                queue.append(reps)
+        return bool(queue)
+
+    def died(worker: _Worker) -> None:
+        """Re-queue what a dead worker was given; its running chunk is retried alone."""
+        nonlocal deaths_in_a_row
+        worker.process.join(5)
+        if worker.sent:
+            deaths_in_a_row += 1
+            running, *unstarted = worker.sent
+            queue.extendleft(reversed(unstarted))  # never started: run again as they were
+            if len(running) == 1 and running[0] in retried:
+                failed.append(running[0])
+            else:
+                retried.update(running)
+                queue.extend([r] for r in running)
+            worker.sent = []
+        worker.stop()
+        pool.remove(worker)
+        if deaths_in_a_row > MAX_DEATHS_IN_A_ROW + workers:
+            raise WorkerError(_barren_message(ctx, deaths_in_a_row), failed, seed)
+
+    try:
+        while True:
+            while len(pool) < workers and more():  # start (or replace) workers
+                try:
+                    pool.append(_Worker(ctx, task, payload))
+                except OSError as exc:  # e.g. EAGAIN: the system's process limit
+                    raise WorkerError(
+                        f"cannot start a worker process ({exc.strerror or exc}); "
+                        "run with fewer workers",
+                        seed=seed,
+                    ) from None
+            for worker in pool:  # keep each supplied, within the bound
+                while len(worker.sent) < TASKS_PER_WORKER and more():
+                    reps = queue.popleft()
+                    worker.sent.append(reps)
+                    try:
+                        worker.conn.send(reps)
+                    except OSError:  # it died: handled below, with what it was sent
+                        break
+            busy = [w for w in pool if w.sent]
+            if not busy:
+                break
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            for worker in busy:
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                gone = worker.process.sentinel in ready
+                try:
+                    while worker.sent and worker.conn.poll():
+                        message = worker.conn.recv()
+                        worker.sent.pop(0)
+                        if message[0] == "error":
+                            _, error, remote = message
+                            error.add_note(f"(raised in a worker process)\n{remote}")
+                            raise error
+                        deaths_in_a_row = 0
+                        on_result(message[1])
+                except (EOFError, OSError):  # the pipe closed: the worker ended
+                    gone = True
+                if gone:
+                    died(worker)
+    finally:
+        for worker in pool:
+            worker.stop()
+    if failed:
+        failed.sort()
+        listed = ", ".join(str(r) for r in failed)
+        many = len(failed) > 1
+        raise WorkerError(
+            f"replication{'s' if many else ''} {listed} (root seed {seed}) killed the "
+            f"worker process{'es' if many else ''} running {'them' if many else 'it'}, "
+            "also when retried alone; "
+            f"reproduce it in one process with crmsim.engine.simulate(scenario, seed={seed}, "
+            f"replication={failed[0]})",
+            failed,
+            seed,
+        )
+
+
+def _barren_message(ctx: BaseContext, deaths: int) -> str:
+    hint = ""
+    if ctx.get_start_method() == "spawn":
+        hint = (
+            " (a script that starts workers must keep its top-level code under "
+            "`if __name__ == '__main__':`)"
+        )
+    return (
+        f"worker processes keep dying: {deaths} in a row without finishing a replication; "
+        f"run with one worker to see the error in this process{hint}"
+    )
