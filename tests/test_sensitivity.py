@@ -134,11 +134,13 @@ def invoke(args: list[str]) -> Any:
 
 
 def test_cli_errors_exit_1_without_traceback() -> None:
+    lines = ANTIMONY.read_text(encoding="utf-8").splitlines()
+    line = next(i for i, t in enumerate(lines, 1) if "{id: mine_tjk," in t)
     for args, text in (
         (["--vary", "policies.stockpile_usa_90d.stockpile.days_of_covr=30:90",
           "--policy", "stockpile_usa_90d"], "did you mean 'days_of_cover'"),
         (["--vary", "nodes.mine_tjk.capacity=-1:2", "--market", "market_usa"],
-         "tajikistan_antimony.yaml:75:30: nodes[1].capacity: must not be negative"),
+         f"tajikistan_antimony.yaml:{line + 1}:30: nodes[1].capacity: must not be negative"),
         (["--vary", "nodes.mine_tjk.capacity=1"], "lo:hi"),
         (["--vary", "nodes.mine_tjk.capacity=1:2"], "choose one with --market"),
         (["--vary", "nodes.mine_tjk.capacity=1:2", "--market", "market_usa", "--method",
