@@ -438,7 +438,11 @@ def test_bad_input_is_a_clear_error(tmp_path):
 def test_disruptions_table_says_when_and_how_hard(reports):
     html = reports["tajikistan_antimony"].read_text(encoding="utf-8")
     section = html.split('<table class="disruptions">')[1].split("</table>")[0]
-    assert "<td>day 0 for 365 days</td>" in section  # china_export_licensing
+    assert "<td>day 0 for 47 days</td>" in section  # china_licensing_october
+    assert "<td>day 79 for 286 days</td>" in section  # china_us_export_ban
     assert "random, 0.30 per year per target, lasting lognormal(mean=21, sd=10) days" in section
     assert "100 %; lead times × 2.00" in section  # the logistics disruption
-    assert "<td>China requires export licences for antimony (from 15 Sep 2024)</td>" in section
+    assert (
+        "<td>China&#39;s export licensing, first weeks (15 Sep – 31 Oct 2024; 4.8 % of normal"
+        " crossed)</td>" in section
+    )

@@ -29,16 +29,21 @@ __all__ = [
     "load_scenario",
     "loads_scenario",
     "sensitivity",
+    "stress",
     "sweep",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the experiment API on first use (it needs pandas and the engine)."""
+    """Import the experiment API on first use (it needs pandas, scipy and the engine)."""
     if name == "compare":
         from crmsim.experiment.compare import compare
 
         return compare
+    if name == "stress":
+        from crmsim.experiment.stress import stress
+
+        return stress
     if name == "sweep":
         from crmsim.experiment.sweep import sweep
 

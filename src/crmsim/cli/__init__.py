@@ -93,6 +93,7 @@ from crmsim.cli import (  # noqa: E402
     commands_report,
     commands_run,
     commands_scenario,
+    commands_stress,
     commands_sweep,
 )
 
@@ -102,5 +103,6 @@ __all__ += [
     "commands_report",
     "commands_run",
     "commands_scenario",
+    "commands_stress",
     "commands_sweep",
 ]

@@ -1,0 +1,377 @@
+"""Stress test: time to survive by LP and by simulation, checked by hand and on every
+shipped scenario (docs/stress.md)."""
+
+from __future__ import annotations
+
+import math
+import os
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import crmsim
+from crmsim import load_scenario
+from crmsim.cli import cli
+from crmsim.engine import simulate
+from crmsim.experiment.stress import (
+    COLUMNS,
+    StressModel,
+    deterministic_scenario,
+    lost_demand_days,
+    lp_survives,
+    tts_lp,
+    tts_paper,
+    tts_sim,
+)
+from crmsim.scenario.loader import scenario_from_dict
+
+SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
+
+
+def chain(S: int = 10, sp: int = 5, sm: int = 7, L1: int = 3, L2: int = 2):
+    """mine (S days of ore) -> plant (sp days of ore) -> city (sm days of metal)."""
+    return scenario_from_dict(
+        {
+            "crmsim": 1,
+            "name": "hand chain",
+            "horizon_days": 100,
+            "warmup_days": 30,
+            "materials": [{"id": "ore"}, {"id": "metal"}],
+            "nodes": [
+                {
+                    "id": "mine",
+                    "role": "mine",
+                    "country": "AUS",
+                    "output": "ore",
+                    "capacity": 20,
+                    "stock_days": S,
+                },
+                {
+                    "id": "plant",
+                    "role": "processor",
+                    "country": "DEU",
+                    "output": "metal",
+                    "capacity": 20,
+                    "recipe": {"ore": 1},
+                    "stock_days": sp,
+                },
+                {
+                    "id": "city",
+                    "role": "market",
+                    "country": "DEU",
+                    "demand": {"mean": 10, "cv": 0.3},
+                    "stock_days": sm,
+                },
+            ],
+            "edges": [
+                {"from": "mine", "to": "plant", "lead_time": L1},
+                {"from": "plant", "to": "city", "lead_time": L2},
+            ],
+            # A scheduled outage the stress test must remove.
+            "disruptions": [
+                {
+                    "id": "flood",
+                    "kind": "outage",
+                    "target": {"node": "plant"},
+                    "start": 3,
+                    "duration": 40,
+                }
+            ],
+        }
+    )
+
+
+def backup(
+    with_b: bool = True,
+    qualified: bool = True,
+    sm: int = 21,
+    beta: float = 0.4,
+    switch: float | None = None,
+    default_switch: float = 7,
+):
+    """Supplier a (1 day of stock) -> city; b (capacity beta × demand, share 0) as back-up."""
+    nodes = [
+        {
+            "id": "a",
+            "role": "processor",
+            "country": "CHN",
+            "output": "metal",
+            "capacity": 20,
+            "stock_days": 1,
+        },
+        {
+            "id": "city",
+            "role": "market",
+            "country": "DEU",
+            "demand": {"mean": 10},
+            "stock_days": sm,
+        },
+    ]
+    edges: list[dict] = [{"from": "a", "to": "city", "lead_time": 4, "share": 1.0}]
+    if with_b:
+        nodes.append(
+            {
+                "id": "b",
+                "role": "processor",
+                "country": "DEU",
+                "output": "metal",
+                "capacity": 10 * beta,
+                "stock_days": 1,
+            }
+        )
+        edge = {"from": "b", "to": "city", "lead_time": 4, "share": 0.0, "qualified": qualified}
+        if switch is not None:
+            edge["switch_days"] = switch
+        edges.append(edge)
+    return scenario_from_dict(
+        {
+            "crmsim": 1,
+            "name": "back-up",
+            "horizon_days": 100,
+            "warmup_days": 30,
+            "materials": [{"id": "metal"}],
+            "nodes": nodes,
+            "edges": edges,
+            "simulation": {"switching_delay_days": default_switch},
+        }
+    )
+
+
+def both(scenario, node: str) -> tuple[float, float]:
+    m = StressModel.of(scenario)
+    return tts_lp(m, node), tts_sim(m, node)
+
+
+# ------------------------------------------------------------------ hand calculations
+@pytest.mark.parametrize(("L1", "L2"), [(3, 2), (9, 6)])
+def test_mine_behind_processor_by_hand(L1: int, L2: int) -> None:
+    # The mine ends a day with S − 1 days of ore (it refills to S, then ships), the plant
+    # with sp + 1 days (stock + the inputs for the order it fills tomorrow), the market
+    # behind a make-to-order plant with sm − 1. Each day of outage beyond those is a day
+    # of missing arrivals; the pipeline buys nothing (the restart takes the same lead time).
+    S, sp, sm = 10, 5, 7
+    expected = (S - 1) + (sp + 1) + (sm - 1)
+    assert expected == 21
+    assert both(chain(S, sp, sm, L1, L2), "mine") == (expected, expected)
+
+
+def test_processor_out_leaves_the_market_its_own_stock() -> None:
+    assert both(chain(sm=7), "plant") == (6.0, 6.0)
+    assert both(chain(sm=12), "plant") == (11.0, 11.0)
+
+
+def test_market_outage_changes_nothing() -> None:
+    assert both(chain(), "city") == (math.inf, math.inf)
+
+
+def test_outage_one_day_longer_loses_demand() -> None:
+    m = StressModel.of(chain())
+    assert lost_demand_days(m, "mine", 21) == 0
+    # One more day: one day of the market's demand is lost, in market-days.
+    assert lost_demand_days(m, "mine", 22) == pytest.approx(1.0)
+    assert lp_survives(m, "mine", 21)
+    assert not lp_survives(m, "mine", 22)
+
+
+def _backup_by_hand(sm: int, beta: float, w: int) -> int:
+    # a has no stock to ship (1 day, shipped the day it is made); from day w to D − 1 the
+    # back-up accepts beta × demand a day, made the next day and arriving with the same
+    # lead time: D − w − 1 of those arrive before a's restart does. No loss while
+    # D − beta (D − w − 1) ≤ sm.
+    return math.floor((sm - beta * (w + 1)) / (1 - beta) + 1e-9)
+
+
+def test_qualified_backup_extends_tts_by_hand() -> None:
+    assert both(backup(with_b=False), "a") == (21.0, 21.0)  # the market's own 21 days
+    expected = _backup_by_hand(21, 0.4, 7)
+    assert expected == 29
+    assert both(backup(), "a") == (expected, expected)
+
+
+def test_unqualified_backup_is_not_used() -> None:
+    assert both(backup(qualified=False), "a") == (21.0, 21.0)
+
+
+def test_switching_delay_decides() -> None:
+    expected = _backup_by_hand(21, 0.4, 3)
+    assert expected == 32
+    assert both(backup(default_switch=3), "a") == (expected, expected)
+
+
+def test_the_alternatives_own_switching_delay_decides() -> None:
+    # The rule encoded in `switching_delay` (and the engine's since the h1-engine
+    # corrections): the alternative edge's switch_days, else the scenario's default.
+    assert both(backup(switch=3), "a") == (32.0, 32.0)
+    expected = _backup_by_hand(21, 0.4, 12)
+    assert expected == 26
+    assert both(backup(switch=12, default_switch=3), "a") == (expected, expected)
+
+
+def test_paper_convention_by_hand() -> None:
+    # Static LP: stock on hand and in transit, no lead times, production at capacity × t.
+    # Chain: mine (S−1) + plant (sp+1) + city (sm−1) days on hand, plus L1 + L2 days in
+    # transit: 21 + 5 = 26 days.
+    m = StressModel.of(chain())
+    assert tts_paper(m, "mine") == pytest.approx(26.0)
+    # Back-up b at 4/day beside 21 days of stock and 4 days in transit: 25 / 0.6 days.
+    assert tts_paper(StressModel.of(backup()), "a") == pytest.approx(25 / 0.6)
+
+
+# ------------------------------------------------------------------ conventions
+def test_deterministic_copy() -> None:
+    sc = chain()
+    det = deterministic_scenario(sc, "mine", 12, horizon=50)
+    assert det.horizon_days == 50
+    assert [d.id for d in det.disruptions] == ["stress_outage"]
+    (d,) = det.disruptions
+    assert (d.start, d.duration, d.severity, d.target.node) == (0, 12, 1.0, ("mine",))
+    assert det.node("city").demand.cv == 0
+    assert sc.node("city").demand.cv == 0.3  # the original is untouched
+    assert [d.id for d in sc.disruptions] == ["flood"]
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_lp_start_state_is_the_simulators(path: Path) -> None:
+    """The LP's stocks at the end of day −1 are the simulator's after the warm-up."""
+    m = StressModel.of(load_scenario(path))
+    eng = simulate(deterministic_scenario(m.scenario, horizon=1), seed=0)._engine
+    W = eng.W
+    assert eng.rec_in is not None
+    assert eng.rec_out is not None
+    np.testing.assert_allclose(m.in0, eng.rec_in[W - 1], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(m.out0, eng.rec_out[W - 1], rtol=1e-9, atol=1e-9)
+
+
+# ------------------------------------------------------------------ shipped scenarios
+# The default run checks every node of every shipped scenario with outages of up to
+# QUICK_CAP days (an LP over a 365-day outage takes tens of seconds on a loaded machine);
+# CRMSIM_STRESS_FULL=1 checks the full horizon. A full run (docs/stress.md) agrees within
+# one day on every node except the two below, where the simulator's order-up-to rule
+# (its target covers the inputs for its open orders) makes the Chinese smelter's orders
+# swing once its concentrate runs out, and the simulator survives a little less than the
+# LP's smooth orders allow: (tts_lp, tts_sim).
+QUICK_CAP = 90
+FULL = os.environ.get("CRMSIM_STRESS_FULL") == "1"
+KNOWN = {
+    ("tajikistan_antimony", "mine_tjk"): (155.0, 153.0),
+    ("tajikistan_antimony", "mine_rus"): (352.0, 345.0),
+}
+
+
+@cache
+def _shipped(path: Path, cap: int) -> tuple[StressModel, dict[str, float]]:
+    m = StressModel.of(load_scenario(path), max_days=cap)
+    return m, {n: tts_sim(m, n) for n in m.lay.nodes}
+
+
+def _check_agreement(path: Path, cap: int) -> None:
+    m, sim = _shipped(path, cap)
+    for node, d in sim.items():
+        known = KNOWN.get((path.stem, node))
+        if known is not None and cap >= known[0]:
+            assert (tts_lp(m, node, hint=d), d) == known
+            continue
+        if not m.lay.producer[m.lay.node_index[node]]:
+            assert d == math.inf
+            assert tts_lp(m, node) == math.inf
+            continue
+        if math.isinf(d):
+            assert lp_survives(m, node, m.cap_days), node
+            continue
+        # |tts_lp − d| ≤ 1 (the LP's answer is monotone in the outage length):
+        assert lp_survives(m, node, max(0, int(d) - 1)), node
+        if d + 2 <= m.cap_days:
+            assert not lp_survives(m, node, int(d) + 2), node
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_lp_and_simulation_agree_on_every_node(path: Path) -> None:
+    _check_agreement(path, QUICK_CAP)
+
+
+@pytest.mark.skipif(not FULL, reason="full horizon: set CRMSIM_STRESS_FULL=1 (minutes)")
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_lp_and_simulation_agree_on_every_node_full_horizon(path: Path) -> None:
+    _check_agreement(path, load_scenario(path).horizon_days)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_paper_convention_is_an_upper_bound(path: Path) -> None:
+    m, sim = _shipped(path, QUICK_CAP)
+    for node, d in sim.items():
+        # inf from the search means "at least cap_days".
+        assert tts_paper(m, node) >= min(d, m.cap_days), node
+
+
+# ------------------------------------------------------------------ the table and CLI
+def test_stress_table() -> None:
+    sc = load_scenario(SCENARIOS[-2])  # tutorial.yaml
+    assert sc.name.startswith("Tutorial")
+    table = crmsim.stress(sc, nodes=["refinery_chn", "parts_maker", "refinery_deu"], ttr=20)
+    assert tuple(table.columns) == COLUMNS
+    row = table.set_index("node")
+    # The Chinese refinery's own scheduled shutdown: 90 days + 10 days of ramp.
+    assert row.loc["refinery_chn", "ttr"] == 100
+    assert row.loc["parts_maker", "ttr"] == 20  # the default
+    assert row.loc["refinery_chn", "tts_sim"] == 38
+    assert row.loc["parts_maker", "tts_sim"] == 6
+    assert bool(row.loc["refinery_chn", "flagged"])
+    assert bool(row.loc["parts_maker", "flagged"])
+    assert not bool(row.loc["refinery_deu", "flagged"])  # idle back-up: TTS = inf
+    assert row.loc["refinery_deu", "exposure"] == 0
+    assert row.loc["refinery_chn", "exposure"] > row.loc["parts_maker", "exposure"] > 0
+    assert list(row["rank"]) == [1, 2, 3]
+    m = StressModel.of(sc)
+    assert row.loc["parts_maker", "exposure"] == pytest.approx(
+        lost_demand_days(m, "parts_maker", 20)
+    )
+
+
+def test_stress_rejects_unknown_node() -> None:
+    with pytest.raises(KeyError, match="nowhere"):
+        crmsim.stress(chain(), nodes=["nowhere"])
+
+
+def test_cli_stress(tmp_path: Path) -> None:
+    out = tmp_path / "tts.csv"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "stress",
+            str(SCENARIOS[-2]),
+            "--nodes",
+            "parts_maker,refinery_chn",
+            "--ttr",
+            "15,parts_maker=4",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "days" in result.output
+    assert "refinery_chn" in result.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == list(COLUMNS)
+    by = table.set_index("node")
+    assert by.loc["parts_maker", "ttr"] == 4
+    assert not by.loc["parts_maker", "flagged"]
+    assert by.loc["refinery_chn", "ttr"] == 100  # its own outage beats --ttr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--nodes", "nowhere"], "not a node"),
+        (["--ttr", "soon"], "DAYS or NODE=DAYS"),
+        (["--ttr", "nowhere=3"], "not a node"),
+    ],
+)
+def test_cli_stress_bad_options(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["stress", str(SCENARIOS[-2]), *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
