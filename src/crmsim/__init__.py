@@ -12,9 +12,12 @@ Examples
 """
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crmsim.scenario import Scenario, ScenarioError, load_scenario, loads_scenario
+if TYPE_CHECKING:
+    from crmsim.experiment.compare import compare
+    from crmsim.experiment.stress import stress
+    from crmsim.scenario import Scenario, ScenarioError, load_scenario, loads_scenario
 
 try:
     __version__ = version("crmsim")
@@ -34,8 +37,20 @@ __all__ = [
 ]
 
 
+_SCENARIO_API = ("Scenario", "ScenarioError", "load_scenario", "loads_scenario")
+
+
 def __getattr__(name: str) -> Any:
-    """Import the experiment API on first use (it needs pandas, scipy and the engine)."""
+    """Import the public API on first use.
+
+    ``import crmsim`` itself stays light (the command line handles Ctrl-C before anything
+    heavy loads); the scenario API needs pydantic, the experiment API pandas, scipy and the
+    engine.
+    """
+    if name in _SCENARIO_API:
+        import crmsim.scenario
+
+        return getattr(crmsim.scenario, name)
     if name == "compare":
         from crmsim.experiment.compare import compare
 

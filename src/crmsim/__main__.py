@@ -1,6 +1,6 @@
 """``python -m crmsim``: the same as the ``crmsim`` command."""
 
-from crmsim.cli import main
+from crmsim._launch import main
 
 if __name__ == "__main__":
     main()

@@ -59,7 +59,13 @@ PLANTED: list[dict[str, str]] = [
         "name": "release-ignores-export-block",
         "file": CORE,
         "description": "a stockpile release crosses a border its export restriction blocks",
-        "original": "if quota is not None and self._block[plan.edge] > 0:\n                    qty = min(qty, float(quota[plan.edge]))",
-        "replacement": "if False:\n                    qty = min(qty, float(quota[plan.edge]))",
+        "original": """
+                if quota is not None and self._block[plan.edge] > 0:
+                    qty = min(qty, float(quota[plan.edge]))
+        """,
+        "replacement": """
+                if False:
+                    qty = min(qty, float(quota[plan.edge]))
+        """,
     },
 ]

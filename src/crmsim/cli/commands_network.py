@@ -48,6 +48,10 @@ def show(file: Path, plot_path: Path | None, material: str | None) -> None:
             param_hint="--material",
         )
     click.echo(report.to_text(material=material), nl=False)
+    from crmsim.experiment.producer import producer_options_text
+    from crmsim.network.resources import resource_table_text
+
+    click.echo(resource_table_text(scenario) + producer_options_text(scenario), nl=False)
     text = file.read_bytes().decode("utf-8-sig")
     for problem in locate_warnings(check_warnings(scenario), text, str(file)):
         click.echo(str(problem), err=True)

@@ -334,6 +334,9 @@ def _print_summary(run) -> None:
         _print_disruptions(console, table, run.horizon_days)
     if run.marginal is not None:
         _print_marginal(console, run.describe_marginal(), level)
+    from crmsim.experiment.producer import print_producer_view
+
+    print_producer_view(run, click.echo)
 
 
 def _print_disruptions(console: Console, table, horizon: int | None) -> None:

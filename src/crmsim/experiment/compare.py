@@ -777,13 +777,18 @@ def ranking(run: ExperimentRun, confidence: float | None = None) -> tuple[pd.Dat
         else:
             text += (
                 f"about {need:,} replications would resolve the hardest pair ({other}: observed "
-                f"difference {100 * delta:.3g} pp, sd of the paired difference {100 * sd:.3g} "
+                f"difference {_pp(delta)} pp, sd of the paired difference {_pp(sd)} "
                 "pp; n ≈ (t·sd/δ)² with the MCB critical value t)"
             )
         if identical:
             text += f"; identical to it in every replication: {', '.join(identical)}"
         warnings.append(text)
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), warnings
+
+
+def _pp(share: float) -> str:
+    """A share in percentage points, 3 significant digits, never in e-notation."""
+    return str(np.format_float_positional(100 * share, precision=3, fractional=False, trim="-"))
 
 
 # --------------------------------------------------------------------------- result

@@ -38,7 +38,7 @@ from crmsim.engine.disruptions import match_nodes
 from crmsim.engine.layout import Layout, build_layout
 from crmsim.engine.levers import lifetime_pmf, plan_recycling
 from crmsim.network.graph import build_graph
-from crmsim.scenario.schema import Disruption, DisruptionKind, Role, Scenario, Target
+from crmsim.scenario.schema import Disruption, DisruptionKind, Node, Role, Scenario, Target
 
 __all__ = [
     "COLUMNS",
@@ -71,15 +71,36 @@ _TOL = 1e-6  # units: a market "loses demand" when unmet demand exceeds this sha
 
 
 # --------------------------------------------------------------------------- scenarios
+def _established(node: Node) -> Node:
+    """The node as the stress test models it.
+
+    A node of the baseline network that enters on day 0 with certain finance and no exit
+    hazard (a plant starting up when the scenario starts) is taken as established: present
+    from the start at full capacity and qualified, its ramp-up and qualification ignored —
+    the stress test measures the network as it stands once such a plant runs. Entrants with
+    a later day, a shortage trigger, uncertain finance or an exit hazard are refused.
+    """
+    e = node.entry
+    if (
+        e is not None
+        and e.day == 0
+        and e.finance_probability == 1.0
+        and e.exit_hazard_per_year == 0.0
+    ):
+        return node.model_copy(update={"entry": None})
+    return node
+
+
 def deterministic_scenario(
     scenario: Scenario, node: str | None = None, days: int = 0, horizon: int | None = None
 ) -> Scenario:
     """The deterministic copy of a scenario that the stress test simulates.
 
     Every disruption and policy is removed, every market's demand is set to its mean
-    (cv 0), and, when ``node`` and ``days > 0`` are given, one scheduled full outage
-    (severity 1, no recovery ramp, no stock loss) of ``node`` on scored days
-    ``0 .. days − 1`` is added.
+    (cv 0), an entrant that starts on day 0 with certain finance is taken as established
+    (see :func:`_established`), and, when ``node`` and ``days > 0`` are given, one
+    scheduled full outage (severity 1, no recovery ramp, no stock loss) of ``node`` on
+    scored days ``0 .. days − 1`` is added.
 
     Parameters
     ----------
@@ -98,9 +119,9 @@ def deterministic_scenario(
         The modified copy.
     """
     nodes = tuple(
-        n.model_copy(update={"demand": n.demand.model_copy(update={"cv": 0.0})})
+        _established(n).model_copy(update={"demand": n.demand.model_copy(update={"cv": 0.0})})
         if n.demand is not None
-        else n
+        else _established(n)
         for n in scenario.nodes
     )
     disruptions: tuple[Disruption, ...] = ()

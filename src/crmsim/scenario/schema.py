@@ -57,6 +57,7 @@ __all__ = [
     "RandomArrivals",
     "Recycling",
     "Release",
+    "Resource",
     "Role",
     "Scenario",
     "Scoring",
@@ -263,6 +264,11 @@ class Material(BaseModel):
         description="Embedded material per unit of this material, e.g. {antimony: 0.02}: "
         "what a recycler can recover from one end-of-life unit.",
     )
+    reference_price: Annotated[float, Field(gt=0, le=MAX_MONEY)] | None = Field(
+        default=None,
+        description="Price per unit of the material in the scenario's currency, at which the "
+        "producer-country view values exports and value added at home (crmsim run).",
+    )
     source: Text | None = Field(
         default=None, description="Where this material's numbers come from."
     )
@@ -353,6 +359,24 @@ class Development(BaseModel):
         description="Coefficient of variation of the realised capacity (set from the UNFC G "
         "category by the develop_resource policy: G1 narrow, G2 wider, G3 wide; at most 10).",
     )
+
+
+class Resource(BaseModel):
+    """Quantity of a mine's or recycler's resource in one UNFC-2019 class."""
+
+    model_config = _FROZEN
+    unfc: Annotated[str, StringConstraints(max_length=_MAX_ID)] = Field(
+        description="UNFC-2019 code of these quantities, e.g. 'E2 F2.1 G2'."
+    )
+    tonnes: Annotated[float, Field(gt=0, le=MAX_QUANTITY)] = Field(
+        description="Quantity in tonnes (of the node's output material, contained; at most 1e12)."
+    )
+    source: Text | None = Field(default=None, description="Where the quantity comes from.")
+
+    @field_validator("unfc")
+    @classmethod
+    def _unfc(cls, value: str) -> str:
+        return parse_unfc(value).code
 
 
 class Release(BaseModel):
@@ -461,6 +485,12 @@ class Node(BaseModel):
     release: Release | None = Field(
         default=None, description="Stockpile only: when it releases stock, and to whom."
     )
+    resources: tuple[Resource, ...] = Field(
+        default=(),
+        max_length=MAX_COUNT,
+        description="Mine or recycler: resource quantities by UNFC class (reported in the "
+        "resource table of crmsim show), e.g. [{unfc: 'E1.1 F1.1 G1', tonnes: 50000}].",
+    )
     source: Text | None = Field(default=None, description="Where this node's numbers come from.")
 
     @field_validator("unfc")
@@ -512,6 +542,8 @@ class Node(BaseModel):
                 )
         if self.release is not None and role is not Role.STOCKPILE:
             problems.append(f"`release` is for stockpiles only, not a {role}")
+        if self.resources and role not in (Role.MINE, Role.RECYCLER):
+            problems.append(f"`resources` are for mines and recyclers only, not a {role}")
         if self.development is not None and role not in (Role.MINE, Role.RECYCLER):
             problems.append(f"`development` is for mines and recyclers only, not a {role}")
         if problems:

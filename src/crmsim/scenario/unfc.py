@@ -39,7 +39,9 @@ __all__ = [
     "UNFC_CLASSES",
     "UnfcCode",
     "UnfcError",
+    "confidence",
     "parse_unfc",
+    "plain_words",
 ]
 
 #: Valid E (socio-economic viability) categories and sub-categories, with their meaning.
@@ -105,6 +107,44 @@ UNFC_CLASSES: tuple[tuple[str, str, bool, str, str | None], ...] = (
 
 _TOKEN = re.compile(r"^\s*([EFG])\s*(\d(?:\.\d)?)\s*$", re.IGNORECASE)
 _SPLIT = re.compile(r"[EFG][^EFG]*", re.IGNORECASE)
+
+
+#: What each class or sub-class means for a pilot team, in plain words, and what crmsim
+#: does with it (a mine or recycler produces only On Production; the others need a
+#: ``develop_resource`` policy, whose lead time grows as the class gets less mature).
+PLAIN_WORDS: dict[str, str] = {
+    "On Production": "being extracted and sold now; produces from day 0",
+    "Approved for Development": "capital committed, construction under way; produces "
+    "after development",
+    "Justified for Development": "feasibility shown, development justified but not yet "
+    "financed; produces after development",
+    "Viable Projects": "economic and feasible; produces after development",
+    "Development Pending": "studies ongoing to justify development; may produce after "
+    "years of development",
+    "Development On Hold": "studies on hold or delayed; may produce after long development",
+    "Potentially Viable Projects": "may become economic; may produce after long development",
+    "Development Unclarified": "viability not yet known; unlikely to produce soon",
+    "Development Not Viable": "not economic in the foreseeable future; does not produce "
+    "unless conditions change",
+    "Non-Viable Projects": "not viable now; does not produce unless conditions change",
+    "Remaining products not developed from identified projects": "known quantities no "
+    "project would extract; does not produce",
+    "Prospective Projects": "a potential deposit still to be explored; cannot be developed "
+    "before exploration",
+    "Remaining products not developed from prospective projects": "potential quantities "
+    "no project would extract; does not produce",
+}
+
+#: Confidence in the estimated quantities, per G category, in one word or two.
+CONFIDENCE: dict[str, str] = {
+    "G1": "high",
+    "G2": "moderate",
+    "G3": "low",
+    "G4": "potential deposit",
+    "G4.1": "potential deposit, high",
+    "G4.2": "potential deposit, moderate",
+    "G4.3": "potential deposit, low",
+}
 
 
 class UnfcError(ValueError):
@@ -253,3 +293,41 @@ def _why_invalid(e: str, f: str, known: bool) -> str:
         f"the combination {e} with {f} is not a UNFC-2019 class; with F4 the E category "
         "must be E3 (remaining products not developed)"
     )
+
+
+def plain_words(code: str | UnfcCode) -> str:
+    """What a UNFC-2019 code means for a pilot team, and what crmsim does with it.
+
+    Parameters
+    ----------
+    code : str or UnfcCode
+        A code such as ``"E2 F2.1 G2"`` (parsed and validated) or a parsed code.
+
+    Returns
+    -------
+    str
+        Plain words for the code's sub-class (or class when it determines none).
+
+    Examples
+    --------
+    >>> plain_words("E1.1 F1.1 G1")
+    'being extracted and sold now; produces from day 0'
+    >>> plain_words("E2 F2.1 G2")
+    'studies ongoing to justify development; may produce after years of development'
+    """
+    parsed = parse_unfc(code) if isinstance(code, str) else code
+    return PLAIN_WORDS[parsed.label]
+
+
+def confidence(code: str | UnfcCode) -> str:
+    """The G-axis confidence of a UNFC-2019 code in words (``"high"``, ``"moderate"``...).
+
+    Examples
+    --------
+    >>> confidence("E2 F2.1 G2")
+    'moderate'
+    >>> confidence("E3 F3 G4.3")
+    'potential deposit, low'
+    """
+    parsed = parse_unfc(code) if isinstance(code, str) else code
+    return CONFIDENCE[parsed.g]
