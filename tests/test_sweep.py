@@ -175,9 +175,11 @@ def test_cli_errors_give_the_line_in_the_file() -> None:
     lines = ANTIMONY.read_text(encoding="utf-8").splitlines()
     line = next(i for i, t in enumerate(lines, 1) if "days_of_cover: 90" in t)
     stock = "policies.stockpile_usa_90d.stockpile"
+    ids = [p.id for p in crmsim.load_scenario(ANTIMONY).policies]
+    k = ids.index("stockpile_usa_90d")
     for setting, text in (
         (f"{stock}.days_of_cover=30,-3",
-         f"tajikistan_antimony.yaml:{line}:7: policies[2].stockpile.days_of_cover: must be "
+         f"tajikistan_antimony.yaml:{line}:7: policies[{k}].stockpile.days_of_cover: must be "
          "positive (> 0) (got -3)"),
         (f"{stock}.days_of_covr=3", "did you mean 'days_of_cover'?"),
     ):  # fmt: skip
