@@ -31,7 +31,9 @@ __all__ = [
     "compare",
     "load_scenario",
     "loads_scenario",
+    "sensitivity",
     "stress",
+    "sweep",
 ]
 
 
@@ -57,4 +59,12 @@ def __getattr__(name: str) -> Any:
         from crmsim.experiment.stress import stress
 
         return stress
+    if name == "sweep":
+        from crmsim.experiment.sweep import sweep
+
+        return sweep
+    if name == "sensitivity":
+        from crmsim.experiment.sensitivity import sensitivity
+
+        return sensitivity
     raise AttributeError(f"module 'crmsim' has no attribute {name!r}")

@@ -94,6 +94,7 @@ from crmsim.cli import (  # noqa: E402
     commands_run,
     commands_scenario,
     commands_stress,
+    commands_sweep,
 )
 
 __all__ += [
@@ -103,4 +104,5 @@ __all__ += [
     "commands_run",
     "commands_scenario",
     "commands_stress",
+    "commands_sweep",
 ]

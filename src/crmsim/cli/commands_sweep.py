@@ -1,0 +1,387 @@
+"""``crmsim sweep`` and ``crmsim sensitivity``: grids and global sensitivity of scenario fields."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from crmsim.cli import cli, load_or_exit
+from crmsim.cli.commands_compare import _RateColumn
+
+__all__ = ["sensitivity_command", "sweep_command"]
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """(start(total), advance(n)) callbacks drawing a rich bar with replications per second."""
+    console = Console(stderr=True)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield (lambda total: bar.update(task, total=total)), (lambda n: bar.advance(task, n))
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    raise SystemExit(1)
+
+
+def _refuse_existing(out: Path | None, overwrite: bool) -> None:
+    if out is not None and out.exists() and not overwrite:
+        _fail(f"{out}: already exists; use --overwrite or another --out")
+
+
+_COMMON = [
+    click.option("-r", "--replications", type=click.IntRange(min=1), default=None,
+                 help="Replications per point (sweep: default experiment.replications; "
+                 "sensitivity: default 10)."),
+    click.option("-s", "--seed", type=click.IntRange(min=0), default=None,
+                 help="Root seed, the same at every point (default: experiment.seed)."),
+    click.option("-w", "--workers", type=click.IntRange(min=0), default=1, show_default=True,
+                 help="Worker processes (0 = all cores). Results do not depend on it."),
+    click.option("--policy", default=None, metavar="ID[+ID]",
+                 help="Policy (or combination a+b) applied at every point."),
+    click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
+                 default=None, help="New directory for the tables (Parquet and CSV), data "
+                 "dictionary and manifest."),
+    click.option("--overwrite", is_flag=True, help="Write into an existing --out directory."),
+]  # fmt: skip
+
+
+def _common(f: Any) -> Any:
+    for opt in reversed(_COMMON):
+        f = opt(f)
+    return f
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+@cli.command("sweep")
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    required=True,
+    metavar="PATH=A,B,C",
+    help="A field by dotted path and its values, e.g. "
+    "policies.stockpile.stockpile.days_of_cover=30,60,90. Repeat for a grid (the "
+    "Cartesian product).",
+)
+@_common
+def sweep_command(
+    scenario_file: Path,
+    sets: tuple[str, ...],
+    replications: int | None,
+    seed: int | None,
+    workers: int,
+    policy: str | None,
+    out: Path | None,
+    overwrite: bool,
+) -> None:
+    """Run a grid of field values of SCENARIO_FILE with common random numbers.
+
+    Every grid point runs the same replications with the same seed, so the differences
+    between points are paired. Per point and market it prints the mean fill rate and
+    unmet demand with t-intervals at experiment.confidence and the paired difference
+    against the first grid point, or against the baseline at the same point with
+    --policy. Paths address list items by id (nodes.<id>.capacity,
+    policies.<id>.<lever>.<field>, disruptions.<id>.severity, edges.<from>-><to>.lead_time)
+    and plain fields by name (horizon_days). -r defaults to experiment.replications.
+    """
+    from crmsim.experiment.sweep import (
+        SWEEP_DICTIONARY,
+        SettingError,
+        parse_values,
+        run_sweep,
+        write_tables,
+    )
+
+    _refuse_existing(out, overwrite)
+    settings: dict[str, list[Any]] = {}
+    for item in sets:
+        path, sep, values = item.partition("=")
+        parsed = parse_values(values)
+        if not sep or not path.strip() or not parsed:
+            _fail(f"--set {item}: write PATH=VALUE[,VALUE...], e.g. nodes.mine.capacity=4,8")
+        if path.strip() in settings:
+            _fail(f"--set {path.strip()}: given twice; list all its values in one --set")
+        settings[path.strip()] = parsed
+    scenario = load_or_exit(scenario_file)
+    R = replications if replications is not None else scenario.experiment.replications
+    n_points = math.prod(len(v) for v in settings.values())
+    try:
+        with _progress(f"{n_points} grid points × {R} replications") as (start, advance):
+            run = run_sweep(
+                scenario, settings, policy, R, seed,
+                workers=None if workers == 0 else workers, progress=advance, start=start,
+                source=scenario_file,
+            )  # fmt: skip
+    except SettingError as exc:
+        _fail(str(exc))
+    _print_sweep(run)
+    if out is not None:
+        write_tables(
+            out,
+            {"sweep": run.table, "points": run.points, "replications": run.replications},
+            SWEEP_DICTIONARY,
+            {
+                "command": "sweep",
+                "scenario": scenario.name,
+                "seed": run.seed,
+                "replications": run.n_replications,
+                "grid": run.settings,
+                "points": len(run.points),
+                "policy": run.policy,
+                "reference": run.reference,
+                "confidence": run.confidence,
+                "options": {"workers": workers},
+                "seconds": round(run.seconds, 3),
+            },
+            scenario_file=scenario_file,
+            overwrite=overwrite,
+        )
+        click.echo(f"results written to {out}/ (manifest.json lists the files)")
+
+
+def _fmt(x: float, digits: int) -> str:
+    return "–" if not math.isfinite(x) else f"{x:,.{digits}f}"
+
+
+def _signed(x: float, digits: int) -> str:
+    """A signed figure; zero (after rounding) without a sign.
+
+    Examples
+    --------
+    >>> _signed(-0.001, 0), _signed(2.5, 1), _signed(float("nan"), 1)
+    ('0', '+2.5', '–')
+    """
+    if not math.isfinite(x):
+        return "–"
+    text = f"{x:+,.{digits}f}"
+    return text[1:] if float(text.replace(",", "")) == 0 else text
+
+
+def _ci(mean: float, low: float, high: float, digits: int, signed: bool = False) -> str:
+    def f(v: float) -> str:
+        return _signed(v, digits) if signed else _fmt(v, digits)
+
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f(mean)
+    return f"{f(mean)} [{f(low)}, {f(high)}]"
+
+
+def _print_sweep(run: Any) -> None:
+    console = Console(width=max(160, Console().width))
+    conf = f"{100 * run.confidence:g} %"
+    what = f"with {run.policy} applied" if run.policy else "baseline"
+    console.print(
+        f"[bold]{run.scenario.name}[/bold]: {len(run.points)} grid point(s), {what}, "
+        f"{run.n_replications} replications each, seed {run.seed}, common random numbers; "
+        f"intervals at {conf}; differences against the {run.reference}"
+    )
+    names = list(run.settings)
+    t = run.table
+    for market, g in t.groupby("market", sort=False):
+        unit = g["unit"].iloc[0]
+        tab = Table(title=f"{market} ({unit})")
+        for n in names:
+            tab.add_column(n, justify="right")
+        for col in ("fill rate %", "Δ fill rate pp", f"unmet {unit}", f"Δ unmet {unit}"):
+            tab.add_column(col, justify="right")
+        for _, gp in g.groupby("point", sort=True):
+            s = gp.set_index("metric")
+            fr, un = s.loc["fill_rate"], s.loc["unmet"]
+            tab.add_row(
+                *[str(gp[n].iloc[0]) for n in names],
+                _ci(100 * fr["mean"], 100 * fr["low"], 100 * fr["high"], 2),
+                _ci(
+                    100 * fr["diff_mean"],
+                    100 * fr["diff_low"],
+                    100 * fr["diff_high"],
+                    2,
+                    signed=True,
+                ),
+                _ci(un["mean"], un["low"], un["high"], 0),
+                _ci(un["diff_mean"], un["diff_low"], un["diff_high"], 0, signed=True),
+            )
+        console.print(tab)
+
+
+# --------------------------------------------------------------------------- sensitivity
+
+
+@cli.command("sensitivity")
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--vary",
+    "varies",
+    multiple=True,
+    required=True,
+    metavar="PATH=LO:HI",
+    help="An uncertain input by dotted path and its range, e.g. "
+    "policies.msme.msme_entrant.finance_probability=0.2:0.8. Repeat for each input.",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["fill_rate", "unmet", "nadir", "resilience_loss", "resilience_index"]),
+    default="fill_rate",
+    show_default=True,
+    help="Metric Y (mean over the replications of a point).",
+)
+@click.option("--market", default=None, help="Market of the metric (default: all markets "
+              "when they share a unit, else required).")  # fmt: skip
+@click.option("--method", type=click.Choice(["morris", "sobol"]), default="morris",
+              show_default=True, help="Morris screening or Sobol' indices (SALib).")  # fmt: skip
+@click.option("-n", "--samples", "n", type=click.IntRange(min=2), default=None,
+              help="Base sample size: Morris trajectories (default 10) or Sobol' N, a "
+              "power of two (default 32).")  # fmt: skip
+@_common
+def sensitivity_command(
+    scenario_file: Path,
+    varies: tuple[str, ...],
+    metric: str,
+    market: str | None,
+    method: str,
+    n: int | None,
+    replications: int | None,
+    seed: int | None,
+    workers: int,
+    policy: str | None,
+    out: Path | None,
+    overwrite: bool,
+) -> None:
+    """Rank uncertain inputs of SCENARIO_FILE by their influence on a metric.
+
+    Each sample point (SALib's Morris trajectories or Saltelli's Sobol' sample) is one
+    scenario variant, simulated over -r replications (default 10) with the same seed at
+    every point (common random numbers). Prints the inputs ranked (Morris: mu_star,
+    sigma; Sobol': S1, ST with confidence half-widths), the sample size and how settled
+    the ranking is. Paths as for crmsim sweep; vary a policy's fields with --policy.
+    """
+    from crmsim.experiment.sensitivity import (
+        METHODS,
+        SENSITIVITY_DICTIONARY,
+        parse_bounds,
+        run_sensitivity,
+    )
+    from crmsim.experiment.sweep import SettingError, write_tables
+
+    _refuse_existing(out, overwrite)
+    bounds: dict[str, tuple[float, float]] = {}
+    for item in varies:
+        path, sep, rng = item.partition("=")
+        if not sep or not path.strip():
+            _fail(f"--vary {item}: write PATH=LO:HI, e.g. nodes.mine.capacity=4:8")
+        try:
+            bounds[path.strip()] = parse_bounds(rng)
+        except ValueError as exc:
+            _fail(f"--vary {item}: {exc}")
+    scenario = load_or_exit(scenario_file)
+    k = len(bounds)
+    base = n if n is not None else METHODS[method]
+    points = base * (k + 1 if method == "morris" else k + 2)
+    R = replications if replications is not None else 10
+    try:
+        with _progress(f"{method}: {points} points × {R} replications") as (start, advance):
+            res = run_sensitivity(
+                scenario, bounds, metric, market, method, n, R, seed, policy=policy,
+                workers=None if workers == 0 else workers, progress=advance, start=start,
+                source=scenario_file,
+            )  # fmt: skip
+    except (SettingError, ValueError) as exc:
+        _fail(str(exc))
+    _print_sensitivity(res, scenario.name)
+    if out is not None:
+        write_tables(
+            out,
+            {"sensitivity": res.table, "samples": res.samples},
+            SENSITIVITY_DICTIONARY,
+            {
+                "command": "sensitivity",
+                "scenario": scenario.name,
+                "method": res.method,
+                "metric": res.metric,
+                "market": res.market,
+                "bounds": {k_: list(v) for k_, v in bounds.items()},
+                "policy": policy,
+                "n": res.n,
+                "levels": res.levels,
+                "points": res.n_points,
+                "points_simulated": res.n_simulated,
+                "replications": res.replications,
+                "seed": res.seed,
+                "confidence": res.confidence,
+                "convergence": res.convergence,
+                "library": "SALib",
+                "options": {"workers": workers},
+                "seconds": round(res.seconds, 3),
+            },
+            scenario_file=scenario_file,
+            overwrite=overwrite,
+        )
+        click.echo(f"results written to {out}/ (manifest.json lists the files)")
+
+
+def _print_sensitivity(res: Any, name: str) -> None:
+    console = Console(width=max(160, Console().width))
+    if res.method == "morris":
+        design = (f"Morris screening, {res.n} trajectories × {len(res.table) + 1} points on "
+                  f"{res.levels} levels = {res.n_points} points "
+                  f"({res.n_simulated} distinct)")  # fmt: skip
+    else:
+        design = (f"Sobol' indices, Saltelli sample N = {res.n} × {len(res.table) + 2} = "
+                  f"{res.n_points} points")  # fmt: skip
+    console.print(
+        f"[bold]{name}[/bold]: {res.metric} at {res.market}; {design}; {res.replications} "
+        f"replications per point, seed {res.seed}, common random numbers (SALib)"
+    )
+    tab = Table(title=f"inputs ranked by influence on {res.metric} ({res.market})")
+    tab.add_column("rank", justify="right")
+    tab.add_column("input")
+    tab.add_column("range", justify="right")
+    cols = (["mu_star", "mu_star_conf", "mu", "sigma"] if res.method == "morris"
+            else ["S1", "S1_conf", "ST", "ST_conf"])  # fmt: skip
+    for c in cols:
+        tab.add_column(c.replace("_conf", " ±"), justify="right")
+    for _, row in res.table.iterrows():
+        tab.add_row(
+            str(row["rank"]),
+            str(row["input"]),
+            f"{row['low']:g}–{row['high']:g}",
+            *[_fmt(float(row[c]), 4) for c in cols],
+        )
+    console.print(tab)
+    if res.method == "morris":
+        console.print("mu_star: mean absolute change of the metric when the input alone moves "
+                      "across its whole range; sigma: spread of those changes (interactions "
+                      "or non-linearity)")  # fmt: skip
+    else:
+        console.print("S1: share of the metric's variance due to the input alone; ST: with "
+                      "all its interactions; ± = bootstrap half-width")  # fmt: skip
+    console.print(f"convergence: {res.convergence}")
