@@ -101,6 +101,11 @@ DEFAULT_BATCH_SIZE = 100
 #: Default cap of replications per variant with a target half-width.
 DEFAULT_MAX_REPLICATIONS = 10_000
 
+#: With a target half-width, never stop before this many replications (nor before the
+#: second batch): a standard deviation from a handful of replications can be small by
+#: chance, and stopping on it would report a precision the run does not have.
+MIN_REPLICATIONS_FOR_TARGET = 10
+
 _MARKET_COLUMNS = [
     "demand",
     "served",
@@ -362,11 +367,11 @@ def _replicate(
                 **costs,
             }
         )
-    dis = []
+    dis: list[dict[str, Any]] = []
     if len(res.disruptions):
         cols = _DISRUPTION_COLUMNS[2:]
         for rec in res.disruptions[cols].to_dict("records"):
-            dis.append({"variant": name, "replication": r, **rec})
+            dis.append({"variant": name, "replication": r, **{str(k): v for k, v in rec.items()}})
     return rows, dis, res
 
 
@@ -389,7 +394,10 @@ def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> li
             flows = ready = None
             if r < n_flow:
                 fl = edge_flows(res, scenario)
-                flows = fl.assign(variant=name, replication=r).to_dict("records")
+                flows = [
+                    {str(k): v for k, v in rec.items()}
+                    for rec in fl.assign(variant=name, replication=r).to_dict("records")
+                ]
                 ready = {"variant": name, "replication": r, **resource_readiness(res)}
         except Exception as exc:
             raise ReplicationError(
@@ -615,7 +623,9 @@ def run_experiment(
     target_halfwidth : float, optional
         Add batches until the half-width of every paired fill-rate difference's
         interval (each option against the baseline, per market, at ``confidence``) is
-        at most this, or ``max_replications`` are reached.
+        at most this, or ``max_replications`` are reached; checked after each batch,
+        from the second batch and :data:`MIN_REPLICATIONS_FOR_TARGET` replications on.
+        The replications are those of a fixed-R run: batches are deterministic.
     max_replications : int, optional
         Cap with ``target_halfwidth`` (default :data:`DEFAULT_MAX_REPLICATIONS`).
     confidence : float, optional
@@ -760,7 +770,8 @@ def run_experiment(
                     ignore_index=True,
                 )
                 achieved = _halfwidth(long_so_far, names, level)
-                if achieved <= target:
+                enough = n_run >= 2 and n_run * b >= MIN_REPLICATIONS_FOR_TARGET
+                if achieved <= target and (enough or n_run * b >= R_max):
                     break
     finally:
         if own:

@@ -66,6 +66,9 @@ __all__ = [
 #: the results of the last, so it never idles; memory does not grow with R.
 TASKS_PER_WORKER = 2
 
+#: How long to try to reach a Dask scheduler before giving up.
+DASK_CONNECT_TIMEOUT = "10s"
+
 #: Worker deaths in a row (plus one per worker) with no result in between after which
 #: the run gives up: workers that cannot run at all, not one replication that kills its.
 MAX_DEATHS_IN_A_ROW = 4
@@ -526,7 +529,9 @@ class DaskExecutor(Executor):
             ) from None
         if isinstance(scheduler, str):
             try:
-                self.client = Client(scheduler, timeout="10s", set_as_default=False)
+                self.client = Client(
+                    scheduler, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False
+                )
             except (OSError, TimeoutError) as exc:
                 raise RuntimeError(
                     f"cannot connect to the Dask scheduler at {scheduler}: {exc}"
@@ -554,7 +559,7 @@ class DaskExecutor(Executor):
         client = self.client
         [shared] = client.scatter([payload], broadcast=True, hash=False)
         todo = iter(chunks)
-        pending = as_completed()
+        pending = as_completed(loop=client.loop)
         futures = set()
 
         def submit() -> bool:
