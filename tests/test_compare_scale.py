@@ -203,6 +203,32 @@ def test_a_replication_that_raises_is_named_with_its_seed(monkeypatch: Any) -> N
     assert "seed=7, replication=3" in str(err)
 
 
+def test_a_replication_that_kills_its_worker_is_named_with_variant_and_seed(
+    monkeypatch: Any,
+) -> None:
+    import multiprocessing
+
+    from crmsim.experiment.pool import WorkerError
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork start method on this platform")
+    # forked workers inherit the patched function
+    monkeypatch.setattr(pool_module, "_context", lambda: multiprocessing.get_context("fork"))
+    real = compare_module._replicate
+
+    def deadly(scenario: Any, application: Any, name: str, seed: int, r: int, *a: Any) -> Any:
+        if name == "stock" and r == 2:
+            os._exit(3)
+        return real(scenario, application, name, seed, r, *a)
+
+    monkeypatch.setattr(compare_module, "_replicate", deadly)
+    with pytest.raises(WorkerError) as info:
+        run_experiment(scenario_from_dict(CHAIN), replications=4, flow_replications=0, workers=2)
+    assert info.value.replications == [(1, 2)]
+    assert "variant stock replication 2 (root seed 7)" in str(info.value)
+    assert "apply_policies(scenario, 'stock').scenario, seed=7, replication=2)" in str(info.value)
+
+
 # --------------------------------------------------------------------------- precision
 
 

@@ -647,7 +647,7 @@ def run_experiment(
     import shutil
     import warnings
 
-    from crmsim.experiment.pool import WorkersCappedWarning, make_executor
+    from crmsim.experiment.pool import WorkerError, WorkersCappedWarning, make_executor
 
     t0 = time.perf_counter()
     apps = variants_of(scenario, policies)
@@ -753,7 +753,21 @@ def run_experiment(
             if progress:
                 progress(len(results))
 
-        ex.map_chunks(_compare_chunk, payload, chunks(), collect, seed=seed)
+        try:
+            ex.map_chunks(_compare_chunk, payload, chunks(), collect, seed=seed)
+        except WorkerError as exc:
+            if not exc.replications:
+                raise
+            named = [f"variant {names[v]} replication {r}" for v, r in exc.replications]
+            v0, r0 = exc.replications[0]
+            raise WorkerError(
+                f"{', '.join(named)} (root seed {seed}) killed the worker process running "
+                "it, also when retried alone; reproduce it in one process with "
+                f"crmsim.engine.simulate(crmsim.policy.apply_policies(scenario, "
+                f"{names[v0]!r}).scenario, seed={seed}, replication={r0})",
+                exc.replications,
+                seed,
+            ) from None
 
     achieved = math.nan
     try:

@@ -83,15 +83,15 @@ class WorkerError(RuntimeError):
 
     Attributes
     ----------
-    replications : list of int
-        The replications whose worker died even when each ran alone (empty when the
-        workers could not run at all).
+    replications : list
+        The replications (or work items, e.g. ``(variant, replication)`` pairs) whose
+        worker died even when each ran alone (empty when the workers could not run at all).
     seed : int or None
         The root seed: replication ``r`` is reproduced alone with
         ``crmsim.engine.simulate(scenario, seed=seed, replication=r)``.
     """
 
-    def __init__(self, message: str, replications: Sequence[int] = (), seed: int | None = None):
+    def __init__(self, message: str, replications: Sequence[Any] = (), seed: int | None = None):
         super().__init__(message)
         self.replications = list(replications)
         self.seed = seed
