@@ -133,7 +133,8 @@ def summarise(results: dict[str, list[dict[str, Any]]], args: Any) -> str:
         "",
         f"`python benchmarks/compare_scale.py --replications {args.replications} --runs "
         f"{args.runs} --batch-size {args.batch_size}`: {any_rec['variants']} variants "
-        f"(baseline, two stockpile options and their combination) × {args.replications} replications, "
+        "(baseline, two stockpile options and their combination) × "
+        f"{args.replications} replications, "
         f"flow_replications=0, each mode in a fresh process, modes alternated; crmsim "
         f"{crmsim.__version__}, Python {platform.python_version()}, {_cores()} cores. "
         "**The machine is shared with other jobs and noisy**: the figures are medians of "

@@ -185,6 +185,21 @@ def test_resume_of_another_experiment_is_refused(tmp_path: Path) -> None:
         run_experiment(scenario_from_dict(CHAIN), replications=2, resume=True)
 
 
+def test_python_api_never_removes_what_crmsim_did_not_write(tmp_path: Path) -> None:
+    from crmsim.experiment.io import OutputError
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputError, match=r"no manifest\.json"):
+        run_experiment(scenario_from_dict(CHAIN), replications=2, out=out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "keep me"
+    done = tmp_path / "done"
+    run_experiment(scenario_from_dict(CHAIN), replications=2, flow_replications=0, out=done)
+    with pytest.raises(OutputError, match="--overwrite"):
+        run_experiment(scenario_from_dict(CHAIN), replications=2, out=done)
+
+
 def test_a_replication_that_raises_is_named_with_its_seed(monkeypatch: Any) -> None:
     real = compare_module._replicate
 

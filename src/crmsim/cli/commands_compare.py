@@ -354,6 +354,7 @@ def _run(
             batch_size=batch_size,
             target_halfwidth=target_halfwidth,
             max_replications=max_replications,
+            overwrite=True,  # (--out was checked, with --overwrite, before this)
         )
 
 

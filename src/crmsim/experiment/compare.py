@@ -573,6 +573,7 @@ def run_experiment(
     target_halfwidth: float | None = None,
     max_replications: int | None = None,
     confidence: float | None = None,
+    overwrite: bool = False,
 ) -> ExperimentRun:
     """Simulate every variant over the same replications (common random numbers).
 
@@ -611,9 +612,9 @@ def run_experiment(
     out : str or Path, optional
         Results folder: each completed batch is written there at once
         (``parts/variant=<i>/batch-<k>/*.parquet``) with a ``manifest.json`` saying
-        which experiment it is, so an interrupted run loses no finished batch. Check
-        the folder first with :func:`crmsim.experiment.io.check_output`; what it holds
-        is replaced (unless ``resume``).
+        which experiment it is, so an interrupted run loses no finished batch. It is
+        checked first (:func:`crmsim.experiment.io.check_output`): new or empty, or
+        holding earlier crmsim results to replace with ``overwrite``.
     resume : bool
         Continue the experiment in ``out``: only the batches not yet on disk are run.
         It must be the same experiment (scenario, seed, variants, replications or
@@ -630,6 +631,8 @@ def run_experiment(
         Cap with ``target_halfwidth`` (default :data:`DEFAULT_MAX_REPLICATIONS`).
     confidence : float, optional
         Level of the target's intervals (default ``experiment.confidence``).
+    overwrite : bool
+        Replace earlier crmsim results in ``out`` (they are removed when the run starts).
 
     Returns
     -------
@@ -643,6 +646,9 @@ def run_experiment(
         Replications killed their worker process even when retried alone.
     ResumeError
         ``resume`` of a folder holding no experiment or a different one.
+    crmsim.experiment.io.OutputError
+        ``out`` cannot take the results (a file, foreign files, results without
+        ``overwrite``, no permission).
     """
     import shutil
     import warnings
@@ -691,8 +697,11 @@ def run_experiment(
         if resume:
             manifest = _check_resume(folder, ident)
         else:
+            from crmsim.experiment.io import check_output
+
+            check_output(folder, overwrite=overwrite)
             if folder.exists():
-                shutil.rmtree(folder)  # (check_output: only earlier crmsim results)
+                shutil.rmtree(folder)  # (checked: empty, or only earlier crmsim results)
             folder.mkdir(parents=True)
             manifest = {
                 "command": "compare",
