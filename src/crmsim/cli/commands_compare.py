@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from crmsim.cli import cli, load_or_exit
+from crmsim.cli import EXIT_INTERRUPTED, Interrupted, cli, load_or_exit
 
 __all__ = ["compare_command"]
 
@@ -74,7 +74,41 @@ class _RateColumn(ProgressColumn):
     default=None,
     help="New directory for the tables (Parquet and CSV), data dictionary and manifest.",
 )
-@click.option("--overwrite", is_flag=True, help="Write into an existing --out directory.")
+@click.option("--overwrite", is_flag=True, help="Replace crmsim results already in --out.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Finish the interrupted compare in --out: run only the batches not yet on disk "
+    "(same scenario, seed, options and settings; a different experiment is refused).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the replications on this Dask cluster (pip install 'crmsim[dask]'). "
+    "Results are identical to a local run.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Replications per batch written to --out/parts as it completes (default 100).",
+)
+@click.option(
+    "--target-halfwidth",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="W",
+    help="Add batches of replications until every paired fill-rate difference's "
+    "interval (per market, at experiment.confidence) has half-width at most W "
+    "(a fraction: 0.005 = 0.5 pp), or --max-replications is reached.",
+)
+@click.option(
+    "--max-replications",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cap of replications per option with --target-halfwidth (default 10000).",
+)
 @click.option(
     "--flow-replications",
     type=click.IntRange(min=1),
@@ -98,6 +132,11 @@ def compare_command(
     overwrite: bool,
     flow_replications: int,
     home: str | None,
+    resume: bool = False,
+    scheduler: str | None = None,
+    batch_size: int | None = None,
+    target_halfwidth: float | None = None,
+    max_replications: int | None = None,
 ) -> None:
     """Compare the policy options of SCENARIO_FILE with the baseline.
 
@@ -109,13 +148,68 @@ def compare_command(
     rate gained and per unit of shortage avoided ("–" when the gain is not significant);
     then a ranking by multiple comparisons with the best (MCB), the weighted scorecard
     and the Critical Raw Materials Act benchmark card.
+
+    With --out, the folder is checked before anything is simulated, and each batch of
+    replications is written to it as it completes; after Ctrl-C, a killed worker or a
+    crash, --resume runs only what is missing and gives the same tables. --scheduler
+    runs the same work on a Dask cluster; --target-halfwidth adds replications until
+    the intervals are that narrow.
     """
-    from crmsim.experiment.compare import compare, write_comparison
+    from crmsim.experiment.io import OutputError, check_output
+
+    if resume and out is None:
+        click.echo("--resume needs --out: the folder of the run to finish", err=True)
+        raise SystemExit(1)
+    if out is not None and not resume:
+        try:
+            check_output(out, overwrite=overwrite)
+        except OutputError as exc:
+            click.echo(f"--out {exc}", err=True)
+            raise SystemExit(1) from None
+    try:
+        _compare(
+            scenario_file, policies, replications, seed, workers, out, overwrite,
+            flow_replications, home, resume, scheduler, batch_size, target_halfwidth,
+            max_replications,
+        )  # fmt: skip
+    except (KeyboardInterrupt, Interrupted):
+        what = ""
+        if out is not None:
+            n = len(list((out / "parts").glob("variant=*/batch-*"))) if out.is_dir() else 0
+            what = (
+                f": {n} completed batch{'es' if n != 1 else ''} kept in {out}/parts; "
+                f"finish with: crmsim compare {scenario_file} --out {out} --resume "
+                "(and the same options)"
+            )
+        click.echo(f"crmsim compare: interrupted{what}", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+def _compare(
+    scenario_file: Path,
+    policies: str | None,
+    replications: int | None,
+    seed: int | None,
+    workers: int,
+    out: Path | None,
+    overwrite: bool,
+    flow_replications: int,
+    home: str | None,
+    resume: bool,
+    scheduler: str | None,
+    batch_size: int | None,
+    target_halfwidth: float | None,
+    max_replications: int | None,
+) -> None:
+    from crmsim.experiment.compare import (
+        ReplicationError,
+        ResumeError,
+        write_comparison,
+    )
+    from crmsim.experiment.io import OutputError
+    from crmsim.experiment.pool import WorkerError, make_executor
     from crmsim.policy import PolicyError
 
-    if out is not None and out.exists() and not overwrite:
-        click.echo(f"{out}: already exists; use --overwrite or another --out", err=True)
-        raise SystemExit(1)
     scenario = load_or_exit(scenario_file)
     homes = [h.strip() for h in home.split(",") if h.strip()] if home else None
     if homes:
@@ -142,8 +236,90 @@ def compare_command(
         click.echo(f"--policies {given}: {exc}", err=True)
         raise SystemExit(1) from None
     R = replications if replications is not None else scenario.experiment.replications
-    total = n_variants * (R + min(flow_replications, R))
+    total = None if target_halfwidth is not None else n_variants * R
+    try:
+        executor, capped = make_executor(
+            workers=None if workers == 0 else workers, scheduler=scheduler
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        click.echo(f"--scheduler {scheduler}: {exc}", err=True)
+        raise SystemExit(1) from None
+    if capped:
+        click.echo(f"warning: --workers {workers}: {capped}", err=True)
     console = Console(stderr=True)
+    try:
+        cmp = _run(
+            scenario, policies, R, seed, executor, flow_replications, homes, out, resume,
+            batch_size, target_halfwidth, max_replications, n_variants, total, console,
+        )  # fmt: skip
+    except ResumeError as exc:
+        click.echo(f"--resume: {exc}", err=True)
+        raise SystemExit(1) from None
+    except (ReplicationError, WorkerError) as exc:
+        kept = f"; the completed batches are kept in {out}/parts (--resume)" if out else ""
+        click.echo(f"crmsim compare: {exc}{kept}", err=True)
+        raise SystemExit(1) from None
+    finally:
+        executor.close()
+    run = cmp.run
+    if target_halfwidth is not None:
+        reached = run.achieved_halfwidth
+        verdict = "reached" if reached is not None and reached <= target_halfwidth else (
+            f"NOT reached (cap of {run.max_replications} replications)"
+        )
+        click.echo(
+            f"target half-width {target_halfwidth:g} {verdict}: {run.n_replications} "
+            f"replications per option needed (largest half-width {reached:.5f})"
+        )
+    _print(cmp)
+    if out is not None:
+        try:
+            write_comparison(
+                cmp,
+                out,
+                scenario_file=scenario_file,
+                overwrite=True,
+                options={
+                    "policies": policies,
+                    "replications": run.n_replications,
+                    "seed": run.seed,
+                    "workers": workers,
+                    "scheduler": scheduler,
+                    "flow_replications": flow_replications,
+                    "home": home,
+                    "batch_size": run.batch_size,
+                    "target_halfwidth": target_halfwidth,
+                    "max_replications": max_replications,
+                    "resume": resume,
+                },
+            )
+        except (OutputError, OSError) as exc:
+            click.echo(f"crmsim compare: {exc}", err=True)
+            raise SystemExit(1) from None
+        click.echo(f"results written to {out}/ (manifest.json lists the files)")
+
+
+def _run(
+    scenario: Any,
+    policies: str | None,
+    R: int,
+    seed: int | None,
+    executor: Any,
+    flow_replications: int,
+    homes: list[str] | None,
+    out: Path | None,
+    resume: bool,
+    batch_size: int | None,
+    target_halfwidth: float | None,
+    max_replications: int | None,
+    n_variants: int,
+    total: int | None,
+    console: Console,
+) -> Any:
+    from crmsim.experiment.compare import compare
+
+    # auto_refresh=False: no refresh thread, so worker processes are forked from a
+    # process with no Python threads running.
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -153,36 +329,33 @@ def compare_command(
         TimeRemainingColumn(),
         console=console,
         transient=True,
+        auto_refresh=False,
         disable=not sys.stderr.isatty(),
     ) as bar:
-        task = bar.add_task(f"{n_variants} variants × {R} replications", total=total)
-        cmp = compare(
+        what = f"{R} replications" if target_halfwidth is None else "replications"
+        task = bar.add_task(f"{n_variants} variants × {what}", total=total)
+        bar.refresh()
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            bar.refresh()
+
+        return compare(
             scenario,
             policies,
             R,
             seed,
-            workers=None if workers == 0 else workers,
             flow_replications=flow_replications,
             home=homes,
-            progress=lambda n: bar.advance(task, n),
+            progress=advance,
+            executor=executor,
+            out=out,
+            resume=resume,
+            batch_size=batch_size,
+            target_halfwidth=target_halfwidth,
+            max_replications=max_replications,
+            overwrite=True,  # (--out was checked, with --overwrite, before this)
         )
-    _print(cmp)
-    if out is not None:
-        write_comparison(
-            cmp,
-            out,
-            scenario_file=scenario_file,
-            overwrite=overwrite,
-            options={
-                "policies": policies,
-                "replications": R,
-                "seed": cmp.run.seed,
-                "workers": workers,
-                "flow_replications": flow_replications,
-                "home": home,
-            },
-        )
-        click.echo(f"results written to {out}/ (manifest.json lists the files)")
 
 
 # --------------------------------------------------------------------------- formatting

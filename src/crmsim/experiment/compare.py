@@ -60,9 +60,13 @@ from crmsim.scenario.schema import Scenario
 
 __all__ = [
     "ALL_MARKETS",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_REPLICATIONS",
     "METRICS",
     "Comparison",
     "ExperimentRun",
+    "ReplicationError",
+    "ResumeError",
     "compare",
     "cost_effectiveness",
     "data_dictionary",
@@ -72,6 +76,7 @@ __all__ = [
     "recovery",
     "replications_needed",
     "run_experiment",
+    "scenario_hash",
     "variants_of",
     "write_comparison",
 ]
@@ -89,6 +94,17 @@ METRICS: dict[str, tuple[int, str, str]] = {
 
 #: Replications needed above this are reported as "more than" this (a cap, not an estimate).
 MAX_REPLICATIONS_NEEDED = 100_000
+
+#: Replications per batch (a part file per variant and batch) unless told otherwise.
+DEFAULT_BATCH_SIZE = 100
+
+#: Default cap of replications per variant with a target half-width.
+DEFAULT_MAX_REPLICATIONS = 10_000
+
+#: With a target half-width, never stop before this many replications (nor before the
+#: second batch): a standard deviation from a handful of replications can be small by
+#: chance, and stopping on it would report a precision the run does not have.
+MIN_REPLICATIONS_FOR_TARGET = 10
 
 _MARKET_COLUMNS = [
     "demand",
@@ -187,6 +203,18 @@ class ExperimentRun:
         The unit every market shares, or None when they differ.
     seconds : float
         Wall time of the experiment.
+    batch_size : int
+        Replications per batch.
+    target_halfwidth, achieved_halfwidth : float or None
+        With a precision target: the target and the largest half-width reached.
+    max_replications : int or None
+        The cap of replications with a precision target.
+    out : Path or None
+        The results folder holding the batches, if any.
+    identity : dict
+        What identifies the experiment (recorded in the manifest, checked on resume).
+    executor : str
+        Where the replications ran.
     """
 
     scenario: Scenario
@@ -202,6 +230,13 @@ class ExperimentRun:
     flow_replications: int
     shared_unit: str | None
     seconds: float
+    batch_size: int = DEFAULT_BATCH_SIZE
+    target_halfwidth: float | None = None
+    achieved_halfwidth: float | None = None
+    max_replications: int | None = None
+    out: Path | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+    executor: str = "in this process"
 
     @property
     def baseline(self) -> str:
@@ -228,6 +263,299 @@ def _market_units(scenario: Scenario) -> dict[str, tuple[str, str]]:
     return out
 
 
+class ReplicationError(RuntimeError):
+    """A replication raised an error; it can be reproduced alone.
+
+    Attributes
+    ----------
+    variant : str
+        The variant (baseline or policy combination).
+    replication : int
+        The replication number.
+    seed : int
+        The root seed: ``crmsim.engine.simulate(apply_policies(scenario,
+        variant).scenario, seed=seed, replication=replication)`` reproduces it.
+    """
+
+    def __init__(self, message: str, variant: str, replication: int, seed: int) -> None:
+        super().__init__(message)
+        self.variant = variant
+        self.replication = replication
+        self.seed = seed
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes
+        return (type(self), (str(self), self.variant, self.replication, self.seed))
+
+
+class ResumeError(ValueError):
+    """``--resume`` of a results folder that holds another experiment, or none."""
+
+
+_PART_TABLES = ("replications", "disruptions", "flows", "readiness")
+_DISRUPTION_COLUMNS = [
+    "variant",
+    "replication",
+    "disruption",
+    "kind",
+    "start",
+    "end",
+    "impacted",
+    "ttr",
+    "censored",
+]
+
+
+@dataclass(frozen=True)
+class _Compact:
+    """One replication of one variant, as plain records (cheap to send between processes)."""
+
+    variant: int
+    replication: int
+    markets: list[dict[str, Any]]
+    disruptions: list[dict[str, Any]]
+    flows: list[dict[str, Any]] | None
+    readiness: dict[str, Any] | None
+
+
+def _replicate(
+    scenario: Scenario,
+    application: Any,
+    name: str,
+    seed: int,
+    r: int,
+    prepared: tuple[Any, Any],
+    units: dict[str, tuple[str, str]],
+    shared: str | None,
+    keep_flows: bool,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
+    """Replication ``r``: market rows, disruption rows and the result itself."""
+    from crmsim.engine import Engine, SimulationResult
+
+    G, layout = prepared
+    eng = Engine(scenario, seed, r, record="summary", layout=layout, graph=G).run()
+    res = SimulationResult(scenario.name, int(seed), int(r), eng.stats, eng)
+    summary = dict(res.summary)
+    costs = dict.fromkeys(_COST_COLUMNS, 0.0)
+    if application is not None and application.policies:
+        from crmsim.policy import realised_cost
+
+        cost = realised_cost(application, res)
+        costs = {f"cost_{k}": float(cost[k]) for k in ("capex", "opex", "holding", "total")}
+    ms = res.market_summary
+    rows = []
+    for rec in ms[["market", "material", *_MARKET_COLUMNS]].to_dict("records"):
+        rows.append(
+            {
+                "variant": name,
+                "replication": r,
+                "market": rec["market"],
+                "material": rec["material"],
+                "unit": units.get(rec["market"], (None, ""))[1],
+                **{c: rec[c] for c in _MARKET_COLUMNS},
+                **costs,
+            }
+        )
+    if shared is not None:
+        rows.append(
+            {
+                "variant": name,
+                "replication": r,
+                "market": ALL_MARKETS,
+                "material": ",".join(sorted({m for m, _ in units.values()})),
+                "unit": shared,
+                **{c: summary[c] for c in _MARKET_COLUMNS},
+                **costs,
+            }
+        )
+    dis: list[dict[str, Any]] = []
+    if len(res.disruptions):
+        cols = _DISRUPTION_COLUMNS[2:]
+        for rec in res.disruptions[cols].to_dict("records"):
+            dis.append({"variant": name, "replication": r, **{str(k): v for k, v in rec.items()}})
+    return rows, dis, res
+
+
+def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> list[_Compact]:
+    """In a worker: the replications ``items`` = [(variant index, replication), ...]."""
+    from crmsim.experiment.runner import _prepare
+    from crmsim.experiment.scorecard import edge_flows, resource_readiness
+
+    seed, n_flow, units, shared, variants = payload
+    prepared: dict[int, tuple[Any, Any]] = {}
+    out = []
+    for v, r in items:
+        name, scenario, application = variants[v]
+        try:
+            if v not in prepared:
+                prepared[v] = _prepare(scenario)
+            rows, dis, res = _replicate(
+                scenario, application, name, seed, r, prepared[v], units, shared, r < n_flow
+            )
+            flows = ready = None
+            if r < n_flow:
+                fl = edge_flows(res, scenario)
+                flows = [
+                    {str(k): v for k, v in rec.items()}
+                    for rec in fl.assign(variant=name, replication=r).to_dict("records")
+                ]
+                ready = {"variant": name, "replication": r, **resource_readiness(res)}
+        except Exception as exc:
+            raise ReplicationError(
+                f"variant {name}, replication {r} (root seed {seed}) raised "
+                f"{type(exc).__name__}: {exc}; reproduce it alone with "
+                f"crmsim.engine.simulate(crmsim.policy.apply_policies(scenario, {name!r})"
+                f".scenario, seed={seed}, replication={r})",
+                name,
+                r,
+                seed,
+            ) from exc
+        out.append(_Compact(v, r, rows, dis, flows, ready))
+    return out
+
+
+def _batch_frames(results: list[_Compact]) -> dict[str, pd.DataFrame]:
+    """The tables of one batch of one variant, in replication order."""
+    results = sorted(results, key=lambda c: c.replication)
+    keys = ["variant", "replication", "market", "material", "unit"]
+    reps = pd.DataFrame(
+        [row for c in results for row in c.markets],
+        columns=[*keys, *_MARKET_COLUMNS, *_COST_COLUMNS],
+    )
+    dis = pd.DataFrame(
+        [row for c in results for row in c.disruptions], columns=_DISRUPTION_COLUMNS
+    )
+    flows = pd.DataFrame([row for c in results if c.flows for row in c.flows])
+    if len(flows):
+        k2 = ["variant", "replication"]
+        flows = flows[[*k2, *[c for c in flows.columns if c not in k2]]]
+    ready = pd.DataFrame([c.readiness for c in results if c.readiness is not None])
+    return {"replications": reps, "disruptions": dis, "flows": flows, "readiness": ready}
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of the validated scenario (its canonical JSON): what a resume must match."""
+    import hashlib
+
+    return hashlib.sha256(scenario.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def _part_dir(out: Path, v: int, k: int) -> Path:
+    return out / "parts" / f"variant={v}" / f"batch-{k:05d}"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    import json
+    import os
+    import uuid
+
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_part(out: Path, v: int, k: int, frames: dict[str, pd.DataFrame]) -> None:
+    """Write one batch's tables to a hidden folder, then rename it into place."""
+    import os
+    import shutil
+    import uuid
+
+    final = _part_dir(out, v, k)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        for name, df in frames.items():
+            df.to_parquet(tmp / f"{name}.parquet", index=False)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _read_part(out: Path, v: int, k: int) -> dict[str, pd.DataFrame] | None:
+    d = _part_dir(out, v, k)
+    if not d.is_dir():
+        return None
+    return {name: pd.read_parquet(d / f"{name}.parquet") for name in _PART_TABLES}
+
+
+def _identity(
+    scenario: Scenario,
+    variants: list[str],
+    seed: int,
+    batch: int,
+    n_flow_cap: int | None,
+    replications: int | None,
+    target: float | None,
+    cap: int,
+    confidence: float,
+) -> dict[str, Any]:
+    from crmsim import __version__
+
+    ident: dict[str, Any] = {
+        "crmsim_version": __version__,
+        "scenario_model_sha256": scenario_hash(scenario),
+        "seed": seed,
+        "variants": variants,
+        "batch_size": batch,
+        "flow_replications_asked": n_flow_cap,
+    }
+    if target is None:
+        ident["replications"] = replications
+    else:
+        ident.update(target_halfwidth=target, max_replications=cap, confidence=confidence)
+    return ident
+
+
+def _check_resume(out: Path, ident: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    manifest_path = out / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ResumeError(
+            f"{out}: no compare run to resume here (no readable manifest.json); "
+            "start one without --resume"
+        ) from None
+    if manifest.get("command") != "compare" or "experiment" not in manifest:
+        raise ResumeError(f"{out}: holds no compare run to resume (manifest.json says otherwise)")
+    there = manifest["experiment"]
+    diffs = [
+        f"{key} {there.get(key)!r} there, {value!r} now"
+        for key, value in ident.items()
+        if there.get(key) != value
+    ]
+    if diffs:
+        raise ResumeError(
+            f"{out}: cannot resume: it holds a different experiment ({'; '.join(diffs)}); "
+            "resume with the same scenario and settings, or use a new --out"
+        )
+    return manifest
+
+
+def _halfwidth(long: pd.DataFrame, variants: Sequence[str], confidence: float) -> float:
+    """Largest half-width over options and markets of the paired fill-rate difference's CI."""
+    from scipy.stats import t as student
+
+    if len(variants) < 2:
+        return 0.0
+    wide = long.pivot_table(
+        index=["market", "replication"], columns="variant", values="fill_rate", sort=True
+    )
+    worst = 0.0
+    for option in variants[1:]:
+        d = (wide[option] - wide[variants[0]]).groupby(level="market")
+        for _, x in d:
+            n = len(x)
+            if n < 2:
+                return math.inf
+            sd = float(np.std(x.to_numpy(dtype=float), ddof=1))
+            hw = float(student.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+            worst = max(worst, hw)
+    return worst
+
+
 def run_experiment(
     scenario: Scenario,
     policies: Sequence[str] | str | None = None,
@@ -237,8 +565,23 @@ def run_experiment(
     workers: int | None = 1,
     flow_replications: int | None = 50,
     progress: Callable[[int], None] | None = None,
+    executor: Any = None,
+    scheduler: Any = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    batch_size: int | None = None,
+    target_halfwidth: float | None = None,
+    max_replications: int | None = None,
+    confidence: float | None = None,
+    overwrite: bool = False,
 ) -> ExperimentRun:
     """Simulate every variant over the same replications (common random numbers).
+
+    Replications run in **batches** of ``batch_size``: batch ``k`` of a variant is its
+    replications ``k·b … (k+1)·b − 1``. Every replication draws from its own named
+    streams, and results are assembled in replication order, so the tables are bitwise
+    identical whatever runs them (one process, a local pool, a Dask cluster) and however
+    the work is split.
 
     Parameters
     ----------
@@ -247,119 +590,268 @@ def run_experiment(
     policies : sequence of str or str, optional
         Variants (see :func:`variants_of`); default ``experiment.compare``.
     replications : int, optional
-        Replications R per variant (default ``experiment.replications``).
+        Replications R per variant (default ``experiment.replications``); ignored with
+        ``target_halfwidth``.
     seed : int, optional
         Root seed (default ``experiment.seed``), the same for every variant.
     workers : int or None
-        Worker processes per variant (1 = in this process, None = all cores); results
-        do not depend on it.
+        Local worker processes (1 = in this process, None = all cores); capped at the
+        cores with a :class:`~crmsim.experiment.pool.WorkersCappedWarning`. Results do
+        not depend on it.
     flow_replications : int or None
-        Replications whose realised edge flows are kept for the scorecards (simulated
-        once more in this process; None = all R). The first ones are taken, so they are
-        the same replications in every variant.
+        Replications whose realised edge flows are kept for the scorecards (None = all).
+        The first ones are taken, so they are the same replications in every variant;
+        their flows come from the same simulation as their metrics.
     progress : callable, optional
-        Called with the number of replications just finished (over all variants:
-        ``V × (R + flow replications)`` in all).
+        Called with the number of replications just finished (over all variants).
+    executor : Executor or {"serial", "processes", "dask"}, optional
+        Where the replications run (:func:`crmsim.experiment.pool.make_executor`);
+        default: from ``workers`` and ``scheduler``.
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler (``tcp://HOST:PORT``) or client: run on that cluster.
+    out : str or Path, optional
+        Results folder: each completed batch is written there at once
+        (``parts/variant=<i>/batch-<k>/*.parquet``) with a ``manifest.json`` saying
+        which experiment it is, so an interrupted run loses no finished batch. It is
+        checked first (:func:`crmsim.experiment.io.check_output`): new or empty, or
+        holding earlier crmsim results to replace with ``overwrite``.
+    resume : bool
+        Continue the experiment in ``out``: only the batches not yet on disk are run.
+        It must be the same experiment (scenario, seed, variants, replications or
+        target, batch size, crmsim version), or :class:`ResumeError` is raised.
+    batch_size : int, optional
+        Replications per batch (default :data:`DEFAULT_BATCH_SIZE`, at most R).
+    target_halfwidth : float, optional
+        Add batches until the half-width of every paired fill-rate difference's
+        interval (each option against the baseline, per market, at ``confidence``) is
+        at most this, or ``max_replications`` are reached; checked after each batch,
+        from the second batch and :data:`MIN_REPLICATIONS_FOR_TARGET` replications on.
+        The replications are those of a fixed-R run: batches are deterministic.
+    max_replications : int, optional
+        Cap with ``target_halfwidth`` (default :data:`DEFAULT_MAX_REPLICATIONS`).
+    confidence : float, optional
+        Level of the target's intervals (default ``experiment.confidence``).
+    overwrite : bool
+        Replace earlier crmsim results in ``out`` (they are removed when the run starts).
 
     Returns
     -------
     ExperimentRun
+
+    Raises
+    ------
+    ReplicationError
+        A replication raised (its variant, number and the seed are in the error).
+    crmsim.experiment.pool.WorkerError
+        Replications killed their worker process even when retried alone.
+    ResumeError
+        ``resume`` of a folder holding no experiment or a different one.
+    crmsim.experiment.io.OutputError
+        ``out`` cannot take the results (a file, foreign files, results without
+        ``overwrite``, no permission).
     """
-    from crmsim.engine import simulate
-    from crmsim.experiment.runner import run_replications
-    from crmsim.experiment.scorecard import edge_flows, resource_readiness
+    import shutil
+    import warnings
+
+    from crmsim.experiment.pool import WorkerError, WorkersCappedWarning, make_executor
 
     t0 = time.perf_counter()
     apps = variants_of(scenario, policies)
-    R = int(replications if replications is not None else scenario.experiment.replications)
+    names = [app.combination for app in apps]
     seed = int(seed if seed is not None else scenario.experiment.seed)
-    if R < 1:
-        raise ValueError(f"replications must be at least 1, not {R}")
-    n_flow = R if flow_replications is None else max(0, min(int(flow_replications), R))
+    level = scenario.experiment.confidence if confidence is None else float(confidence)
+    target = None if target_halfwidth is None else float(target_halfwidth)
+    cap = int(max_replications or DEFAULT_MAX_REPLICATIONS)
+    if target is not None:
+        if not target > 0:
+            raise ValueError(f"target_halfwidth must be positive, not {target}")
+        R_max = cap
+    else:
+        R_max = int(replications if replications is not None else scenario.experiment.replications)
+    if R_max < 1:
+        raise ValueError(f"replications must be at least 1, not {R_max}")
+    b = int(batch_size) if batch_size is not None else DEFAULT_BATCH_SIZE
+    if b < 1:
+        raise ValueError(f"batch_size must be at least 1, not {b}")
+    b = min(b, R_max)
+    n_batches = -(-R_max // b)
     units = _market_units(scenario)
     unit_set = {u for _, u in units.values()}
     shared = unit_set.pop() if len(unit_set) == 1 else None
-    frames, flows, ready, dis = [], [], [], []
-    for app in apps:
-        run = run_replications(
-            app.scenario,
-            R,
-            seed,
-            workers=workers,
-            keep_first_daily=False,
-            application=app,
-            progress=progress,
-        )
-        summ = run.summary
-        costs = summ[["replication"]].copy()
-        for c in _COST_COLUMNS:
-            costs[c] = summ[c].astype(float) if c in summ.columns else 0.0
-        ms = run.market_summary[["replication", "market", "material", *_MARKET_COLUMNS]].copy()
-        ms["unit"] = [units.get(m, (None, ""))[1] for m in ms["market"]]
-        if shared is not None:
-            overall = summ[["replication", *_MARKET_COLUMNS]].copy()
-            overall.insert(1, "market", ALL_MARKETS)
-            overall.insert(2, "material", ",".join(sorted({m for m, _ in units.values()})))
-            overall["unit"] = shared
-            ms = pd.concat([ms, overall], ignore_index=True)
-        if len(run.disruptions):
-            cols = ["replication", "disruption", "kind", "start", "end", "impacted", "ttr"]
-            d = run.disruptions[[*cols, "censored"]].copy()
-            d.insert(0, "variant", app.combination)
-            dis.append(d)
-        ms = ms.merge(costs, on="replication", how="left")
-        ms.insert(0, "variant", app.combination)
-        frames.append(ms)
-        for r in range(n_flow):
-            res = simulate(app.scenario, seed, replication=r, record="summary")
-            fl = edge_flows(res, app.scenario)
-            flows.append(fl.assign(variant=app.combination, replication=r))
-            ready.append({"variant": app.combination, "replication": r, **resource_readiness(res)})
+    n_flow_asked = None if flow_replications is None else max(0, int(flow_replications))
+    n_flow = R_max if n_flow_asked is None else min(n_flow_asked, R_max)
+
+    folder = Path(out) if out is not None else None
+    ident = _identity(
+        scenario,
+        names,
+        seed,
+        b,
+        n_flow_asked,
+        None if target is not None else R_max,
+        target,
+        cap,
+        level,
+    )
+    if folder is not None:
+        if resume:
+            manifest = _check_resume(folder, ident)
+        else:
+            from crmsim.experiment.io import check_output
+
+            check_output(folder, overwrite=overwrite)
+            if folder.exists():
+                shutil.rmtree(folder)  # (checked: empty, or only earlier crmsim results)
+            folder.mkdir(parents=True)
+            manifest = {
+                "command": "compare",
+                "status": "running",
+                "scenario": scenario.name,
+                "experiment": ident,
+                "files": {"manifest.json": "this file", "parts": "completed batches"},
+            }
+            _write_json(folder / "manifest.json", manifest)
+    elif resume:
+        raise ResumeError("resume needs the results folder (out) of the run to resume")
+
+    ex, capped = make_executor(executor, workers=workers, scheduler=scheduler)
+    if capped:
+        warnings.warn(capped, WorkersCappedWarning, stacklevel=2)
+    own = not (executor is not None and not isinstance(executor, str))
+
+    done: dict[tuple[int, int], dict[str, pd.DataFrame]] = {}
+    pending: dict[tuple[int, int], list[_Compact]] = {}
+    payload = (
+        seed,
+        n_flow,
+        units,
+        shared,
+        [(app.combination, app.scenario, app) for app in apps],
+    )
+
+    def reps_of(k: int) -> range:
+        return range(k * b, min(R_max, (k + 1) * b))
+
+    def run_batches(todo: list[tuple[int, int]]) -> None:
+        for key in list(todo):
+            if folder is not None:
+                part = _read_part(folder, *key)
+                if part is not None:
+                    done[key] = part
+                    todo.remove(key)
+        if not todo:
+            return
+        size = max(1, min(25, b // (2 * ex.parallelism) or 1))
+
+        def chunks() -> Any:
+            for v, k in todo:
+                items = [(v, r) for r in reps_of(k)]
+                for i in range(0, len(items), size):
+                    yield items[i : i + size]
+
+        def collect(results: Sequence[_Compact]) -> None:
+            for c in results:
+                key = (c.variant, c.replication // b)
+                got = pending.setdefault(key, [])
+                got.append(c)
+                if len(got) == len(reps_of(key[1])):
+                    frames = _batch_frames(pending.pop(key))
+                    if folder is not None:
+                        _write_part(folder, key[0], key[1], frames)
+                    done[key] = frames
             if progress:
-                progress(1)
-    long = pd.concat(frames, ignore_index=True)
-    keys = ["variant", "replication", "market", "material", "unit"]
-    long = long[[*keys, *_MARKET_COLUMNS, *_COST_COLUMNS]]
-    order = {app.combination: i for i, app in enumerate(apps)}
-    long = long.sort_values(
-        ["variant", "replication", "market"],
-        key=lambda s: s.map(order) if s.name == "variant" else s,
-        kind="stable",
-    ).reset_index(drop=True)
-    flow_df = pd.concat(flows, ignore_index=True) if flows else pd.DataFrame()
-    if len(flow_df):
-        keys = ["variant", "replication"]
-        flow_df = flow_df[[*keys, *[c for c in flow_df.columns if c not in keys]]]
+                progress(len(results))
+
+        try:
+            ex.map_chunks(_compare_chunk, payload, chunks(), collect, seed=seed)
+        except WorkerError as exc:
+            if not exc.replications:
+                raise
+            named = [f"variant {names[v]} replication {r}" for v, r in exc.replications]
+            v0, r0 = exc.replications[0]
+            raise WorkerError(
+                f"{', '.join(named)} (root seed {seed}) killed the worker process running "
+                "it, also when retried alone; reproduce it in one process with "
+                f"crmsim.engine.simulate(crmsim.policy.apply_policies(scenario, "
+                f"{names[v0]!r}).scenario, seed={seed}, replication={r0})",
+                exc.replications,
+                seed,
+            ) from None
+
+    achieved = math.nan
+    try:
+        if target is None:
+            run_batches([(v, k) for k in range(n_batches) for v in range(len(apps))])
+            n_run = n_batches
+        else:
+            n_run = 0
+            for k in range(n_batches):
+                run_batches([(v, k) for v in range(len(apps))])
+                n_run = k + 1
+                long_so_far = pd.concat(
+                    [done[(v, j)]["replications"] for j in range(n_run) for v in range(len(apps))],
+                    ignore_index=True,
+                )
+                achieved = _halfwidth(long_so_far, names, level)
+                enough = n_run >= 2 and n_run * b >= MIN_REPLICATIONS_FOR_TARGET
+                if achieved <= target and (enough or n_run * b >= R_max):
+                    break
+    finally:
+        if own:
+            ex.close()
+    R = min(R_max, n_run * b)
+    n_flow = min(n_flow, R)
+
+    def gather(table: str) -> pd.DataFrame:
+        frames = [
+            done[(v, k)][table]
+            for v in range(len(apps))
+            for k in range(n_run)
+            if len(done[(v, k)][table])
+        ]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    order = {name: i for i, name in enumerate(names)}
+
+    def ordered(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+        if not len(df):
+            return df
+        return df.sort_values(
+            by, key=lambda s: s.map(order) if s.name == "variant" else s, kind="stable"
+        ).reset_index(drop=True)
+
+    long = ordered(gather("replications"), ["variant", "replication", "market"])
+    dis = ordered(gather("disruptions"), ["variant", "replication"])
+    if not len(dis):
+        dis = pd.DataFrame(columns=_DISRUPTION_COLUMNS)
+    flow_df = ordered(gather("flows"), ["variant", "replication"])
+    ready = ordered(gather("readiness"), ["variant", "replication"])
+    if target is not None and not math.isfinite(achieved):
+        achieved = _halfwidth(long, names, level)
+    if folder is not None:
+        manifest["progress"] = {"batches_done": len(done), "replications": R}
+        _write_json(folder / "manifest.json", manifest)
     return ExperimentRun(
         scenario=scenario,
-        variants=tuple(app.combination for app in apps),
+        variants=tuple(names),
         labels={app.combination: app.label for app in apps},
         applications=tuple(apps),
         n_replications=R,
         seed=seed,
         replications=long,
         flows=flow_df,
-        readiness=pd.DataFrame(ready),
-        disruptions=(
-            pd.concat(dis, ignore_index=True)
-            if dis
-            else pd.DataFrame(
-                columns=[
-                    "variant",
-                    "replication",
-                    "disruption",
-                    "kind",
-                    "start",
-                    "end",
-                    "impacted",
-                    "ttr",
-                    "censored",
-                ]
-            )
-        ),
+        readiness=ready,
+        disruptions=dis,
         flow_replications=n_flow,
         shared_unit=shared,
         seconds=time.perf_counter() - t0,
+        batch_size=b,
+        target_halfwidth=target,
+        achieved_halfwidth=achieved if target is not None else None,
+        max_replications=cap if target is not None else None,
+        out=folder,
+        identity=ident,
+        executor=ex.describe(),
     )
 
 
@@ -853,6 +1345,7 @@ def compare(
     flow_replications: int | None = 50,
     home: str | Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    **experiment: Any,
 ) -> Comparison:
     """Compare policy options with the baseline over the same replications.
 
@@ -880,6 +1373,10 @@ def compare(
         scenario's ``home``).
     progress : callable, optional
         Called with the number of replications just finished.
+    **experiment
+        Passed to :func:`run_experiment`: ``executor``, ``scheduler`` (a Dask
+        cluster), ``out`` and ``resume`` (batches on disk), ``batch_size``,
+        ``target_halfwidth`` and ``max_replications``.
 
     Returns
     -------
@@ -905,6 +1402,8 @@ def compare(
         workers=workers,
         flow_replications=flow_replications,
         progress=progress,
+        confidence=c,
+        **experiment,
     )
     table = paired_differences(run, c)
     costs = cost_effectiveness(run, table, c)
@@ -1098,19 +1597,34 @@ def write_comparison(
     ------
     FileExistsError
         ``out`` exists and ``overwrite`` is false.
+    crmsim.experiment.io.OutputError
+        ``out`` cannot hold the results (see :func:`crmsim.experiment.io.check_output`),
+        or writing them failed (earlier results are then kept).
+
+    Notes
+    -----
+    When the experiment was run with ``out`` (its batches are already there), the
+    tables are added to that folder, each file written whole and renamed into place,
+    and the manifest is rewritten last with ``"status": "complete"``. Otherwise the
+    folder is written atomically (:func:`crmsim.experiment.io.atomic_output`).
     """
     import json
+    import os
     import platform
     from datetime import UTC, datetime
 
     from crmsim import __version__
-    from crmsim.experiment.io import file_sha256
+    from crmsim.experiment.io import atomic_output, file_sha256
 
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: already exists; use --overwrite or another --out")
-    out.mkdir(parents=True, exist_ok=True)
     run = cmp.run
+    into_batches = run.out is not None and run.out.resolve() == out.resolve()
+    if not into_batches:
+        from crmsim.experiment.io import check_output
+
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{out}: already exists; use --overwrite or another --out")
+        check_output(out, overwrite=overwrite)
     tables = {
         "replications": run.replications,
         "comparison": cmp.table,
@@ -1126,22 +1640,25 @@ def write_comparison(
     files: dict[str, str] = {}
     for name, df in tables.items():
         for ext in ("parquet", "csv"):
-            path = out / f"{name}.{ext}"
-            if ext == "csv":
-                df.to_csv(path, index=False)
-            else:
-                df.to_parquet(path, index=False)
-            files[path.name] = f"{len(df)} rows"
+            files[f"{name}.{ext}"] = f"{len(df)} rows"
+    if into_batches:
+        files["parts"] = "the batches, one folder per variant and batch"
+    files["manifest.json"] = "this file"
     manifest = {
         "crmsim_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "compare",
+        "status": "complete",
         "scenario": run.scenario.name,
         "scenario_file": str(scenario_file) if scenario_file else None,
         "scenario_sha256": file_sha256(scenario_file) if scenario_file else None,
         "seed": run.seed,
         "replications": run.n_replications,
         "flow_replications": run.flow_replications,
+        "batch_size": run.batch_size,
+        "target_halfwidth": run.target_halfwidth,
+        "achieved_halfwidth": run.achieved_halfwidth,
+        "max_replications": run.max_replications,
         "variants": list(run.variants),
         "confidence": cmp.confidence,
         "currency": cmp.currency,
@@ -1149,10 +1666,34 @@ def write_comparison(
         "ranking_method": "MCB (Hsu 1984, 1996), paired Bonferroni form (Nelson & Matejcik 1995)",
         "warnings": list(cmp.warnings),
         "options": json.loads(json.dumps(options or {}, default=str)),
+        "executor": run.executor,
+        "experiment": run.identity,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "seconds": round(run.seconds, 3),
         "files": files,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+    def write_into(folder: Path, *, atomic_files: bool) -> None:
+        for name, df in tables.items():
+            for ext in ("parquet", "csv"):
+                path = folder / f"{name}.{ext}"
+                tmp = path.with_name(f".{path.name}.tmp") if atomic_files else path
+                if ext == "csv":
+                    df.to_csv(tmp, index=False)
+                else:
+                    df.to_parquet(tmp, index=False)
+                if atomic_files:
+                    os.replace(tmp, path)
+        text = json.dumps(manifest, indent=2, default=str) + "\n"
+        path = folder / "manifest.json"
+        tmp = path.with_name(".manifest.json.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)  # last: the folder says "complete" only once it is
+
+    if into_batches:
+        write_into(out, atomic_files=True)
+    else:
+        with atomic_output(out) as folder:
+            write_into(folder, atomic_files=False)
     return manifest

@@ -41,7 +41,7 @@ import threading
 import traceback
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
@@ -49,10 +49,15 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 __all__ = [
+    "DaskExecutor",
+    "Executor",
+    "ProcessExecutor",
+    "SerialExecutor",
     "WorkerError",
     "WorkersCappedWarning",
     "available_cores",
     "deferred_sigint",
+    "make_executor",
     "resolve_workers",
     "run_pooled",
 ]
@@ -60,6 +65,9 @@ __all__ = [
 #: Chunks sent to a worker at a time: the next one waits in its pipe while it sends
 #: the results of the last, so it never idles; memory does not grow with R.
 TASKS_PER_WORKER = 2
+
+#: How long to try to reach a Dask scheduler before giving up.
+DASK_CONNECT_TIMEOUT = "10s"
 
 #: Worker deaths in a row (plus one per worker) with no result in between after which
 #: the run gives up: workers that cannot run at all, not one replication that kills its.
@@ -75,15 +83,15 @@ class WorkerError(RuntimeError):
 
     Attributes
     ----------
-    replications : list of int
-        The replications whose worker died even when each ran alone (empty when the
-        workers could not run at all).
+    replications : list
+        The replications (or work items, e.g. ``(variant, replication)`` pairs) whose
+        worker died even when each ran alone (empty when the workers could not run at all).
     seed : int or None
         The root seed: replication ``r`` is reproduced alone with
         ``crmsim.engine.simulate(scenario, seed=seed, replication=r)``.
     """
 
-    def __init__(self, message: str, replications: Sequence[int] = (), seed: int | None = None):
+    def __init__(self, message: str, replications: Sequence[Any] = (), seed: int | None = None):
         super().__init__(message)
         self.replications = list(replications)
         self.seed = seed
@@ -257,6 +265,7 @@ def run_pooled(
     *,
     chunk_size: int,
     seed: int | None = None,
+    chunks: Iterable[list[Any]] | None = None,
 ) -> None:
     """Run ``task(payload, reps)`` over chunks of ``range(replications)`` in worker processes.
 
@@ -280,6 +289,10 @@ def run_pooled(
         Replications per task.
     seed : int, optional
         The root seed, named in the error when replications fail.
+    chunks : iterable of lists, optional
+        The work items in chunks, instead of ``range(replications)`` in chunks of
+        ``chunk_size``: any picklable, hashable items (e.g. ``(variant, replication)``
+        pairs), consumed lazily.
 
     Raises
     ------
@@ -288,10 +301,10 @@ def run_pooled(
         dying before finishing anything. An error raised by ``task`` is raised here.
     """
     ctx = _context()
-    fresh = _chunks(replications, chunk_size)
+    fresh = iter(chunks) if chunks is not None else _chunks(replications, chunk_size)
     queue: deque[list[int]] = deque()  # to run before fresh chunks: retries, returns
-    retried: set[int] = set()
-    failed: list[int] = []
+    retried: set[Any] = set()
+    failed: list[Any] = []
     deaths_in_a_row = 0
     pool: list[_Worker] = []
 
@@ -391,3 +404,241 @@ def _barren_message(ctx: BaseContext, deaths: int) -> str:
         f"worker processes keep dying: {deaths} in a row without finishing a replication; "
         f"run with one worker to see the error in this process{hint}"
     )
+
+
+# --------------------------------------------------------------------------- executors
+
+
+class Executor:
+    """Runs a task over chunks of work items and hands each chunk's results back.
+
+    Three kinds, with the same results for the same seed (every replication draws from
+    its own named streams, and callers assemble results by replication, not by the order
+    in which chunks finish): :class:`SerialExecutor` (in this process),
+    :class:`ProcessExecutor` (a local pool, :func:`run_pooled`) and
+    :class:`DaskExecutor` (a ``dask.distributed`` cluster).
+    """
+
+    #: Chunks that can run at once (used to size chunks).
+    parallelism: int = 1
+
+    def map_chunks(
+        self,
+        task: Callable[[Any, list[Any]], Sequence[Any]],
+        payload: Any,
+        chunks: Iterable[list[Any]],
+        on_result: Callable[[Sequence[Any]], None],
+        *,
+        seed: int | None = None,
+    ) -> None:
+        """Call ``on_result(task(payload, chunk))`` for every chunk, in any order.
+
+        Parameters
+        ----------
+        task : callable
+            A module-level function returning one result per item of the chunk.
+        payload : object
+            Passed to every call (sent once to each worker).
+        chunks : iterable of lists
+            The work items, consumed lazily (the work in flight is bounded).
+        on_result : callable
+            Called in this process with each chunk's results.
+        seed : int, optional
+            Root seed, named in errors.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the executor holds (a cluster connection it opened)."""
+
+    def describe(self) -> str:
+        """One line saying where the work runs."""
+        return "in this process"
+
+
+class SerialExecutor(Executor):
+    """Every chunk in this process, one after the other."""
+
+    def map_chunks(
+        self,
+        task: Callable[[Any, list[Any]], Sequence[Any]],
+        payload: Any,
+        chunks: Iterable[list[Any]],
+        on_result: Callable[[Sequence[Any]], None],
+        *,
+        seed: int | None = None,
+    ) -> None:
+        """Run the chunks here, in order (see :meth:`Executor.map_chunks`)."""
+        for chunk in chunks:
+            on_result(task(payload, chunk))
+
+
+class ProcessExecutor(Executor):
+    """A local pool of worker processes (:func:`run_pooled`).
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes (already resolved: see :func:`resolve_workers`).
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.parallelism = max(1, int(workers))
+
+    def map_chunks(
+        self,
+        task: Callable[[Any, list[Any]], Sequence[Any]],
+        payload: Any,
+        chunks: Iterable[list[Any]],
+        on_result: Callable[[Sequence[Any]], None],
+        *,
+        seed: int | None = None,
+    ) -> None:
+        """Run the chunks in worker processes (see :meth:`Executor.map_chunks`)."""
+        run_pooled(
+            task, payload, 0, self.parallelism, on_result, chunk_size=1, seed=seed, chunks=chunks
+        )
+
+    def describe(self) -> str:
+        """One line saying where the work runs."""
+        n = self.parallelism
+        return f"{n} local worker process{'es' if n != 1 else ''}"
+
+
+class DaskExecutor(Executor):
+    """Chunks run as tasks on a ``dask.distributed`` cluster.
+
+    The payload is scattered to every worker once; at most two chunks per worker thread
+    are in flight, so memory does not grow with the number of replications. A worker
+    that dies is retried by the scheduler (``retries=1``); an error raised by the task
+    is raised here. Needs the optional ``dask`` extra (``pip install "crmsim[dask]"``).
+
+    Parameters
+    ----------
+    scheduler : str or distributed.Client
+        Address of the scheduler (``tcp://HOST:PORT``) or a connected client (left
+        open by :meth:`close`).
+    """
+
+    def __init__(self, scheduler: Any) -> None:
+        try:
+            from distributed import Client
+        except ImportError:  # pragma: no cover - the extra is installed in CI
+            raise RuntimeError(
+                'a Dask scheduler needs dask.distributed: pip install "crmsim[dask]"'
+            ) from None
+        if isinstance(scheduler, str):
+            try:
+                self.client = Client(
+                    scheduler, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False
+                )
+            except (OSError, TimeoutError) as exc:
+                raise RuntimeError(
+                    f"cannot connect to the Dask scheduler at {scheduler}: {exc}"
+                ) from None
+            self._own = True
+        else:
+            self.client = scheduler
+            self._own = False
+        threads = self.client.nthreads()
+        self.parallelism = max(1, sum(threads.values()))
+        self.address = self.client.scheduler.address
+
+    def map_chunks(
+        self,
+        task: Callable[[Any, list[Any]], Sequence[Any]],
+        payload: Any,
+        chunks: Iterable[list[Any]],
+        on_result: Callable[[Sequence[Any]], None],
+        *,
+        seed: int | None = None,
+    ) -> None:
+        """Run the chunks on the cluster (see :meth:`Executor.map_chunks`)."""
+        from distributed import as_completed
+
+        client = self.client
+        [shared] = client.scatter([payload], broadcast=True, hash=False)
+        todo = iter(chunks)
+        pending = as_completed(loop=client.loop)
+        futures = set()
+
+        def submit() -> bool:
+            chunk = next(todo, None)
+            if chunk is None:
+                return False
+            fut = client.submit(task, shared, chunk, pure=False, retries=1)
+            futures.add(fut)
+            pending.add(fut)
+            return True
+
+        try:
+            for _ in range(TASKS_PER_WORKER * self.parallelism):
+                if not submit():
+                    break
+            for fut in pending:
+                result = fut.result()
+                futures.discard(fut)
+                fut.release()
+                on_result(result)
+                submit()
+        finally:
+            if futures:
+                client.cancel(list(futures))
+            with contextlib.suppress(Exception):
+                client.cancel([shared])
+
+    def close(self) -> None:
+        """Close the connection when this executor opened it."""
+        if self._own:
+            self.client.close()
+
+    def describe(self) -> str:
+        """One line saying where the work runs."""
+        n = self.parallelism
+        return f"the Dask cluster at {self.address} ({n} worker thread{'s' if n != 1 else ''})"
+
+
+def make_executor(
+    executor: Executor | str | None = None,
+    *,
+    workers: int | None = 1,
+    scheduler: Any = None,
+) -> tuple[Executor, str | None]:
+    """The executor for a run, and a warning when the workers were capped.
+
+    Parameters
+    ----------
+    executor : Executor or {"serial", "processes", "dask"}, optional
+        An executor, or its kind. Default: ``"dask"`` with a ``scheduler``, otherwise
+        ``"serial"`` for one worker and ``"processes"`` for more.
+    workers : int or None
+        Local worker processes (None = one per available core); capped at the cores.
+    scheduler : str or distributed.Client, optional
+        The Dask scheduler (``tcp://HOST:PORT``) or a client.
+
+    Returns
+    -------
+    executor : Executor
+    warning : str or None
+        From :func:`resolve_workers`.
+
+    Examples
+    --------
+    >>> make_executor(workers=1)[0].describe()
+    'in this process'
+    """
+    if isinstance(executor, Executor):
+        return executor, None
+    kind = executor or ("dask" if scheduler is not None else None)
+    if kind == "dask":
+        if scheduler is None:
+            raise ValueError('executor="dask" needs a scheduler address (tcp://HOST:PORT)')
+        return DaskExecutor(scheduler), None
+    n, capped = resolve_workers(workers)
+    if kind is None:
+        kind = "serial" if n == 1 else "processes"
+    if kind == "serial":
+        return SerialExecutor(), None
+    if kind == "processes":
+        return ProcessExecutor(n), capped
+    raise ValueError(f"executor {executor!r}: use 'serial', 'processes' or 'dask'")
