@@ -90,8 +90,15 @@ def main(argv: list[str] | None = None) -> None:
 from crmsim.cli import (  # noqa: E402
     commands_compare,
     commands_network,
+    commands_report,
     commands_run,
     commands_scenario,
 )
 
-__all__ += ["commands_compare", "commands_network", "commands_run", "commands_scenario"]
+__all__ += [
+    "commands_compare",
+    "commands_network",
+    "commands_report",
+    "commands_run",
+    "commands_scenario",
+]
