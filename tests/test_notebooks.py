@@ -83,6 +83,8 @@ def test_notebook_runs_and_draws_every_figure(path):
     for i, cell in enumerate(_code_cells(nb)):
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         assert not errors, f"code cell {i} raised: {errors[0].get('ename')}"
+        # one result per cell, not a report shattered into dozens of fragments
+        assert len(cell.outputs) <= 3, f"code cell {i} has {len(cell.outputs)} outputs"
         if "figure" in cell.metadata.get("tags", []):
             images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
             assert len(images) == 1, f"figure cell {i} drew {len(images)} images:\n{cell.source}"
