@@ -337,3 +337,16 @@ def test_shipped_pharma_scenario_concentration():
     assert ("formulator", "eu_patients") in set(zip(ss["supplier"], ss["buyer"], strict=True))
     assert row(ss, buyer="eu_patients")["material"] == "generics"
     assert "api_in" not in set(ss["buyer"])  # two intermediate suppliers, one qualified
+
+
+def test_text_report_is_returned_whole_inside_a_notebook(monkeypatch, pharma):
+    # In Jupyter rich sends each print to the page unless told not to; the report must still
+    # come back as one text (workshop notebooks print it).
+    import rich.console
+
+    report = analyse(pharma)
+    outside = report.to_text()
+    monkeypatch.setattr(rich.console, "_is_jupyter", lambda: True)
+    inside = report.to_text()
+    assert inside == outside
+    assert "Supply network" in inside

@@ -633,9 +633,11 @@ def _render(report: NetworkReport, material: str | None = None, width: int = 100
     from rich.table import Table
 
     buf = io.StringIO()
+    # force_jupyter=False: in a notebook rich would otherwise send every print to the page
+    # as a separate output instead of into the text buffer.
     con = Console(
-        file=buf, width=width, color_system=None, force_terminal=False, highlight=False,
-        emoji=False, markup=False, soft_wrap=False,
+        file=buf, width=width, color_system=None, force_terminal=False, force_jupyter=False,
+        highlight=False, emoji=False, markup=False, soft_wrap=False,
     )  # fmt: skip
     materials = report.materials if material is None else [material]
     if material is not None and material not in report.materials:
