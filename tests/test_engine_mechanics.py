@@ -582,3 +582,20 @@ def test_a_lead_time_draw_that_is_not_a_number_is_a_located_error(monkeypatch):
     monkeypatch.setattr(Dist, "sample", lambda self, rng, size=None: np.full(size, np.nan))
     with pytest.raises(ScenarioError, match=r"edge mine -> city \(ore\).*not a number"):
         Engine(s, seed=0)
+
+
+# --------------------------------------------------------------------------- stock loss
+def test_stock_loss_destroys_input_and_output_stock_into_the_ledger():
+    # A flood at the market on day 30 destroys half of its input stock (7 days × 10 = 70
+    # at the start of the day, before arrivals), and one at the mine half of its output
+    # stock; both are booked as destroyed, so the balance still closes.
+    flood = {"kind": "outage", "start": 30, "duration": 1, "severity": 0.0, "stock_loss": 0.5}
+    res = simulate(chain(10, [{**flood, "id": "flood", "target": {"node": "city"}}]), seed=0)
+    assert res.ledger.loc["ore", "destroyed"] == 35.0
+    assert rows(res, "city", "input").loc[30, "on_hand"] == 35.0  # 70 − 35 + 10 − 10
+    res.check_consistency()
+    mine_stock = rows(simulate(chain(10), seed=0), "mine").loc[29, "on_hand"]
+    res = simulate(chain(10, [{**flood, "id": "fire", "target": {"node": "mine"}}]), seed=0)
+    assert res.ledger.loc["ore", "destroyed"] == 0.5 * mine_stock
+    assert mine_stock > 0
+    res.check_consistency()
