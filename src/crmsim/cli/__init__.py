@@ -21,7 +21,7 @@ from crmsim import __version__
 if TYPE_CHECKING:
     from crmsim.scenario.schema import Scenario
 
-__all__ = ["Interrupted", "cli", "load_or_exit", "main"]
+__all__ = ["WORKERS_OPTION", "Interrupted", "cli", "load_or_exit", "main"]
 
 #: Exit status after Ctrl-C.
 EXIT_INTERRUPTED = 130
@@ -40,6 +40,18 @@ class Interrupted(BaseException):
 @click.version_option(__version__, prog_name="crmsim")
 def cli() -> None:
     """crmsim: critical-raw-material supply-chain resilience simulator."""
+
+
+#: The ``-w/--workers`` option of every command that simulates (one definition, one rule).
+WORKERS_OPTION = click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Worker processes (0 = one per core; more than the cores are capped). "
+    "Results do not depend on it.",
+)
 
 
 def load_or_exit(path: str | Path) -> Scenario:

@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from crmsim.cli import EXIT_INTERRUPTED, Interrupted, cli, load_or_exit
+from crmsim.cli import EXIT_INTERRUPTED, WORKERS_OPTION, Interrupted, cli, load_or_exit
 
 __all__ = ["compare_command"]
 
@@ -58,14 +58,7 @@ class _RateColumn(ProgressColumn):
     default=None,
     help="Root seed, the same for every option (default: experiment.seed).",
 )
-@click.option(
-    "-w",
-    "--workers",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="Worker processes (0 = all cores). Results do not depend on it.",
-)
+@WORKERS_OPTION
 @click.option(
     "-o",
     "--out",

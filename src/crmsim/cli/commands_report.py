@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from crmsim.cli import cli
+from crmsim.cli import WORKERS_OPTION, cli
 
 if TYPE_CHECKING:
     from crmsim.report.data import ReportData
@@ -101,14 +101,7 @@ def plot_command(results_dir: Path, formats: str) -> None:
     default=None,
     help="Root seed (scenario file only; default: experiment.seed).",
 )
-@click.option(
-    "-w",
-    "--workers",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="Worker processes (0 = all cores). Results do not depend on it.",
-)
+@WORKERS_OPTION
 @click.option(
     "--flow-replications",
     type=click.IntRange(min=1),

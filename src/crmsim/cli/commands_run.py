@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from crmsim.cli import EXIT_INTERRUPTED, Interrupted, cli, load_or_exit
+from crmsim.cli import EXIT_INTERRUPTED, WORKERS_OPTION, Interrupted, cli, load_or_exit
 
 __all__ = ["policies_command", "run_command"]
 
@@ -46,15 +46,7 @@ MARGINAL_HELP = (
     default=None,
     help="Directory for Parquet/CSV results and manifest.json.",
 )
-@click.option(
-    "-w",
-    "--workers",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="Worker processes (0 = one per core; more than the cores are capped). "
-    "Results do not depend on it.",
-)
+@WORKERS_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
 @click.option("--no-daily", is_flag=True, help="Do not keep replication 0's full daily record.")
 @click.option(

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from crmsim.cli import cli, load_or_exit
+from crmsim.cli import WORKERS_OPTION, cli, load_or_exit
 from crmsim.cli.commands_compare import _RateColumn
 
 __all__ = ["sensitivity_command", "sweep_command"]
@@ -61,8 +61,7 @@ _COMMON = [
                  "sensitivity: default 10)."),
     click.option("-s", "--seed", type=click.IntRange(min=0), default=None,
                  help="Root seed, the same at every point (default: experiment.seed)."),
-    click.option("-w", "--workers", type=click.IntRange(min=0), default=1, show_default=True,
-                 help="Worker processes (0 = all cores). Results do not depend on it."),
+    WORKERS_OPTION,
     click.option("--policy", default=None, metavar="ID[+ID]",
                  help="Policy (or combination a+b) applied at every point."),
     click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
