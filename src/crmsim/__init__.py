@@ -14,6 +14,8 @@ Examples
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from crmsim.i18n import get_language, set_language
+
 if TYPE_CHECKING:
     from crmsim.experiment.compare import compare
     from crmsim.experiment.stress import stress
@@ -29,9 +31,11 @@ __all__ = [
     "ScenarioError",
     "__version__",
     "compare",
+    "get_language",
     "load_scenario",
     "loads_scenario",
     "sensitivity",
+    "set_language",
     "stress",
     "sweep",
 ]
