@@ -14,11 +14,10 @@ Examples
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from crmsim.i18n import get_language, set_language
-
 if TYPE_CHECKING:
     from crmsim.experiment.compare import compare
     from crmsim.experiment.stress import stress
+    from crmsim.i18n import get_language, set_language
     from crmsim.scenario import Scenario, ScenarioError, load_scenario, loads_scenario
 
 try:
@@ -55,6 +54,10 @@ def __getattr__(name: str) -> Any:
         import crmsim.scenario
 
         return getattr(crmsim.scenario, name)
+    if name in ("set_language", "get_language"):
+        import crmsim.i18n
+
+        return getattr(crmsim.i18n, name)
     if name == "compare":
         from crmsim.experiment.compare import compare
 

@@ -155,7 +155,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     '1 replication, seed 7'
     >>> with language("uk"):
     ...     [ngettext(one, many, n).format(n=n, seed=7) for n in (1, 3, 5)]
-    ['1 реплікація, seed 7', '3 реплікації, seed 7', '5 реплікацій, seed 7']
+    ['1 реплікація, зерно 7', '3 реплікації, зерно 7', '5 реплікацій, зерно 7']
     """
     return _translations(_state["lang"]).ngettext(singular, plural, n)
 
@@ -420,7 +420,7 @@ def translate_notebook(path: str | Path, lang: str) -> dict[str, Any]:
                 )
                 done = True
             cell["source"] = text.splitlines(keepends=True)
-    return nb  # type: ignore[no-any-return]
+    return nb
 
 
 def _main(argv: list[str] | None = None) -> int:
