@@ -365,8 +365,10 @@ def test_plot_a_compare_folder(compare_dir):
     assert {"network", "disruptions", "forest", "cost_resilience", "supply_by_country",
             "crma"} <= names  # fmt: skip
     assert {p.stem for p in figs.glob("*.svg")} == names
-    # No daily bands in a compare folder: those figures are left out, not drawn empty.
-    assert "performance" not in names
+    # A compare folder keeps the daily bands of every variant: the daily-performance
+    # figure is drawn; it has no daily record, so no triangle and no secondary supply.
+    assert "performance" in names
+    assert not {"triangle", "secondary_supply"} & names
 
 
 def test_plot_a_run_folder_with_stress_results(tmp_path):

@@ -208,6 +208,8 @@ def _run(
                     "policy_static_cost": application.total_cost.as_dict(),
                 },
                 non_finite=non_finite,
+                currency=scenario.currency,
+                units={m.id: m.unit for m in scenario.materials},
             )
         except OutputError as exc:
             click.echo(f"crmsim run: {exc}", err=True)
@@ -371,6 +373,8 @@ def _print_summary(run, currency: str = "") -> None:
 
 
 def _print_disruptions(console: Console, table, horizon: int | None) -> None:
+    from crmsim.report.html import DISRUPTION_KINDS
+
     t3 = Table(
         title=_(
             "disruptions — impact on the markets each can reach. Only events that overlap "
@@ -411,7 +415,7 @@ def _print_disruptions(console: Console, table, horizon: int | None) -> None:
             recovered = median = mean = "—"
         t3.add_row(
             str(r["disruption"]),
-            str(r["kind"]),
+            _(DISRUPTION_KINDS.get(str(r["kind"]), str(r["kind"]))),
             str(int(r["replications"])),
             str(int(r["events"])),
             str(int(r["no_effect"])),
