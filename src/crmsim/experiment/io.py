@@ -119,12 +119,12 @@ RUN_DICTIONARY: dict[str, dict[str, tuple[str, str]]] = {
         "factor": ("lead-time or demand multiplier (logistics, demand shock)", "×"),
         "stochastic": ("drawn at random (not a scheduled event)", "bool"),
         "has_effect": ("severity above 0 or factor other than 1", "bool"),
-        "markets": ("markets it can reach (CSV: separated by ;)", ""),
+        "markets": ("markets it can reach, comma-separated", ""),
         "impacted": ("it lowered the performance of a market it can reach", "bool"),
         "ttr": ("time to recover (censored: counted to the end of the horizon)", "days"),
         "censored": ("not recovered by the end of the horizon", "bool"),
         "overlapping": ("its impact overlaps another event's", "bool"),
-        "overlaps": ("the events it overlaps (CSV: separated by ;)", ""),
+        "overlaps": ("the events (key) whose impact it overlaps, comma-separated", ""),
     },
     "bands": {
         "day": ("scored day (0 = first day after the warm-up)", "day"),
@@ -170,20 +170,6 @@ def run_dictionary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             meaning, unit = known.get(str(c), ("", ""))
             rows.append({"table": name, "column": str(c), "meaning": meaning, "unit": unit})
     return pd.DataFrame(rows, columns=["table", "column", "meaning", "unit"])
-
-
-def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:
-    """Lists and tuples in cells (a disruption's markets) as ``a;b`` for a spreadsheet."""
-    def many(v: Any) -> bool:
-        return isinstance(v, list | tuple | np.ndarray)
-
-    out = df
-    for c in df.columns:
-        if df[c].dtype == object and df[c].map(many).any():
-            if out is df:
-                out = df.copy()
-            out[c] = df[c].map(lambda v: ";".join(map(str, v)) if many(v) else v)
-    return out
 
 
 def readme_text(
@@ -624,7 +610,7 @@ def write_run(
 
         def put(name: str, df: pd.DataFrame) -> None:
             if name.endswith(".csv"):
-                _csv_ready(df).to_csv(tmp / name, index=False)
+                df.to_csv(tmp / name, index=False)
             else:
                 df.to_parquet(tmp / name, index=False)
             files[name] = f"{len(df)} rows"
