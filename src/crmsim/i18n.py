@@ -164,6 +164,7 @@ def N_(message: str) -> str:
     """Mark ``message`` for translation without translating it (for constants)."""
     return message
 
+
 _env = os.environ.get("CRMSIM_LANG")
 if _env:
     with suppress(ValueError):  # an unknown CRMSIM_LANG leaves English
