@@ -405,28 +405,39 @@ def _print(cmp: Any) -> None:
     level = round(100 * float(cmp.confidence), 6)
     conf = f"{format_number(level, 0 if level.is_integer() else 1)} %"
     console.print(
-        f"[bold]{run.scenario.name}[/bold]: {len(run.variants) - 1} option(s) against the "
-        f"baseline, {run.n_replications} replications, seed {run.seed}, common random numbers; "
-        f"intervals at {conf}; costs in {cur} over the {run.scenario.horizon_days}-day horizon"
-    )
+        f"[bold]{run.scenario.name}[/bold]: "
+        + _(
+            "{k} option(s) against the baseline, {n} replications, seed {seed}, common random "
+            "numbers; intervals at {conf}; costs in {currency} over the {days}-day horizon"
+        ).format(
+            k=len(run.variants) - 1, n=run.n_replications, seed=run.seed, conf=conf,
+            currency=cur, days=run.scenario.horizon_days,
+        )
+    )  # fmt: skip
     if run.shared_unit is None:
         console.print(
-            "markets are in different units, so there is no all-markets total; each market "
-            "is reported on its own"
+            _(
+                "markets are in different units, so there is no all-markets total; each "
+                "market is reported on its own"
+            )
         )
     t, costs = cmp.table, cmp.costs
     if len(run.variants) == 1:
         console.print(
-            "only the baseline: nothing to compare (name options with --policies or in "
-            "experiment.compare); its scorecard and CRMA card follow"
+            _(
+                "only the baseline: nothing to compare (name options with --policies or in "
+                "experiment.compare); its scorecard and CRMA card follow"
+            )
         )
     for market in run.markets if len(run.variants) > 1 else []:
         unit = t.loc[t.market == market, "unit"].iloc[0] if len(t) else ""
         tm = t[t.market == market]
         if len(tm) and bool((tm["p_tie"] == 1.0).all()):
             console.print(
-                f"{market} ({unit}): no option changes anything here (every metric is "
-                "identical to the baseline's in every replication)"
+                _(
+                    "{market} ({unit}): no option changes anything here (every metric is "
+                    "identical to the baseline's in every replication)"
+                ).format(market=market, unit=unit)
             )
             continue
         tab = Table(
@@ -466,8 +477,11 @@ def _print(cmp: Any) -> None:
         console.print(tab)
     if len(run.variants) > 1:
         console.print(
-            '"–" in a cost ratio: undefined, because the gain\'s interval includes 0 or the '
-            "gain is not positive. The whole cost of an option is set against each market."
+            _(
+                "“–” in a cost ratio: undefined, because the gain's interval includes 0 or "
+                "the gain is not positive. The whole cost of an option is set against each "
+                "market."
+            )
         )
     rk = cmp.ranking
     if len(rk) and len(run.variants) > 1:
@@ -530,8 +544,10 @@ def _print(cmp: Any) -> None:
         console.print(tab)
     elif len(rec):
         console.print(
-            "times to recover: in recovery.csv with --out (not printed: they are measured on "
-            "overall performance, which adds up markets in different units)"
+            _(
+                "times to recover: in recovery.csv with --out (not printed: they are measured "
+                "on overall performance, which adds up markets in different units)"
+            )
         )
 
     sc = cmp.scorecard
@@ -598,8 +614,10 @@ def _print(cmp: Any) -> None:
                 tab.add_row(str(v), money(float(s["consumption"].iloc[0])), *cells)
             console.print(tab)
         console.print(
-            "CRMA card: '–' = undefined (the home consumes none of the material, or no "
-            "processor makes it); see docs/compare.md for the definitions."
+            _(
+                "CRMA card: “–” = undefined (the home consumes none of the material, or no "
+                "processor makes it); see docs/compare.md for the definitions."
+            )
         )
 
 
