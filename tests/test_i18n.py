@@ -241,6 +241,28 @@ def test_figures_speak_the_language():
     assert fig.axes[0].get_xlabel() == "scored day (days since the start of the horizon)"
 
 
+def test_figure_ticks_have_the_languages_decimal_sign():
+    import pandas as pd
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from crmsim.report import figures
+
+    t = pd.DataFrame([{"market": "m", "unit": "t", "option": "x", "metric": "fill_rate",
+                       "better": "higher", "baseline_mean": 0.9, "diff_mean": 0.004,
+                       "diff_low": 0.001, "diff_high": 0.007}])  # fmt: skip
+
+    def ticks(lang: str) -> list[str]:
+        with language(lang):
+            fig = figures.forest(t)
+        FigureCanvasAgg(fig).draw()
+        return [x.get_text() for x in fig.axes[0].get_xticklabels()]
+
+    en, uk = ticks("en"), ticks("uk")
+    assert "0.5" in en
+    assert "0,5" in uk
+    assert [x.replace(".", ",") for x in en] == uk
+
+
 # --------------------------------------------------------------------------- command line
 
 

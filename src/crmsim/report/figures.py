@@ -34,9 +34,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import (
+    Formatter,
+    FuncFormatter,
+    MaxNLocator,
+    PercentFormatter,
+    ScalarFormatter,
+)
 
-from crmsim.i18n import N_, _, format_number, ngettext
+from crmsim.i18n import N_, _, format_number, get_language, ngettext
 
 __all__ = [
     "HATCHES",
@@ -136,6 +142,41 @@ def _style(i: int) -> dict[str, Any]:
         "marker": MARKERS[i % len(MARKERS)],
         "hatch": HATCHES[i % len(HATCHES)],
     }
+
+
+class _DecimalComma(Formatter):
+    """A numeric tick formatter with a decimal comma (Ukrainian, Russian) around another."""
+
+    def __init__(self, inner: Formatter) -> None:
+        self.inner = inner
+
+    def set_axis(self, axis: Any) -> None:
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def set_locs(self, locs: Any) -> None:
+        self.inner.set_locs(locs)
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return str(self.inner(x, pos)).replace(".", ",")
+
+    def format_ticks(self, values: Any) -> list[str]:
+        return [s.replace(".", ",") for s in self.inner.format_ticks(values)]
+
+    def get_offset(self) -> str:
+        return str(self.inner.get_offset()).replace(".", ",")
+
+
+def _localise(fig: Figure) -> Figure:
+    """Numeric ticks in the current language's form (a decimal comma in uk and ru)."""
+    if get_language() == "en":
+        return fig
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            f = axis.get_major_formatter()
+            if isinstance(f, ScalarFormatter | PercentFormatter):
+                axis.set_major_formatter(_DecimalComma(f))
+    return fig
 
 
 def _money_formatter() -> FuncFormatter:
@@ -485,7 +526,7 @@ def performance_bands(
     if other:
         head += "\n" + textwrap.fill(_("also random: ") + "; ".join(other), 130)
     ax.set_title(escape(head), fontsize=9)
-    return fig
+    return _localise(fig)
 
 
 def disruption_timeline(
@@ -550,7 +591,7 @@ def disruption_timeline(
     ax.set_title(ngettext("Disruptions in force ({n} replication; darker = more often)",
                           "Disruptions in force ({n} replications; darker = more often)",
                           R).format(n=R), fontsize=10)  # fmt: skip
-    return fig
+    return _localise(fig)
 
 
 def resilience_triangle(
@@ -635,7 +676,7 @@ def resilience_triangle(
     ax.set_ylim(min(0.0, 100 * float(p.min(initial=1.0)) - 5), 108)
     ax.legend(fontsize=7.5, loc="center right")
     ax.set_title(escape(title or _("Resilience triangle (one replication)")), fontsize=10)
-    return fig
+    return _localise(fig)
 
 
 # --------------------------------------------------------------------------- comparison
@@ -783,7 +824,7 @@ def forest(
         head = _("Paired change against the baseline, with intervals (filled: the interval "
                  "excludes 0)")
     fig.suptitle(head, fontsize=10)
-    return fig
+    return _localise(fig)
 
 
 def pareto_efficient(cost: Sequence[float], gain: Sequence[float]) -> np.ndarray:
@@ -874,7 +915,7 @@ def cost_resilience(
     where = _("all markets") if mk == "(all)" else _("market {market}").format(market=mk)
     ax.set_title(escape(_("Cost against resilience gained, {where} (filled: efficient)").format(
         where=where)), fontsize=10)  # fmt: skip
-    return fig
+    return _localise(fig)
 
 
 def _country_shares(flows: pd.DataFrame, variant: str, material: str) -> pd.Series:
@@ -962,7 +1003,7 @@ def supply_by_country(
                    fontsize=7.5, frameon=False)  # fmt: skip
     fig.suptitle(_("Supply by country, before and after (HHI 0–10 000: >2 500 highly "
                    "concentrated)"), fontsize=10)  # fmt: skip
-    return fig
+    return _localise(fig)
 
 
 _CRMA_NAMES = {
@@ -1059,7 +1100,7 @@ def crma_card(
         head += "\n" + textwrap.fill(_("no home consumption (shares undefined): ")
                                       + ", ".join(skipped), 110)  # fmt: skip
     fig.suptitle(escape(head), fontsize=10)
-    return fig
+    return _localise(fig)
 
 
 # --------------------------------------------------------------------------- circularity
@@ -1134,7 +1175,7 @@ def secondary_supply(
     ax2.set_xlabel(_(DAY_AXIS))
     if len(materials):
         ax2.legend(fontsize=7, loc="best")
-    return fig
+    return _localise(fig)
 
 
 # --------------------------------------------------------------------------- stress test
@@ -1217,4 +1258,4 @@ def stress_test(stress: pd.DataFrame, *, label_all: int = 15) -> Figure:
     ax.legend(handles=handles, fontsize=7.5, loc="lower right")
     ax.set_title(_("Stress test: {flagged} of {n} nodes flagged").format(
         flagged=int(df["flagged"].astype(bool).sum()), n=len(df)), fontsize=10)  # fmt: skip
-    return fig
+    return _localise(fig)
