@@ -239,17 +239,25 @@ def _apply(scenario, policy: str):
 
 
 def _money(x: float) -> str:
-    return f"{x:,.0f}"
+    return format_number(x, 0)
 
 
 def _print_policy(application) -> None:
     c = application.total_cost
-    text = f"policy: {application.combination} — {application.label}"
+    cur = application.scenario.currency
+    text = _("policy: {id} — {label}").format(id=application.combination, label=application.label)
     if application.policies:
-        parts = [f"capex {_money(c.capex)}", f"opex {_money(c.opex_per_day)}/day"]
+        parts = [
+            _("capex {amount} {currency}").format(amount=_money(c.capex), currency=cur),
+            _("opex {amount} {currency}/day").format(amount=_money(c.opex_per_day), currency=cur),
+        ]
         if c.holding_per_day:
-            parts.append(f"holding {_money(c.holding_per_day)}/day at the initial stock")
-        text += f" (static cost: {', '.join(parts)})"
+            parts.append(
+                _("holding {amount} {currency}/day at the initial stock").format(
+                    amount=_money(c.holding_per_day), currency=cur
+                )
+            )
+        text += " (" + _("static cost: {parts}").format(parts=", ".join(parts)) + ")"
     click.echo(text)
 
 
