@@ -30,7 +30,6 @@ from crmsim.cli import (
     load_or_exit,
 )
 from crmsim.i18n import _, format_number, language
-from crmsim.report.html import SCORE_GROUPS, _rule
 
 __all__ = ["compare_command"]
 
@@ -399,6 +398,8 @@ def _share(x: float) -> str:
 
 
 def _print(cmp: Any) -> None:
+    from crmsim.report.html import SCORE_GROUPS, _rule
+
     run = cmp.run
     console = Console(width=max(200, Console().width))
     cur = cmp.currency
