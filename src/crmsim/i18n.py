@@ -178,7 +178,9 @@ def _pattern(digits: int) -> str:
     return "#,##0" + ("." + "0" * digits if digits > 0 else "")
 
 
-def format_number(x: float, digits: int = 1, signed: bool = False) -> str:
+def format_number(
+    x: float, digits: int = 1, signed: bool = False, lang: str | None = None
+) -> str:
     r"""A number with the language's thousands separator and decimal sign.
 
     Parameters
@@ -189,6 +191,8 @@ def format_number(x: float, digits: int = 1, signed: bool = False) -> str:
         Decimals shown.
     signed : bool
         Put ``+`` before a positive number.
+    lang : str, optional
+        The language (default: the current one).
 
     Returns
     -------
@@ -207,7 +211,7 @@ def format_number(x: float, digits: int = 1, signed: bool = False) -> str:
     v = round(float(x), digits)
     if v == 0:
         v = 0.0
-    text = format_decimal(abs(v), format=_pattern(digits), locale=_state["lang"])
+    text = format_decimal(abs(v), format=_pattern(digits), locale=lang or _state["lang"])
     if v < 0:
         return "-" + text
     return ("+" + text) if signed and v > 0 else text

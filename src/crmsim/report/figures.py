@@ -168,7 +168,11 @@ class _DecimalComma(Formatter):
 
 
 def _localise(fig: Figure) -> Figure:
-    """Numeric ticks in the current language's form (a decimal comma in uk and ru)."""
+    """Numeric ticks in the current language's form (a decimal comma in uk and ru).
+
+    Decided when the figure is made, so a figure drawn later, in another language, keeps
+    the form of its labels.
+    """
     if get_language() == "en":
         return fig
     for ax in fig.axes:
@@ -180,7 +184,8 @@ def _localise(fig: Figure) -> Figure:
 
 
 def _money_formatter() -> FuncFormatter:
-    return FuncFormatter(lambda x, _pos: format_number(x, 0))
+    lang = get_language()  # of the figure, not of the moment it is drawn
+    return FuncFormatter(lambda x, _pos: format_number(x, 0, lang=lang))
 
 
 def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
@@ -913,8 +918,8 @@ def cost_resilience(
     ax.set_xlim(left=min(0.0, ax.get_xlim()[0]))
     fig.legend(loc="outside right upper", fontsize=7.5, frameon=False)
     where = _("all markets") if mk == "(all)" else _("market {market}").format(market=mk)
-    ax.set_title(escape(_("Cost against resilience gained, {where} (filled: efficient)").format(
-        where=where)), fontsize=10)  # fmt: skip
+    title = _("Cost against resilience gained, {where} (filled: efficient)").format(where=where)
+    ax.set_title(escape(textwrap.fill(title, 80)), fontsize=10)
     return _localise(fig)
 
 
@@ -1051,7 +1056,8 @@ def crma_card(
     ncol = min(n, 2)
     nrow = math.ceil(n / ncol)
     per = 0.3 * len(variants) * len(indicators) + 1.0
-    fig = Figure(figsize=(5.2 * ncol, per * nrow + 0.6), layout="constrained")
+    # At least 9 inches wide: the title and the legend of one material must fit too.
+    fig = Figure(figsize=(max(5.2 * ncol, 9.0), per * nrow + 0.6), layout="constrained")
     axes = fig.subplots(nrow, ncol, squeeze=False)
     h = 0.8 / max(1, len(variants))
     for j, m in enumerate(materials):
@@ -1095,10 +1101,12 @@ def crma_card(
     ]  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False,
                ncols=2 if len(variants) > 3 else 1)  # fmt: skip
-    head = _("Critical Raw Materials Act benchmarks (black ticks, Reg. (EU) 2024/1252 Art. 5)")
+    head = textwrap.fill(
+        _("Critical Raw Materials Act benchmarks (black ticks, Reg. (EU) 2024/1252 Art. 5)"), 100
+    )
     if skipped:
         head += "\n" + textwrap.fill(_("no home consumption (shares undefined): ")
-                                      + ", ".join(skipped), 110)  # fmt: skip
+                                      + ", ".join(skipped), 100)  # fmt: skip
     fig.suptitle(escape(head), fontsize=10)
     return _localise(fig)
 
