@@ -322,3 +322,38 @@ def test_translated_notebooks_have_every_heading_translated(lang, tmp_path):
             assert a["source"] == b["source"]
     assert i18n._main(["notebooks", "--lang", lang, "--out", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("*.ipynb"))) == 4
+
+
+@pytest.mark.parametrize("lang", ["uk", "ru"])
+def test_network_labels_do_not_overlap_in_other_languages(lang):
+    """Tags such as "новий учасник" are longer than "entrant": still no overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from crmsim.network.graph import build_graph
+    from crmsim.report import figures
+
+    sc = crmsim.load_scenario(ROOT / "scenarios" / "tajikistan_antimony.yaml")
+    with language(lang):
+        fig = figures.network(build_graph(sc))
+    FigureCanvasAgg(fig).draw()
+    r = fig.canvas.get_renderer()
+    items = [(t.get_text(), t.get_window_extent(r)) for t in fig.axes[0].texts if t.get_text()]
+    bad = [(a, b) for i, (a, ba) in enumerate(items) for b, bb in items[i + 1 :] if ba.overlaps(bb)]
+    assert bad == []
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert _("single-source dependency") not in legend  # English, outside the block
+    with language(lang):
+        assert _("single-source dependency") in legend
+
+
+def test_crmsim_lang_environment_variable_sets_the_default():
+    import os
+    import subprocess
+    import sys
+
+    code = "from crmsim.i18n import get_language, _; print(get_language(), _('Summary'))"
+    for value, want in (("uk", "uk Підсумок"), ("ru_RU", "ru Резюме"), ("xx", "en Summary")):
+        env = {**os.environ, "CRMSIM_LANG": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        assert out.stdout.strip() == want
