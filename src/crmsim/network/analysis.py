@@ -708,15 +708,15 @@ def _render(report: NetworkReport, material: str | None = None, width: int = 100
             con.print(_("Single-sourced dependencies") + ": " + _("none"))
 
         ms = report.msme[report.msme["material"] == m].iloc[0]
-        line = (
-            f"MSME share of capacity: {_fmt(ms['msme_share'], pct=True)} "
-            f"(micro/small/medium {_fmt(ms['msme'])}, large {_fmt(ms['large'])} units/day)"
-        )
+        line = _(
+            "MSME share of capacity: {share} (micro/small/medium {msme}, large {large} "
+            "units/day)"
+        ).format(share=_fmt(ms["msme_share"], pct=True), msme=_fmt(ms["msme"]),
+                 large=_fmt(ms["large"]))  # fmt: skip
         if ms["unknown"] > 0:
-            line += (
-                f"; size unknown for {_fmt(ms['unknown'])} units/day "
-                f"({', '.join(ms['unknown_nodes'])}), left out of the share"
-            )
+            line += "; " + _(
+                "size unknown for {units} units/day ({nodes}), left out of the share"
+            ).format(units=_fmt(ms["unknown"]), nodes=", ".join(ms["unknown_nodes"]))
         con.print(line)
 
         rk = report.risk[report.risk["material"] == m].iloc[0]
@@ -735,7 +735,7 @@ def _render(report: NetworkReport, material: str | None = None, width: int = 100
         t.add_row(_("supply risk SR"), _fmt(rk["supply_risk"]))
         con.print(t)
         if rk["missing"]:
-            con.print("SR unknown or partial; missing: " + "; ".join(rk["missing"]))
+            con.print(_("SR unknown or partial; missing: ") + "; ".join(rk["missing"]))
 
     if material is None:
         con.print()
