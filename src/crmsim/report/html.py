@@ -206,6 +206,8 @@ def _finite(x: Any) -> bool:
 def money(x: Any, currency: str = "") -> str:
     """A sum of money for people: thousands separators, no scientific notation.
 
+    In the current language's form (``21 820 000 USD`` in Ukrainian; :mod:`crmsim.i18n`).
+
     Examples
     --------
     >>> money(21820000.4, "USD"), money(12.345), money(0.0), money(float("nan"), "USD")
@@ -219,6 +221,8 @@ def money(x: Any, currency: str = "") -> str:
 def number(x: Any, digits: int = 1, signed: bool = False) -> str:
     """A number with thousands separators and fixed decimals ("–" when undefined).
 
+    In the current language's form (a decimal comma in Ukrainian and Russian).
+
     Examples
     --------
     >>> number(12345.678), number(-0.04, 1, signed=True), number(None)
@@ -231,6 +235,8 @@ def number(x: Any, digits: int = 1, signed: bool = False) -> str:
 
 def pct(x: Any, digits: int = 1, signed: bool = False) -> str:
     """A fraction as a percentage (or a change as percentage points when ``signed``).
+
+    In the current language's form (``95,1 %``, ``+2,1 в. п.`` in Ukrainian).
 
     Examples
     --------
