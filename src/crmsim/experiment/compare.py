@@ -459,13 +459,14 @@ def _variant_bands(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
         return None
     df = pd.concat(frames, ignore_index=True).sort_values("replication", kind="stable")
     days = [c for c in df.columns if c.startswith("d") and c[1:].isdigit()]
-    markets = [m for m in dict.fromkeys(df["market"]) if m != ALL_MARKETS]
-    perfs, overall = [], []
-    for _r, g in df.groupby("replication", sort=True):
-        g = g.set_index("market")
-        perfs.append(g.loc[markets, days].to_numpy(dtype=float).T)  # (H, K)
-        overall.append(g.loc[ALL_MARKETS, days].to_numpy(dtype=float))
-    return _bands(perfs, overall, markets)
+    rows = [*(m for m in dict.fromkeys(df["market"]) if m != ALL_MARKETS), ALL_MARKETS]
+    R, K = int(df["replication"].nunique()), len(rows) - 1
+    # Each replication's rows are its markets (sorted) then "(all)", as written.
+    if len(df) != R * (K + 1) or list(df["market"]) != rows * R:
+        raise ValueError("daily performance of the batches is not one row per market")
+    cube = df[days].to_numpy(dtype=float).reshape(R, K + 1, len(days))
+    perfs = list(cube[:, :K, :].transpose(0, 2, 1))  # each (H, K)
+    return _bands(perfs, list(cube[:, K, :]), rows[:K])
 
 
 def _batch_frames(results: list[_Compact]) -> dict[str, pd.DataFrame]:
