@@ -21,7 +21,7 @@ from crmsim import __version__
 if TYPE_CHECKING:
     from crmsim.scenario.schema import Scenario
 
-__all__ = ["WORKERS_OPTION", "Interrupted", "cli", "load_or_exit", "main"]
+__all__ = ["LANG_OPTION", "WORKERS_OPTION", "Interrupted", "cli", "load_or_exit", "main"]
 
 #: Exit status after Ctrl-C.
 EXIT_INTERRUPTED = 130
@@ -51,6 +51,16 @@ WORKERS_OPTION = click.option(
     show_default=True,
     help="Worker processes (0 = one per core; more than the cores are capped). "
     "Results do not depend on it.",
+)
+
+
+#: The ``--lang`` option of every command that prints tables or draws figures.
+LANG_OPTION = click.option(
+    "--lang",
+    type=click.Choice(["en", "uk", "ru"], case_sensitive=False),
+    default=None,
+    help="Language of tables, figures and reports: en (English), uk (Ukrainian), "
+    "ru (Russian); numbers follow it too (default: $CRMSIM_LANG, else en).",
 )
 
 
