@@ -382,14 +382,23 @@ class _Rows:
 def _alternatives(model: StressModel, x: int) -> list[tuple[int, int]]:
     """(impaired edge, alternative edge) pairs when node ``x`` is out.
 
-    An alternative is another *qualified* edge into the same buyer slot.
+    An alternative is another *qualified* edge into the same buyer slot whose supplier
+    has spare capacity to take re-sourced orders. A supplier without any (capacity ×
+    availability ≤ planned output — e.g. a deposit that is not On Production, so its
+    capacity counts as 0) gets weight 0 in the engine's re-sourcing step: nothing is
+    ever moved to it, so it is no alternative. (Counted as one, it would let the LP
+    ration the node that is out freely, as if its orders could have moved.) A
+    recycler's spare capacity depends on its feedstock from day to day, so a qualified
+    recycler is always kept.
     """
     lay = model.lay
+    spare = lay.capacity * lay.on_production - lay.rate
     pairs = []
     for e in np.flatnonzero(lay.edge_src == x):
         s = lay.edge_slot[e]
         for a in np.flatnonzero((lay.edge_slot == s) & lay.edge_qualified):
-            if lay.edge_src[a] != x:
+            u = int(lay.edge_src[a])
+            if u != x and (lay.recycler[u] or spare[u] > 0):
                 pairs.append((int(e), int(a)))
     return pairs
 
