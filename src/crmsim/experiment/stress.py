@@ -525,18 +525,31 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
 
     # Pro rata: a supplier short of stock fills its open orders pro rata. Where no extra
     # orders can reach a supplier (it is no alternative, nor upstream of one), its open
-    # orders stay in the planned proportions, so its shipments do too.
+    # orders stay in the planned proportions, so its shipments do too. The node that is
+    # out is such a supplier until the first of its orders move to an alternative (the
+    # shortest switching delay): until then it ships what stock it has in the planned
+    # proportions too; from then on its open orders are what re-sourcing left.
     extra = _extra_order_nodes(model, alt_edges)
-    if pairs:
-        extra.add(x_node)
-    for u in prod.tolist():
-        if u in extra:
+    planned_until = {u: T for u in prod.tolist() if u not in extra}
+    if x_node not in extra:
+        first = min(
+            (math.ceil(switching_delay(lay, e, a) - 1e-9) for e, a in pairs), default=days
+        )
+        planned_until[x_node] = T if first >= days else first
+        # Until then it fills its (planned) open orders from its stock at once, as the
+        # engine does every day: it does not hold stock back for later.
+        out_x = np.flatnonzero(lay.edge_src == x_node)
+        for d, total in enumerate(_stock_shipments(model, x_node, min(first, days, T))):
+            rows = eq.family(np.array([total]))
+            eq.add(rows, v.col("x", out_x, d), 1.0)
+    for u, until in planned_until.items():
+        if until <= 0:
             continue
         out = [int(e) for e in np.flatnonzero(lay.edge_src == u) if lay.edge_flow[e] > 0]
         for e in out[1:]:
-            rows = eq.family(np.zeros(T))
-            eq.add(rows, v.col("x", e, t), float(lay.edge_flow[out[0]]))
-            eq.add(rows, v.col("x", out[0], t), -float(lay.edge_flow[e]))
+            rows = eq.family(np.zeros(until))
+            eq.add(rows, v.col("x", e, t[:until]), float(lay.edge_flow[out[0]]))
+            eq.add(rows, v.col("x", out[0], t[:until]), -float(lay.edge_flow[e]))
 
     # Extra orders a producer receives: accepted re-sourced orders + its buyers' extra.
     rows = eq.family(np.zeros((T, P)))
@@ -634,6 +647,26 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
     if res.status not in (0, 2):
         raise RuntimeError(f"linprog failed for {node} × {days} days: {res.message}")
     return bool(res.status == 0)
+
+
+def _stock_shipments(model: StressModel, x: int, days: int) -> np.ndarray:
+    """What node ``x``, producing nothing, ships on days ``0 .. days − 1`` to planned orders.
+
+    Each day its buyers order the planned flows; it fills its open orders from its
+    output stock as far as the stock goes (step 6 of the engine's day).
+    """
+    lay = model.lay
+    mine = lay.edge_src == x
+    stock = float(model.out0[x])
+    owed = float(model.backlog0[mine].sum())
+    flow = float(lay.edge_flow[mine].sum())
+    shipped = np.zeros(max(0, days))
+    for d in range(shipped.size):
+        owed += flow
+        shipped[d] = min(stock, owed)
+        stock -= shipped[d]
+        owed -= shipped[d]
+    return shipped
 
 
 def _extra_order_nodes(model: StressModel, alt_edges: list[int]) -> set[int]:
