@@ -211,6 +211,116 @@ def test_the_alternatives_own_switching_delay_decides() -> None:
     assert both(backup(switch=12, default_switch=3), "a") == (expected, expected)
 
 
+def two_markets(backup: str | None = None, S: int = 4, sm1: int = 10, beta: float = 0.4):
+    """Mine a (S days of stock) -> near (sm1 days) and far (60 days), 10/day each.
+
+    ``backup``: None; ``"undeveloped"`` — a qualified back-up into ``near`` that is a
+    deposit not On Production (no spare capacity); ``"spare"`` — a qualified back-up into
+    ``near`` with spare capacity ``beta × demand`` (same lead time, default switching
+    delay 7).
+    """
+    nodes: list[dict] = [
+        {
+            "id": "a",
+            "role": "mine",
+            "country": "CHN",
+            "output": "metal",
+            "capacity": 40,
+            "stock_days": S,
+        },
+        {
+            "id": "near",
+            "role": "market",
+            "country": "DEU",
+            "demand": {"mean": 10},
+            "stock_days": sm1,
+        },
+        {"id": "far", "role": "market", "country": "FRA", "demand": {"mean": 10}, "stock_days": 60},
+    ]
+    edges: list[dict] = [
+        {"from": "a", "to": "near", "lead_time": 4},
+        {"from": "a", "to": "far", "lead_time": 4},
+    ]
+    if backup == "undeveloped":
+        nodes.append(
+            {
+                "id": "b",
+                "role": "mine",
+                "country": "DEU",
+                "output": "metal",
+                "capacity": 10 * beta,
+                "unfc": "E2 F2.1 G2",
+            }
+        )
+    elif backup == "spare":
+        nodes.append(
+            {
+                "id": "b",
+                "role": "processor",
+                "country": "DEU",
+                "output": "metal",
+                "capacity": 10 * beta,
+                "stock_days": 1,
+            }
+        )
+    if backup is not None:
+        edges.append({"from": "b", "to": "near", "lead_time": 4, "share": 0.0, "qualified": True})
+    return scenario_from_dict(
+        {
+            "crmsim": 1,
+            "name": "two markets",
+            "horizon_days": 100,
+            "warmup_days": 30,
+            "materials": [{"id": "metal"}],
+            "nodes": nodes,
+            "edges": edges,
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", [None, "undeveloped"])
+def test_out_node_ships_pro_rata_beside_an_alternative_without_spare_capacity(
+    kind: str | None,
+) -> None:
+    # a ends a day with S − 1 = 3 days of its 20/day and ships them pro rata to its
+    # planned open orders: near gets 3 days, then lives on its own 10 days: 13. A
+    # qualified back-up that can never take an order (not On Production) changes nothing;
+    # counted as an alternative it let the LP send all of a's stock to near (16 days).
+    assert both(two_markets(kind), "a") == (13.0, 13.0)
+
+
+def test_out_node_ships_its_stock_at_once_and_pro_rata_before_orders_move() -> None:
+    # a ships its 3 days of stock pro rata on days 0–2 (its orders move only from day 7);
+    # the back-up accepts 4/day for near from day 7 to D − 1, made the next day. Near has
+    # 10 days + 3 days of a's stock: no loss while D − 3 − 0.4 (D − 8) ≤ 10. Free to hold
+    # a's stock back and send it all to near later, the LP found 21.
+    expected = math.floor((10 + 3 - 0.4 * 8) / 0.6 + 1e-9)
+    assert expected == 16
+    assert both(two_markets("spare"), "a") == (expected, expected)
+
+
+def test_lp_falls_back_to_the_dual_simplex(monkeypatch: pytest.MonkeyPatch) -> None:
+    # HiGHS's interior point can stop with a numerical "solve error" (status 4) on a small
+    # well-posed LP (the one of `two_markets()` at 15 days did, before the rules above).
+    import crmsim.experiment.stress as stress_module
+
+    real = stress_module.linprog
+    methods: list[str] = []
+
+    def flaky(*args, **kwargs):
+        methods.append(kwargs["method"])
+        res = real(*args, **kwargs)
+        if kwargs["method"] == "highs-ipm":
+            res.status, res.message = 4, "Solve error"
+        return res
+
+    monkeypatch.setattr(stress_module, "linprog", flaky)
+    m = StressModel.of(two_markets())
+    assert lp_survives(m, "a", 13)
+    assert not lp_survives(m, "a", 14)
+    assert methods == ["highs-ipm", "highs-ds"] * 2
+
+
 def test_paper_convention_by_hand() -> None:
     # Static LP: stock on hand and in transit, no lead times, production at capacity × t.
     # Chain: mine (S−1) + plant (sp+1) + city (sm−1) days on hand, plus L1 + L2 days in

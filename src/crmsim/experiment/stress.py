@@ -532,9 +532,7 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
     extra = _extra_order_nodes(model, alt_edges)
     planned_until = {u: T for u in prod.tolist() if u not in extra}
     if x_node not in extra:
-        first = min(
-            (math.ceil(switching_delay(lay, e, a) - 1e-9) for e, a in pairs), default=days
-        )
+        first = min((math.ceil(switching_delay(lay, e, a) - 1e-9) for e, a in pairs), default=days)
         planned_until[x_node] = T if first >= days else first
         # Until then it fills its (planned) open orders from its stock at once, as the
         # engine does every day: it does not hold stock back for later.
@@ -635,16 +633,22 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
 
     A_eq, b_eq = eq.matrix(v.n)
     A_ub, b_ub = le.matrix(v.n)
-    res = linprog(
-        np.zeros(v.n),
-        A_ub=A_ub,
-        b_ub=b_ub,
-        A_eq=A_eq,
-        b_eq=b_eq,
-        bounds=np.column_stack([lb, ub]),
-        method="highs-ipm",
-    )
-    if res.status not in (0, 2):
+    # HiGHS's interior-point method is the fastest on these day-indexed LPs but can stop
+    # with a numerical "solve error" (status 4) on a small, well-posed one; the dual
+    # simplex then decides.
+    for method in ("highs-ipm", "highs-ds"):
+        res = linprog(
+            np.zeros(v.n),
+            A_ub=A_ub,
+            b_ub=b_ub,
+            A_eq=A_eq,
+            b_eq=b_eq,
+            bounds=np.column_stack([lb, ub]),
+            method=method,
+        )
+        if res.status in (0, 2):
+            break
+    else:
         raise RuntimeError(f"linprog failed for {node} × {days} days: {res.message}")
     return bool(res.status == 0)
 
