@@ -30,6 +30,7 @@ from crmsim.experiment.stress import (
 from crmsim.scenario.loader import scenario_from_dict
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
+SCENARIOS_BY_STEM = {p.stem: p for p in SCENARIOS}
 
 
 def chain(S: int = 10, sp: int = 5, sm: int = 7, L1: int = 3, L2: int = 2):
@@ -356,19 +357,114 @@ def test_lp_start_state_is_the_simulators(path: Path) -> None:
     np.testing.assert_allclose(m.out0, eng.rec_out[W - 1], rtol=1e-9, atol=1e-9)
 
 
+# ------------------------------------------------------------------ engine defect
+ENGINE_ORDER_DEFECT = (
+    "engine defect (docs/stress.md, 'Where the LP and the simulator differ'): a "
+    "make-to-order node's order-up-to target adds the inputs for *this morning's* open "
+    "orders although today's production has already used the inputs for them (core.py "
+    "step 5; its comment says 'beyond stock'), so its orders echo its own production "
+    "changes, coef × (p(t) − p(t−1)), on top of its customers' orders; once an input runs "
+    "short this feedback swings its orders with growing amplitude"
+)
+
+
+def bullwhip():
+    """Mines a (80 %) and b (20 %) -> make-to-order plant (5 days) -> city (30 days).
+
+    b is out for the whole horizon; a has stock and spare capacity, so it ships every
+    order it gets.
+    """
+    return scenario_from_dict(
+        {
+            "crmsim": 1,
+            "name": "bullwhip",
+            "horizon_days": 120,
+            "warmup_days": 30,
+            "materials": [{"id": "ore"}, {"id": "metal"}],
+            "nodes": [
+                {
+                    "id": "a",
+                    "role": "mine",
+                    "country": "AUS",
+                    "output": "ore",
+                    "capacity": 100,
+                    "stock_days": 7,
+                },
+                {
+                    "id": "b",
+                    "role": "mine",
+                    "country": "CHL",
+                    "output": "ore",
+                    "capacity": 100,
+                    "stock_days": 1,
+                },
+                {
+                    "id": "plant",
+                    "role": "processor",
+                    "country": "DEU",
+                    "output": "metal",
+                    "capacity": 100,
+                    "recipe": {"ore": 1},
+                    "stock_days": 5,
+                },
+                {
+                    "id": "city",
+                    "role": "market",
+                    "country": "DEU",
+                    "demand": {"mean": 10},
+                    "stock_days": 30,
+                },
+            ],
+            "edges": [
+                {"from": "a", "to": "plant", "share": 0.8, "lead_time": 3},
+                {"from": "b", "to": "plant", "share": 0.2, "lead_time": 3},
+                {"from": "plant", "to": "city", "lead_time": 1},
+            ],
+            "disruptions": [
+                {
+                    "id": "b_out",
+                    "kind": "outage",
+                    "target": {"node": "b"},
+                    "start": 0,
+                    "duration": 120,
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ENGINE_ORDER_DEFECT)
+def test_make_to_order_orders_follow_its_customers_orders() -> None:
+    # The city orders 10 a day, every day; the plant passes that on, 80 % to a, and a
+    # fills it from stock: a ships 8.0 every day, whatever the plant's own output does
+    # once b's share is missing (its stock of ore runs out on day 32). Today a ships 6.4
+    # on day 33, then 9.28, 6.98, 10.05, … 19.06, 0 (day 58, an order clipped at 0) and
+    # about 24 a day by day 80.
+    res = simulate(bullwhip(), seed=0)
+    daily = res.daily
+    shipped = daily.loc[(daily["node"] == "a") & (daily["day"] >= 0), "shipped"]
+    assert len(shipped) == 120
+    np.testing.assert_allclose(shipped, 8.0, rtol=1e-9)
+
+
 # ------------------------------------------------------------------ shipped scenarios
 # The default run checks every node of every shipped scenario with outages of up to
-# QUICK_CAP days (an LP over a 365-day outage takes tens of seconds on a loaded machine);
-# CRMSIM_STRESS_FULL=1 checks the full horizon. A full run (docs/stress.md) agrees within
-# one day on every node except the two below, where the simulator's order-up-to rule
-# (its target covers the inputs for its open orders) makes the Chinese smelter's orders
-# swing once its concentrate runs out, and the simulator survives a little less than the
-# LP's smooth orders allow: (tts_lp, tts_sim).
+# QUICK_CAP days (an LP over a 365-day outage takes seconds to tens of seconds);
+# CRMSIM_STRESS_FULL=1 checks each node over the horizon, at most FULL_CAP days (the
+# ten-year file's LPs over 3 650-day outages would take hours). There the LP and the
+# simulator agree within one day on every node except those in ENGINE_DEFECT, where the
+# engine's make-to-order order rule (the strict xfail above) decides the number:
+# (tts_lp, tts_sim) = (156, 153) for mine_tjk and (356, 345) for mine_rus. With that rule
+# corrected every node agrees to the day (docs/stress.md).
 QUICK_CAP = 90
+FULL_CAP = 730
+UPPER_CAP = 365
 FULL = os.environ.get("CRMSIM_STRESS_FULL") == "1"
-KNOWN = {
-    ("tajikistan_antimony", "mine_tjk"): (155.0, 153.0),
-    ("tajikistan_antimony", "mine_rus"): (352.0, 345.0),
+ENGINE_DEFECT = {
+    ("tajikistan_antimony", "mine_tjk"),
+    ("tajikistan_antimony", "mine_rus"),
+    ("tajikistan_antimony_10y", "mine_tjk"),
+    ("tajikistan_antimony_10y", "mine_rus"),
 }
 
 
@@ -378,42 +474,64 @@ def _shipped(path: Path, cap: int) -> tuple[StressModel, dict[str, float]]:
     return m, {n: tts_sim(m, n) for n in m.lay.nodes}
 
 
-def _check_agreement(path: Path, cap: int) -> None:
-    m, sim = _shipped(path, cap)
-    for node, d in sim.items():
-        known = KNOWN.get((path.stem, node))
-        if known is not None and cap >= known[0]:
-            assert (tts_lp(m, node, hint=d), d) == known
-            continue
-        if not m.lay.producer[m.lay.node_index[node]]:
-            assert d == math.inf
-            assert tts_lp(m, node) == math.inf
-            continue
-        if math.isinf(d):
-            assert lp_survives(m, node, m.cap_days), node
-            continue
-        # |tts_lp − d| ≤ 1 (the LP's answer is monotone in the outage length):
-        assert lp_survives(m, node, max(0, int(d) - 1)), node
-        if d + 2 <= m.cap_days:
-            assert not lp_survives(m, node, int(d) + 2), node
+def _check_node(m: StressModel, node: str, d: float) -> None:
+    """|tts_lp − d| ≤ 1 for the simulator's TTS ``d`` (inf: at least ``m.cap_days``)."""
+    if not m.lay.producer[m.lay.node_index[node]]:
+        assert d == math.inf
+        assert tts_lp(m, node) == math.inf
+        return
+    if math.isinf(d):
+        assert lp_survives(m, node, m.cap_days), node
+        return
+    # The LP's answer is monotone in the outage length: two solves decide.
+    assert lp_survives(m, node, max(0, int(d) - 1)), node
+    if d + 2 <= m.cap_days:
+        assert not lp_survives(m, node, int(d) + 2), node
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_lp_and_simulation_agree_on_every_node(path: Path) -> None:
-    _check_agreement(path, QUICK_CAP)
+    m, sim = _shipped(path, QUICK_CAP)
+    for node, d in sim.items():
+        _check_node(m, node, d)
+
+
+def _full_cases() -> list:
+    cases = []
+    for path in SCENARIOS:
+        for node in sorted(n.id for n in load_scenario(path).nodes):
+            marks = ()
+            if (path.stem, node) in ENGINE_DEFECT:
+                marks = (
+                    pytest.mark.xfail(
+                        strict=True, raises=AssertionError, reason=ENGINE_ORDER_DEFECT
+                    ),
+                )
+            cases.append(pytest.param(path, node, marks=marks, id=f"{path.stem}-{node}"))
+    return cases
 
 
 @pytest.mark.skipif(not FULL, reason="full horizon: set CRMSIM_STRESS_FULL=1 (minutes)")
-@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-def test_lp_and_simulation_agree_on_every_node_full_horizon(path: Path) -> None:
-    _check_agreement(path, load_scenario(path).horizon_days)
+@pytest.mark.parametrize(("path", "node"), _full_cases() if FULL else [])
+def test_lp_and_simulation_agree_on_every_node_full_horizon(path: Path, node: str) -> None:
+    m, sim = _shipped(path, min(load_scenario(path).horizon_days, FULL_CAP))
+    _check_node(m, node, sim[node])
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ENGINE_ORDER_DEFECT)
+def test_lp_and_simulation_agree_on_the_tajik_mine() -> None:
+    # The default run's view of the gap (the full run checks every node): 153 days by
+    # simulation, 156 by LP.
+    m = StressModel.of(load_scenario(SCENARIOS_BY_STEM["tajikistan_antimony"]), max_days=170)
+    _check_node(m, "mine_tjk", tts_sim(m, "mine_tjk"))
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_paper_convention_is_an_upper_bound(path: Path) -> None:
-    m, sim = _shipped(path, QUICK_CAP)
+    # Against the simulator's TTS over outages of up to UPPER_CAP days (a simulation is
+    # cheap; inf from the search means "at least cap_days").
+    m, sim = _shipped(path, min(load_scenario(path).horizon_days, UPPER_CAP))
     for node, d in sim.items():
-        # inf from the search means "at least cap_days".
         assert tts_paper(m, node) >= min(d, m.cap_days), node
 
 
