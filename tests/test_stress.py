@@ -300,6 +300,60 @@ def test_out_node_ships_its_stock_at_once_and_pro_rata_before_orders_move() -> N
     assert both(two_markets("spare"), "a") == (expected, expected)
 
 
+def shared_backup(sm1: int = 10, sm2: int = 30, spare: float = 8):
+    """Supplier a (no stock to ship) -> m1 (sm1 days), m2 (sm2 days), 10/day each; b, with
+    no planned flow and capacity ``spare``, a qualified back-up for both (default delay 7).
+    """
+    nodes = [
+        {
+            "id": "a",
+            "role": "processor",
+            "country": "CHN",
+            "output": "metal",
+            "capacity": 40,
+            "stock_days": 1,
+        },
+        {
+            "id": "b",
+            "role": "processor",
+            "country": "DEU",
+            "output": "metal",
+            "capacity": spare,
+            "stock_days": 1,
+        },
+        {"id": "m1", "role": "market", "country": "DEU", "demand": {"mean": 10}, "stock_days": sm1},
+        {"id": "m2", "role": "market", "country": "FRA", "demand": {"mean": 10}, "stock_days": sm2},
+    ]
+    edges = [
+        {"from": "a", "to": "m1", "lead_time": 4},
+        {"from": "a", "to": "m2", "lead_time": 4},
+        {"from": "b", "to": "m1", "lead_time": 4, "share": 0.0, "qualified": True},
+        {"from": "b", "to": "m2", "lead_time": 4, "share": 0.0, "qualified": True},
+    ]
+    return scenario_from_dict(
+        {
+            "crmsim": 1,
+            "name": "shared back-up",
+            "horizon_days": 100,
+            "warmup_days": 30,
+            "materials": [{"id": "metal"}],
+            "nodes": nodes,
+            "edges": edges,
+        }
+    )
+
+
+def test_a_shared_alternative_is_split_and_ships_as_the_engine_does() -> None:
+    # Both markets re-source the same orders to b from day 7, so b's 8 a day of spare
+    # capacity is split 4 and 4 (the engine scales every request alike), and b, holding
+    # only those orders, ships them pro rata: m1 lives as with a back-up of β = 0.4,
+    # floor((10 − 0.4 × 8) / 0.6) = 11 days. An LP free to give b's spare to m1 found 18;
+    # one free to ship m2's share to m1 first (b makes what both ordered), 12.
+    expected = _backup_by_hand(10, 0.4, 7)
+    assert expected == 11
+    assert both(shared_backup(), "a") == (expected, expected)
+
+
 def test_lp_falls_back_to_the_dual_simplex(monkeypatch: pytest.MonkeyPatch) -> None:
     # HiGHS's interior point can stop with a numerical "solve error" (status 4) on a small
     # well-posed LP (the one of `two_markets()` at 15 days did, before the rules above).

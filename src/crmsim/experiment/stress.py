@@ -599,14 +599,21 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
     # scales every buyer's requests at one supplier alike, so the supplier's accepted
     # orders are split over its buyers in proportion to (that weight × the buyer's
     # re-sourced orders), taken here as the planned flow from the node that is out.
+    # An alternative whose only orders are re-sourced ones (no planned flow on any edge)
+    # then holds open orders in those same proportions, so it ships pro rata in them too.
     weight = _acceptance_weights(model, pairs, cap)
-    for edges in by_supplier.values():
+    for u, edges in by_supplier.items():
+        only_resourced = not (lay.edge_flow[lay.edge_src == u] > 0).any()
         ref = edges[0]
         for a in edges[1:]:
             if weight[ref] > 0 and weight[a] > 0:
                 rows = eq.family(np.zeros(T))
                 eq.add(rows, v.col("acc", acol[a], t), weight[ref])
                 eq.add(rows, v.col("acc", acol[ref], t), -weight[a])
+                if only_resourced:
+                    rows = eq.family(np.zeros(T))
+                    eq.add(rows, v.col("x", a, t), weight[ref])
+                    eq.add(rows, v.col("x", ref, t), -weight[a])
     for u, edges in by_supplier.items():
         if lay.recycler[u]:
             c, eff = model.recycler_feed[u]
