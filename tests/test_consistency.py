@@ -12,8 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from crmsim.engine import BatchEngine, ConsistencyError, Engine, SimulationResult, simulate
-from crmsim.engine import stages
+from crmsim.engine import BatchEngine, ConsistencyError, Engine, SimulationResult, simulate, stages
 from crmsim.engine.consistency import check_all
 from crmsim.scenario.loader import scenario_from_dict
 

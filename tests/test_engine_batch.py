@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_engine_properties import networks
 
 from crmsim.engine import SimulationResult, run_batch, simulate
 from crmsim.engine._reference import Engine as Reference
@@ -30,6 +29,7 @@ from crmsim.engine.recorders import Daily, EdgeFlows, Summary, recorders_for
 from crmsim.network.graph import build_graph
 from crmsim.policy import apply_policies
 from crmsim.scenario.loader import load_scenario, scenario_from_dict
+from test_engine_properties import networks
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
 ARRAYS = (
@@ -70,7 +70,8 @@ def _same_dict(a: dict[str, Any], b: dict[str, Any]) -> None:
     for k in a:
         x, y = a[k], b[k]
         if isinstance(x, float) and math.isnan(x):
-            assert isinstance(y, float) and math.isnan(y), k
+            assert isinstance(y, float), k
+            assert math.isnan(y), k
         else:
             assert x == y, (k, x, y)
 
@@ -84,7 +85,8 @@ def assert_same_replication(ref: Any, new: Any, daily: bool = True) -> None:
         np.testing.assert_array_equal(x, y, err_msg=name, strict=True)
     np.testing.assert_array_equal(ref.ledger(), new.ledger(), strict=True)
     assert ref.lever_events == new.lever_events
-    assert ref.events == new.events and ref.event_keys == new.event_keys
+    assert ref.events == new.events
+    assert ref.event_keys == new.event_keys
     assert ref.stats["simpy_events"] == new.stats["simpy_events"]
     assert ref.stats["capped"] == new.stats["capped"]
     assert [str(v) for v in check_all(ref, strict=False)] == [
@@ -172,7 +174,8 @@ def test_batch_sizes_1_7_and_64_give_the_same_replications(path):
         return out
 
     one, seven, all64 = run(1), run(7), run(64)
-    for a, b, c in zip(_summary_arrays(one), _summary_arrays(seven), _summary_arrays(all64)):
+    rows = zip(_summary_arrays(one), _summary_arrays(seven), _summary_arrays(all64), strict=True)
+    for a, b, c in rows:
         for k in a:
             np.testing.assert_array_equal(a[k], b[k], strict=True)
             np.testing.assert_array_equal(a[k], c[k], strict=True)
@@ -279,7 +282,8 @@ def test_resourcing_fires_in_some_replications_and_not_others():
     together = _alone_vs_batch(s, list(range(12)))
     alt = s.nodes[1].id
     shipped_alt = [float(v.rec_ship[:, v.layout.node_index[alt]].sum()) for v in together]
-    assert any(x > 0 for x in shipped_alt) and any(x == 0 for x in shipped_alt)
+    assert any(x > 0 for x in shipped_alt)
+    assert any(x == 0 for x in shipped_alt)
 
 
 @pytest.mark.parametrize(
@@ -327,7 +331,8 @@ def test_entry_trigger_fires_in_some_replications_and_not_others(rule):
     s = scenario_from_dict(data)
     together = _alone_vs_batch(s, list(range(12)))
     entered = ["entered" in {e for _, e, _ in v.lever_events} for v in together]
-    assert any(entered) and not all(entered)
+    assert any(entered)
+    assert not all(entered)
 
 
 @pytest.mark.parametrize("rule", ["below_fill_rate", "below_days_of_cover"])
@@ -358,14 +363,17 @@ def test_stockpile_release_fires_in_some_replications_and_not_others(rule):
     s = scenario_from_dict(data)
     together = _alone_vs_batch(s, list(range(10)))
     released = [float(v.rec_released.sum()) for v in together]
-    assert any(x > 0 for x in released) and any(x == 0 for x in released)
+    assert any(x > 0 for x in released)
+    assert any(x == 0 for x in released)
 
 
 def test_recorders_keep_only_what_is_asked():
     s = scenario_from_dict(_chain())
     got = run_batch(s, 1, [4, 5, 6], recorders=[Summary(), Daily([5])])
-    assert got[0].rec_out is None and got[2].rec_out is None
-    assert got[1].rec_out is not None and got[1].record == "daily"
+    assert got[0].rec_out is None
+    assert got[2].rec_out is None
+    assert got[1].rec_out is not None
+    assert got[1].record == "daily"
     assert got[0].edge_shipped is None  # no EdgeFlows recorder
     full = run_batch(s, 1, [5], recorders=[Summary(), EdgeFlows(), Daily()])[0]
     np.testing.assert_array_equal(full.rec_out, got[1].rec_out, strict=True)

@@ -95,6 +95,7 @@ def simulate(
     if seed is None:
         seed = scenario.experiment.seed
     engine = Engine(scenario, seed, replication, record=record, exclude=exclude).run()
+    assert engine.result is not None
     return SimulationResult(
         scenario_name=scenario.name,
         seed=int(seed),

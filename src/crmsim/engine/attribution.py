@@ -33,7 +33,8 @@ from crmsim.metrics.performance import performance, time_to_recover
 from crmsim.scenario.schema import DisruptionKind
 
 if TYPE_CHECKING:
-    from crmsim.engine.core import Engine
+    # What these functions read: one replication's plain-array result (or an Engine).
+    from crmsim.engine.batch import Replication as Engine
     from crmsim.scenario.schema import Scenario
 
 __all__ = [
@@ -572,4 +573,5 @@ def marginal(
     if seed is None:
         seed = scenario.experiment.seed
     eng = Engine(scenario, seed, replication, record="summary").run()
-    return marginal_effects(eng, events, by_market=by_market)
+    assert eng.result is not None
+    return marginal_effects(eng.result, events, by_market=by_market)

@@ -27,8 +27,7 @@ from crmsim.engine.disruptions import DisruptionEvent, generate_events
 from crmsim.engine.layout import Layout, build_layout, lead_days
 from crmsim.engine.levers import plan_development, plan_entries
 from crmsim.engine.recorders import Daily, recorders_for
-from crmsim.engine.state import Developments, Entrants, State, bincount2, draw_demand
-from crmsim.engine.state import static_for
+from crmsim.engine.state import Developments, Entrants, State, bincount2, draw_demand, static_for
 from crmsim.engine.streams import Streams
 from crmsim.scenario.errors import Problem, ScenarioError
 from crmsim.scenario.schema import DisruptionKind, Scenario
@@ -133,7 +132,11 @@ class _Calendar(simpy.Environment):
 
 
 def _ring_length(
-    lay: Layout, T: int, lead_fixed: np.ndarray, lead_draws: np.ndarray, lead_edges: np.ndarray,
+    lay: Layout,
+    T: int,
+    lead_fixed: np.ndarray,
+    lead_draws: np.ndarray,
+    lead_edges: np.ndarray,
     events: list[list[DisruptionEvent]],
 ) -> int:
     """Rows of the arrival ring: more than the longest lead time any shipment can have.
@@ -230,6 +233,7 @@ class BatchEngine:
                 total_days=T,
                 node_index=lay.node_index,
                 edge_index=lay.edge_index,
+                matches=st.matches,
             )
             keys = event_keys(evs)
             if exclude:
@@ -324,12 +328,12 @@ class BatchEngine:
         ring = np.zeros((ring_len + 1, R, E))
         transit = np.zeros((R, E))
         # Steady-state pipeline: planned flow × lead time in transit at the start.
-        for e in range(E):
-            f = float(lay.edge_flow[e])
-            if f > 0 and not late[lay.edge_src[e]] and not late[lay.edge_dst[e]]:
-                L = int(lay.edge_lead_fixed[e])  # at most T (see lead_days)
-                ring[:L, :, e] += f
-                transit[:, e] = f * L
+        for j in range(E):
+            f = float(lay.edge_flow[j])
+            if f > 0 and not late[lay.edge_src[j]] and not late[lay.edge_dst[j]]:
+                L = int(lay.edge_lead_fixed[j])  # at most T (see lead_days)
+                ring[:L, :, j] += f
+                transit[:, j] = f * L
         out_stock = np.broadcast_to(lay.out_init, (R, N)).copy()
         in_stock = np.broadcast_to(lay.slot_init, (R, S)).copy()
         # Entrants start empty: they do not exist yet.
@@ -371,8 +375,9 @@ class BatchEngine:
             lever_events=lever_events,
             releasing=np.zeros((R, N), dtype=bool),
             recv_hist=z(R, 7, S),
-            impaired_since=np.full((R, E), -1, dtype=np.int64),
+            impaired_since=np.full((R, st.pair_edges.size), -1, dtype=np.int64),
             any_impaired=np.zeros(R, dtype=bool),
+            outage_active=np.zeros(R, dtype=bool),
             demand_draws=demand_draws,
             lead_edges=lead_edges,
             lead_draws=lead_draws,
@@ -500,12 +505,23 @@ class BatchEngine:
             "in_use_start": self.static.in_use_start,
             "_prod_sel": self.static.prod_sel,
             "demand_draws": s.demand_draws[:, pos].copy(),
-            "lead_draws": {int(e): s.lead_draws[:, pos, q].copy() for q, e in
-                           enumerate(s.lead_edges)},
+            "lead_draws": {
+                int(e): s.lead_draws[:, pos, q].copy() for q, e in enumerate(s.lead_edges)
+            },
         }
         for name in (
-            "initial", "produced_m", "recovered_m", "consumed_m", "delivered_m", "destroyed_m",
-            "cum_prod", "cum_cons", "cum_recovered", "eol_units", "preclip_in", "preclip_out",
+            "initial",
+            "produced_m",
+            "recovered_m",
+            "consumed_m",
+            "delivered_m",
+            "destroyed_m",
+            "cum_prod",
+            "cum_cons",
+            "cum_recovered",
+            "eol_units",
+            "preclip_in",
+            "preclip_out",
             "preclip_pool",
         ):
             arrays[name] = getattr(s, name)[pos].copy()

@@ -71,6 +71,7 @@ def apply_event(s: State, r: int, ev: DisruptionEvent, *, start: bool, day: int)
                 s.node_events[r].setdefault(i, []).append(ev)
                 s.dirty[r].add(i)
             s.touched.add(r)
+            s.outage_active[r] = bool(s.node_events[r])
             if ev.stock_loss > 0:
                 destroy_stock(s, r, np.asarray(ev.nodes, dtype=np.intp), ev.stock_loss)
         elif ev.recovery_days > 0:
@@ -137,6 +138,7 @@ def retire_event(s: State, r: int, ev: DisruptionEvent) -> None:
             s.node_events[r].pop(i, None)
         s.dirty[r].add(i)
     s.touched.add(r)
+    s.outage_active[r] = bool(s.node_events[r])
 
 
 def destroy_stock(s: State, r: int, nodes: np.ndarray, share: float) -> None:
@@ -320,7 +322,7 @@ def arrivals(s: State, day: Day) -> None:
     # A stockpile's receipts join its held stock at once (a transfer, not production).
     if st.has_stockpile:
         sp = lay.slot_is_stockpile
-        np.add.at(s.out_stock, (slice(None), lay.slot_node[sp]), s.in_stock[:, sp])
+        np.add.at(s.out_stock, (slice(None), lay.slot_node[sp]), s.in_stock[:, sp])  # type: ignore[arg-type]
         s.in_stock[:, sp] = 0.0
     day.arrived, day.received = arrived, received
 
@@ -478,27 +480,25 @@ def resource(s: State, day: Day) -> None:
     An edge is impaired by the share of orders its supplier cannot deliver (down, short of
     feedstock, or export-restricted). Its orders may go to a qualified alternative edge
     ``a`` into the same buyer slot once it has been impaired for ``a``'s switching delay.
-    Without any (edge, qualified alternative) pair this stage only places the orders.
+    Without any (edge, qualified alternative) pair this stage only places the orders; the
+    rest is computed on the edges of such pairs only.
     """
     st, lay, d = s.st, s.st.layout, day.d
     raw = day.raw
     assert raw is not None and day.cap_today is not None
-    pf, pt = lay.pair_from, lay.pair_to
-    if pf.size == 0:
+    if not st.pair_edges.size:
         s.backlog += raw  # no alternative anywhere: every order goes where it is meant
         return
-    dynamic = st.has_recycler or s.entrants is not None or s.developments is not None
-    dynamic = dynamic or st.unavailable_supplier
-    if dynamic:
-        go = np.ones(s.R, dtype=bool)
-    else:
-        go = s.any_impaired | s.any_block
-        for r in np.flatnonzero(~go):
-            go[r] = bool(s.node_events[r])
-    if not go.any():
-        s.backlog += raw
-        return
-    N, E = lay.n_nodes, lay.n_edges
+    go: np.ndarray | None = None  # replications that look at re-sourcing today (None: all)
+    if not st.dynamic_supply:
+        go = s.any_impaired | s.any_block | s.outage_active
+        if not go.any():
+            s.backlog += raw
+            return
+    N = lay.n_nodes
+    U, pf_u, pt_u = st.pair_edges, st.pair_from_u, st.pair_to_u
+    pt = lay.pair_to
+    nU = U.size
     cap_today, block = day.cap_today, s.block
     rate_today = s.rate_today
     # Share of its capacity a supplier can use today (unlimited suppliers: availability).
@@ -518,23 +518,37 @@ def resource(s: State, day: Day) -> None:
             ),
         )
     avail_frac = np.minimum(np.maximum(avail_frac, 0.0), 1.0)
-    unable = np.minimum(np.maximum(1.0 - avail_frac[:, lay.edge_src] * (1.0 - block), 0.0), 1.0)
-    impaired = unable > 1e-12
-    g = go[:, None]
-    started = impaired & (s.impaired_since < 0) & g
-    s.impaired_since[started] = d
-    s.impaired_since[~impaired & g] = -1
-    s.any_impaired = np.where(go, impaired.any(axis=1), s.any_impaired)
+    if go is not None:
+        # Whether any edge at all is impaired decides whether tomorrow looks again.
+        unable_all = np.minimum(
+            np.maximum(1.0 - avail_frac[:, lay.edge_src] * (1.0 - block), 0.0), 1.0
+        )
+        impaired_all = unable_all > 1e-12
+        s.any_impaired = np.where(go, impaired_all.any(axis=1), s.any_impaired)
+        unable, impaired = unable_all[:, U], impaired_all[:, U]
+        g = go[:, None]
+        started = impaired & (s.impaired_since < 0) & g
+        s.impaired_since[started] = d
+        s.impaired_since[~impaired & g] = -1
+    else:
+        unable = np.minimum(
+            np.maximum(1.0 - avail_frac[:, st.pair_src] * (1.0 - block[:, U]), 0.0), 1.0
+        )
+        impaired = unable > 1e-12
+        s.impaired_since[impaired & (s.impaired_since < 0)] = d
+        s.impaired_since[~impaired] = -1
     # A pair (impaired edge, alternative) is open once the impaired edge has been impaired
     # for the alternative's switching delay.
     age = d - s.impaired_since
     open_pair = (
-        impaired[:, pf] & s.edge_active[:, pt] & (age[:, pf] >= lay.edge_switch_days[pt]) & g
+        impaired[:, pf_u] & s.edge_active[:, pt] & (age[:, pf_u] >= lay.edge_switch_days[pt])
     )
+    if go is not None:
+        open_pair &= go[:, None]
     if not open_pair.any():
         s.backlog += raw
         return
-    diverting = bincount2(pf, open_pair.astype(float), E) > 0
+    diverting = bincount2(pf_u, open_pair.astype(float), nU) > 0
     spare = np.maximum(0.0, cap_today - rate_today)
     if st.has_recycler:
         # A recycler can take on what its feedstock and recovered stock allow.
@@ -543,29 +557,34 @@ def resource(s: State, day: Day) -> None:
     spare[~np.isfinite(spare)] = 1e300
     # Edges that divert do not receive; weights by spare capacity of the usable part.
     src_alt = lay.edge_src[pt]
-    weight = np.where(open_pair & ~diverting[:, pt], spare[:, src_alt] * (1.0 - unable[:, pt]), 0.0)
-    weight_total = bincount2(pf, weight, E)
+    weight = np.where(
+        open_pair & ~diverting[:, pt_u], spare[:, src_alt] * (1.0 - unable[:, pt_u]), 0.0
+    )
+    weight_total = bincount2(pf_u, weight, nU)
     diverting &= weight_total > 0  # no usable alternative: the orders stay
-    active = diverting.any(axis=1)
+    active = np.asarray(diverting.any(axis=1))
     if not active.any():
         s.backlog += raw
         return
     frac = np.where(diverting, unable, 0.0)
-    divert = (raw + s.backlog) * frac
-    keep_raw = raw * (1.0 - frac)
-    backlog = s.backlog * (1.0 - frac)
+    raw_u = raw[:, U]
+    divert = (raw_u + s.backlog[:, U]) * frac
+    keep_raw = raw_u * (1.0 - frac)
+    backlog = s.backlog[:, U] * (1.0 - frac)
     pair_share = np.divide(
-        weight, weight_total[:, pf], out=np.zeros_like(weight), where=weight_total[:, pf] > 0
+        weight, weight_total[:, pf_u], out=np.zeros_like(weight), where=weight_total[:, pf_u] > 0
     )
-    request = divert[:, pf] * pair_share
+    request = divert[:, pf_u] * pair_share
     # Pro rata when several buyers compete for one supplier's spare capacity.
     per_supplier = bincount2(src_alt, request, N)
     scale = np.divide(spare, per_supplier, out=np.ones((s.R, N)), where=per_supplier > spare)
     accepted = request * np.minimum(1.0, scale)[:, src_alt]
-    accepted_alt = bincount2(pt, accepted, E)
-    returned = divert - bincount2(pf, accepted, E)
+    accepted_alt = bincount2(pt_u, accepted, nU)
+    returned = divert - bincount2(pf_u, accepted, nU)
     backlog += keep_raw + accepted_alt + np.maximum(returned, 0.0)
-    s.backlog = np.where(active[:, None], backlog, s.backlog + raw)
+    out = s.backlog + raw
+    out[:, U] = np.where(active[:, None], backlog, out[:, U])
+    s.backlog = out
 
 
 def _release(s: State, d: int, quota: np.ndarray | None) -> np.ndarray:

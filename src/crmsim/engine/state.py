@@ -22,8 +22,13 @@ import numpy as np
 
 from crmsim.engine.disruptions import DisruptionEvent
 from crmsim.engine.layout import Layout
-from crmsim.engine.levers import RecyclingPlan, ReleasePlan, lifetime_pmf, plan_recycling
-from crmsim.engine.levers import plan_releases
+from crmsim.engine.levers import (
+    RecyclingPlan,
+    ReleasePlan,
+    lifetime_pmf,
+    plan_recycling,
+    plan_releases,
+)
 from crmsim.scenario.distributions import normal_for_moments, truncated_normal
 from crmsim.scenario.schema import MAX_FACTOR, Demand
 
@@ -187,6 +192,12 @@ class Static:
     cap_nonzero: np.ndarray
     unavailable_supplier: bool  # a producer with buyers that can never produce
     release_slots: dict[int, np.ndarray]  # stockpile node -> its slots
+    dynamic_supply: bool  # availability can change without events (levers, recyclers)
+    pair_edges: np.ndarray  # (U,) edges of (impaired edge, alternative) pairs, sorted
+    pair_from_u: np.ndarray  # (P,) position of each pair's impaired edge in pair_edges
+    pair_to_u: np.ndarray  # (P,) position of each pair's alternative in pair_edges
+    pair_src: np.ndarray  # (U,) supplier of each pair edge
+    matches: dict[str, Any] = field(default_factory=dict)  # what each disruption hits
 
 
 _STATIC: weakref.WeakKeyDictionary[Layout, Static] = weakref.WeakKeyDictionary()
@@ -251,6 +262,11 @@ def static_for(G: Any, lay: Layout) -> Static:
     primary = np.flatnonzero((lay.node_material >= 0) & ~lay.recycler)
     unavailable = lay.producer & ((lay.capacity <= 0) | ~lay.on_production)
     has_out = np.bincount(lay.edge_src, minlength=N) > 0 if E else np.zeros(N, dtype=bool)
+    levers = any(
+        G.nodes[v]["spec"].entry is not None or G.nodes[v]["spec"].development is not None
+        for v in lay.nodes
+    )
+    pair_edges = np.union1d(lay.pair_from, lay.pair_to).astype(np.intp)
     st = Static(
         layout=lay,
         W=W,
@@ -276,6 +292,11 @@ def static_for(G: Any, lay: Layout) -> Static:
         cap_nonzero=(lay.capacity > 0).astype(float),
         unavailable_supplier=bool((unavailable & has_out).any()),
         release_slots={p.node: np.flatnonzero(lay.slot_node == p.node) for p in releases},
+        dynamic_supply=bool(lay.recycler.any() or levers or (unavailable & has_out).any()),
+        pair_edges=pair_edges,
+        pair_from_u=np.searchsorted(pair_edges, lay.pair_from).astype(np.intp),
+        pair_to_u=np.searchsorted(pair_edges, lay.pair_to).astype(np.intp),
+        pair_src=lay.edge_src[pair_edges],
     )
     _STATIC[lay] = st
     return st
@@ -373,8 +394,9 @@ class State:
     releasing: np.ndarray  # (R, N) bool
     recv_hist: np.ndarray  # (R, 7, S) receipts of the last 7 completed days (ring)
     # re-sourcing
-    impaired_since: np.ndarray  # (R, E) int
-    any_impaired: np.ndarray  # (R,) bool
+    impaired_since: np.ndarray  # (R, U) int, day each pair edge became impaired (-1: not)
+    any_impaired: np.ndarray  # (R,) bool: some edge was impaired when last looked at
+    outage_active: np.ndarray  # (R,) bool: some outage weighs on availability
     # inputs drawn per replication
     demand_draws: np.ndarray  # (T, R, K)
     lead_edges: np.ndarray  # (Q,) edges with random lead times

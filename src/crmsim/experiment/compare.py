@@ -480,9 +480,7 @@ def _batch_frames(results: list[_Compact]) -> dict[str, pd.DataFrame]:
         [row for c in results for row in c.markets],
         columns=[*keys, *_MARKET_COLUMNS, *_COST_COLUMNS],
     )
-    dis = pd.DataFrame(
-        [row for c in results for row in c.disruptions], columns=_DISRUPTION_COLUMNS
-    )
+    dis = pd.DataFrame([row for c in results for row in c.disruptions], columns=_DISRUPTION_COLUMNS)
     flows = pd.DataFrame([row for c in results if c.flows for row in c.flows])
     if len(flows):
         k2 = ["variant", "replication"]

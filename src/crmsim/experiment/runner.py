@@ -70,8 +70,9 @@ def _views(
     out: list[Any] = []
     for lo in range(0, len(reps), size):
         out.extend(
-            run_batch(scenario, seed, reps[lo : lo + size], recorders=[Summary()], layout=layout,
-                      graph=G)
+            run_batch(
+                scenario, seed, reps[lo : lo + size], recorders=[Summary()], layout=layout, graph=G
+            )
         )
     return out
 
