@@ -352,6 +352,7 @@ class BatchEngine:
             market_backlog=z(R, K),
             ring=ring,
             ring_len=ring_len,
+            ring_cells=np.arange(R)[:, None] * E + np.arange(E),
             transit=transit,
             avail=np.ones((R, N)),
             lead_factor=np.ones((R, E)),
@@ -382,7 +383,10 @@ class BatchEngine:
             lead_edges=lead_edges,
             lead_draws=lead_draws,
             lead_fixed=lead_fixed,
-            eol_due=np.broadcast_to(st.eol_due0, (R, T + 1, K)).copy(),
+            eol_due={
+                col: np.broadcast_to(st.eol_due0[:, col], (R, T + 1)).copy()
+                for col in sorted({c for p in st.recycling for c, _, _ in p.sources})
+            },
             pool=z(R, N),
             collected=z(R, N),
             collection_lost=z(R, N),

@@ -381,7 +381,7 @@ def production(s: State, day: Day) -> None:
         s.pool[:, rec] = np.maximum(pre_pool, 0.0)
         s.recovery_lost[:, rec] += used - prod[:, rec]
         s.cum_recovered[:, rec] += prod[:, rec]
-        s.recovered_m += bincount2(lay.node_material[rec], prod[:, rec], M)
+        s.recovered_m += bincount2(st.recycler_material, prod[:, rec], M)
     s.consumed_m += bincount2(lay.slot_material, consumed, M)
     en = s.entrants
     if en is not None:
@@ -415,13 +415,15 @@ def demand(s: State, day: Day) -> None:
         served_total = served_now = np.minimum(stock, dem)
     unmet = dem - served_now
     s.in_stock[:, ms] = stock - served_total
-    s.delivered_m += bincount2(lay.slot_material[ms], served_total, len(lay.materials))
+    s.delivered_m += bincount2(st.market_material, served_total, len(lay.materials))
     # Served units enter use and reach end of life after their lifetime (by cohort).
     T = st.T
     for j, pmf in st.pmf.items():
         rows = served_total[:, j] > 0
-        if rows.any():
-            s.eol_due[rows, d : T + 1, j] += served_total[rows, j, None] * pmf[None, : T + 1 - d]
+        if rows.all():
+            s.eol_due[j][:, d : T + 1] += served_total[:, j, None] * pmf[None, : T + 1 - d]
+        elif rows.any():
+            s.eol_due[j][rows, d : T + 1] += served_total[rows, j, None] * pmf[None, : T + 1 - d]
     day.demand, day.served_now, day.served_total, day.unmet = dem, served_now, served_total, unmet
 
 
@@ -556,7 +558,7 @@ def resource(s: State, day: Day) -> None:
         spare[:, rec] = np.maximum(0.0, deliverable + s.out_stock[:, rec] - rate_today[rec])
     spare[~np.isfinite(spare)] = 1e300
     # Edges that divert do not receive; weights by spare capacity of the usable part.
-    src_alt = lay.edge_src[pt]
+    src_alt = st.alt_src
     weight = np.where(
         open_pair & ~diverting[:, pt_u], spare[:, src_alt] * (1.0 - unable[:, pt_u]), 0.0
     )
@@ -651,8 +653,9 @@ def shipping(s: State, day: Day) -> None:
     pre_out = s.out_stock - filled
     np.minimum(s.preclip_out, pre_out, out=s.preclip_out)
     s.out_stock = np.maximum(pre_out, 0.0)
-    ship = ship + released  # releases already left the stockpile's stock
-    shipped_node = bincount2(lay.edge_src, ship, N).astype(float)
+    if st.releases:
+        ship = ship + released  # releases already left the stockpile's stock
+    shipped_node = bincount2(lay.edge_src, ship, N)
     lead = s.lead_fixed
     if s.lead_edges.size:
         lead = lead.copy()
@@ -665,7 +668,7 @@ def shipping(s: State, day: Day) -> None:
     # One shipment per edge and day: (row, replication, edge) cells are unique, so a plain
     # += on the flat array is exact.
     flat = s.ring.reshape(-1)
-    flat[(row * R + np.arange(R)[:, None]) * E + np.arange(E)] += ship
+    flat[row * (R * E) + s.ring_cells] += ship
     s.transit += ship
     day.released, day.ship, day.shipped_node = released, ship, shipped_node
 
@@ -680,7 +683,7 @@ def end_of_life(s: State, day: Day) -> None:
         r = plan.recycler
         eol_embedded: np.ndarray | float = 0.0
         for col, part, content in plan.sources:
-            units = s.eol_due[:, d, col] * part
+            units = s.eol_due[col][:, d] * part
             s.eol_units[:, col] += units
             eol_embedded = eol_embedded + units * content
         got = eol_embedded * plan.collection_rate

@@ -77,8 +77,19 @@ def bincount2(idx: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     R = weights.shape[0]
     if R == 1:
         return np.bincount(idx, weights=weights[0], minlength=n)[None, :]
-    flat = (idx[None, :] + n * np.arange(R)[:, None]).reshape(-1)
-    return np.bincount(flat, weights=weights.reshape(-1), minlength=R * n).reshape(R, n)
+    key = (id(idx), n, R)
+    got = _OFFSETS.get(key)
+    if got is None or got[0] is not idx:
+        if len(_OFFSETS) > 256:
+            _OFFSETS.clear()
+        got = (idx, (idx[None, :] + n * np.arange(R)[:, None]).reshape(-1))
+        _OFFSETS[key] = got
+    return np.bincount(got[1], weights=weights.reshape(-1), minlength=R * n).reshape(R, n)
+
+
+#: Flattened bin indices of :func:`bincount2` per (index array, bins, rows): the index
+#: arrays are the layout's, so the same few are used every day.
+_OFFSETS: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def draw_demand(
@@ -197,6 +208,9 @@ class Static:
     pair_from_u: np.ndarray  # (P,) position of each pair's impaired edge in pair_edges
     pair_to_u: np.ndarray  # (P,) position of each pair's alternative in pair_edges
     pair_src: np.ndarray  # (U,) supplier of each pair edge
+    alt_src: np.ndarray  # (P,) supplier of each pair's alternative edge
+    recycler_material: np.ndarray  # material of each recycler
+    market_material: np.ndarray  # (K,) material of each market slot
     matches: dict[str, Any] = field(default_factory=dict)  # what each disruption hits
 
 
@@ -297,6 +311,9 @@ def static_for(G: Any, lay: Layout) -> Static:
         pair_from_u=np.searchsorted(pair_edges, lay.pair_from).astype(np.intp),
         pair_to_u=np.searchsorted(pair_edges, lay.pair_to).astype(np.intp),
         pair_src=lay.edge_src[pair_edges],
+        alt_src=lay.edge_src[lay.pair_to],
+        recycler_material=lay.node_material[lay.recycler],
+        market_material=lay.slot_material[lay.market_slot],
     )
     _STATIC[lay] = st
     return st
@@ -368,6 +385,7 @@ class State:
     market_backlog: np.ndarray  # (R, K)
     ring: np.ndarray  # (L + 1, R, E)
     ring_len: int
+    ring_cells: np.ndarray  # (R, E) position of each (replication, edge) within a ring row
     transit: np.ndarray  # (R, E)
     # disruption state
     avail: np.ndarray  # (R, N)
@@ -403,7 +421,7 @@ class State:
     lead_draws: np.ndarray  # (T, R, Q)
     lead_fixed: np.ndarray  # (R, E)
     # end of life
-    eol_due: np.ndarray  # (R, T + 1, K)
+    eol_due: dict[int, np.ndarray]  # market column -> (R, T + 1) units reaching end of life
     pool: np.ndarray  # (R, N)
     collected: np.ndarray
     collection_lost: np.ndarray
