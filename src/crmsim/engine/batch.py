@@ -5,13 +5,15 @@ times, lever draws) from its own named streams (:class:`~crmsim.engine.streams.S
 exactly as when it runs alone, and the daily settlement keeps a single replication's
 arithmetic, so replication ``r`` gives bitwise the same results in any batch.
 
-SimPy keeps the calendar: one process per replication and disruption event (start, end,
-recovery ramp, at whole days) and one daily process that settles the flows of the whole
-batch at mid-day (``t + 0.5``) through the stage functions of :mod:`crmsim.engine.stages`.
+SimPy keeps the calendar: one process applies the disruption starts, ends and recovery
+ramps of every replication at whole days (in the order one SimPy process per event would,
+see :func:`_transitions`), and one daily process settles the flows of the whole batch at
+mid-day (``t + 0.5``) through the stage functions of :mod:`crmsim.engine.stages`.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Collection, Generator, Sequence
@@ -111,24 +113,66 @@ class Replication:
 
 
 class _Calendar(simpy.Environment):
-    """A SimPy environment that counts the events it schedules, per replication.
+    """A SimPy environment that counts the events it schedules for the batch as a whole.
 
-    ``tag`` is the batch row whose process is scheduling (``None``: shared by the batch,
-    i.e. the daily process and the run's end).
+    ``counting`` is switched off while the disruption calendar process schedules (its
+    events are counted per replication by :func:`_transitions` instead).
     """
 
-    def __init__(self, R: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.tag: int | None = None
-        self.counts = np.zeros(R, dtype=np.int64)
+        self.counting = True
         self.shared = 0
 
     def schedule(self, event: simpy.events.Event, priority: int = 1, delay: float = 0) -> None:
-        if self.tag is None:
+        if self.counting:
             self.shared += 1
-        else:
-            self.counts[self.tag] += 1
         super().schedule(event, priority, delay)  # type: ignore[arg-type]
+
+
+def _transitions(
+    events: list[DisruptionEvent], T: int
+) -> tuple[list[tuple[int, int, DisruptionEvent]], int]:
+    """One replication's disruption calendar in the order SimPy runs it, and its size.
+
+    Each event is, in SimPy terms, a process that waits until its start, applies it, waits
+    until its end, applies it and, for an outage with a recovery ramp, waits until the ramp
+    is over and retires it. SimPy runs what is due at one time in the order it was
+    scheduled (processes start before timeouts); this replays that order for one
+    replication without a process per event. Returns ``(day, step, event)`` for each
+    transition before day ``T`` (step 1 start, 2 end, 3 end of the recovery ramp) and the
+    number of SimPy events the processes would schedule.
+    """
+    heap: list[tuple[int, int, int, int, int]] = []
+    seq = 0
+    for k in range(len(events)):
+        heapq.heappush(heap, (0, 0, seq, 0, k))  # the process starts (URGENT priority)
+        seq += 1
+    out: list[tuple[int, int, DisruptionEvent]] = []
+    scheduled = seq
+    while heap and heap[0][0] < T:
+        t, _, _, step, k = heapq.heappop(heap)
+        ev = events[k]
+        if step == 0:
+            wait, nxt = ev.start, 1
+        elif step == 1:
+            out.append((t, 1, ev))
+            wait, nxt = max(0, ev.end - ev.start), 2
+        elif step == 2:
+            out.append((t, 2, ev))
+            if ev.kind is DisruptionKind.OUTAGE and ev.recovery_days > 0:
+                wait, nxt = math.ceil(ev.recovery_days), 3
+            else:
+                scheduled += 1  # the process ends
+                continue
+        else:
+            out.append((t, 3, ev))
+            scheduled += 1  # the process ends
+            continue
+        heapq.heappush(heap, (t + wait, 1, seq, nxt, k))
+        seq += 1
+        scheduled += 1
+    return out, scheduled
 
 
 def _ring_length(
@@ -391,10 +435,10 @@ class BatchEngine:
             collected=z(R, N),
             collection_lost=z(R, N),
             recovery_lost=z(R, N),
-            rec_demand=z(R, T, K),
-            rec_served=z(R, T, K),
-            rec_served_total=z(R, T, K),
-            rec_unmet=z(R, T, K),
+            rec_demand=z(T, R, K),
+            rec_served=z(T, R, K),
+            rec_served_total=z(T, R, K),
+            rec_unmet=z(T, R, K),
             initial=z(R, M),
             produced_m=z(R, M),
             recovered_m=z(R, M),
@@ -417,26 +461,29 @@ class BatchEngine:
         self.stats: list[dict[str, Any]] = [{} for _ in range(R)]
 
     # ------------------------------------------------------------ SimPy processes
-    def _disruption(self, env: _Calendar, pos: int, ev: DisruptionEvent) -> Generator:
+    def _calendar(
+        self, env: _Calendar, plan: dict[int, list[tuple[int, int, DisruptionEvent]]]
+    ) -> Generator:
+        """Apply the disruption transitions of every replication, day by day."""
         s = self.state
-        env.tag = pos
-        yield env.timeout(ev.start)
-        stages.apply_event(s, pos, ev, start=True, day=ev.start)
-        env.tag = pos
-        yield env.timeout(max(0, ev.end - ev.start))
-        stages.apply_event(s, pos, ev, start=False, day=ev.end)
-        env.tag = pos
-        if ev.kind is DisruptionKind.OUTAGE and ev.recovery_days > 0:
-            yield env.timeout(math.ceil(ev.recovery_days))
-            stages.retire_event(s, pos, ev)
-            env.tag = pos
+        env.counting = False
+        for day in sorted(plan):
+            yield env.timeout(day - env.now)
+            for pos, step, ev in plan[day]:
+                if step == 1:
+                    stages.apply_event(s, pos, ev, start=True, day=day)
+                elif step == 2:
+                    stages.apply_event(s, pos, ev, start=False, day=day)
+                else:
+                    stages.retire_event(s, pos, ev)
+            env.counting = False  # this process's next timeout, and its end, are not counted
 
     def _days(self, env: _Calendar) -> Generator:
-        env.tag = None
+        env.counting = True
         yield env.timeout(0.5)
         for d in range(self.static.T):
             self._settle(d)
-            env.tag = None
+            env.counting = True
             yield env.timeout(1)
 
     def _settle(self, d: int) -> None:
@@ -461,19 +508,24 @@ class BatchEngine:
     def run(self) -> BatchEngine:
         """Simulate the warm-up and the horizon of every replication; returns self."""
         t0 = time.perf_counter()
-        R = len(self.replications)
-        env = _Calendar(R)
+        R, T = len(self.replications), self.static.T
+        env = _Calendar()
         env.process(self._days(env))
+        plan: dict[int, list[tuple[int, int, DisruptionEvent]]] = {}
+        own = np.zeros(R, dtype=np.int64)
         for pos, evs in enumerate(self.events):
-            for ev in evs:
-                env.tag = pos
-                env.process(self._disruption(env, pos, ev))
-        env.tag = None
-        env.run(until=self.static.T)
+            steps, own[pos] = _transitions(evs, T)
+            for day, step, ev in steps:
+                plan.setdefault(day, []).append((pos, step, ev))
+        if plan:
+            env.counting = False
+            env.process(self._calendar(env, plan))
+        env.counting = True
+        env.run(until=T)
         seconds = (time.perf_counter() - t0) / R
         for pos in range(R):
             self.stats[pos] = {
-                "simpy_events": int(env.shared + env.counts[pos]),
+                "simpy_events": int(env.shared + own[pos]),
                 "seconds": seconds,
                 "disruption_events": len(self.events[pos]),
                 "capped": list(self.state.capped[pos]),

@@ -60,10 +60,10 @@ class Summary:
         s = self._s
         assert s is not None
         return {
-            "rec_demand": s.rec_demand[pos].copy(),
-            "rec_served": s.rec_served[pos].copy(),
-            "rec_served_total": s.rec_served_total[pos].copy(),
-            "rec_unmet": s.rec_unmet[pos].copy(),
+            "rec_demand": s.rec_demand[:, pos].copy(),
+            "rec_served": s.rec_served[:, pos].copy(),
+            "rec_served_total": s.rec_served_total[:, pos].copy(),
+            "rec_unmet": s.rec_unmet[:, pos].copy(),
             "stock_held": self.stock_held[pos].copy(),
         }
 
@@ -121,7 +121,8 @@ class Daily:
         lay, T, n = s.st.layout, s.st.T, len(rows)
         N, S = lay.n_nodes, lay.n_slots
         self._rec = {
-            name: np.zeros((n, T, S if name in ("rec_in", "rec_recv", "rec_cons") else N))
+            # day-major: a day's record is one contiguous block
+            name: np.zeros((T, n, S if name in ("rec_in", "rec_recv", "rec_cons") else N))
             for name in (
                 "rec_avail",
                 "rec_out",
@@ -140,27 +141,27 @@ class Daily:
             return
         rows, d, lay, rec = self.rows, day.d, s.st.layout, self._rec
         assert day.cap_today is not None and day.prod is not None and day.consumed is not None
-        rec["rec_avail"][:, d] = day.cap_today[rows]
-        rec["rec_out"][:, d] = s.out_stock[rows]
-        rec["rec_prod"][:, d] = day.prod[rows]
+        rec["rec_avail"][d] = day.cap_today[rows]
+        rec["rec_out"][d] = s.out_stock[rows]
+        rec["rec_prod"][d] = day.prod[rows]
         if day.shipped_node is not None:
-            rec["rec_ship"][:, d] = day.shipped_node[rows]
-        rec["rec_in"][:, d] = s.in_stock[rows]
+            rec["rec_ship"][d] = day.shipped_node[rows]
+        rec["rec_in"][d] = s.in_stock[rows]
         assert day.received is not None and day.served_total is not None
-        rec["rec_recv"][:, d] = day.received[rows]
+        rec["rec_recv"][d] = day.received[rows]
         cons = day.consumed[rows].copy()
         cons[:, lay.market_slot] = day.served_total[rows]
-        rec["rec_cons"][:, d] = cons
+        rec["rec_cons"][d] = cons
         if day.released is not None and day.released.shape[1]:
-            rec["rec_released"][:, d] = bincount2(lay.edge_src, day.released[rows], lay.n_nodes)
+            rec["rec_released"][d] = bincount2(lay.edge_src, day.released[rows], lay.n_nodes)
         if day.collected is not None:
-            rec["rec_collected"][:, d] = day.collected[rows]
+            rec["rec_collected"][d] = day.collected[rows]
 
     def arrays(self, pos: int) -> dict[str, Any]:  # noqa: D102
         k = self._where.get(pos)
         if k is None:
             return {}
-        return {name: a[k].copy() for name, a in self._rec.items()}
+        return {name: a[:, k].copy() for name, a in self._rec.items()}
 
 
 def recorders_for(record: str, replications: Collection[int] | None = None) -> list[Any]:

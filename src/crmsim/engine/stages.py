@@ -206,11 +206,11 @@ def _performance(s: State, column: int | None, d: int, days: int) -> np.ndarray:
     """Daily performance over the last ``days`` scored days before ``d``, ``(R, n)``."""
     lo = max(s.st.W, d - days)
     if column is None:
-        dem = s.rec_demand[:, lo:d].sum(axis=2)
-        srv = s.rec_served[:, lo:d].sum(axis=2)
+        dem = np.ascontiguousarray(s.rec_demand[lo:d].sum(axis=2).T)
+        srv = np.ascontiguousarray(s.rec_served[lo:d].sum(axis=2).T)
     else:
-        dem = s.rec_demand[:, lo:d, column]
-        srv = s.rec_served[:, lo:d, column]
+        dem = np.ascontiguousarray(s.rec_demand[lo:d, :, column].T)
+        srv = np.ascontiguousarray(s.rec_served[lo:d, :, column].T)
     return np.divide(srv, dem, out=np.ones_like(dem), where=dem > 0)
 
 
@@ -240,12 +240,12 @@ def _entry_fires(s: State, p: int, d: int) -> np.ndarray:
         if d - lo < n:
             return np.zeros(s.R, dtype=bool)
         if watch is None:
-            # Each replication's window is one contiguous block: summed as one run.
-            dem = s.rec_demand[:, lo:d].reshape(s.R, -1).sum(axis=1)
-            srv = s.rec_served[:, lo:d].reshape(s.R, -1).sum(axis=1)
+            # Each replication's window (days × markets) summed as one run, in day order.
+            dem = s.rec_demand[lo:d].transpose(1, 0, 2).reshape(s.R, -1).sum(axis=1)
+            srv = s.rec_served[lo:d].transpose(1, 0, 2).reshape(s.R, -1).sum(axis=1)
         else:
-            dem = s.rec_demand[:, lo:d, watch].sum(axis=1)
-            srv = s.rec_served[:, lo:d, watch].sum(axis=1)
+            dem = np.ascontiguousarray(s.rec_demand[lo:d, :, watch].T).sum(axis=1)
+            srv = np.ascontiguousarray(s.rec_served[lo:d, :, watch].T).sum(axis=1)
         ratio = np.divide(srv, dem, out=np.ones_like(dem), where=dem > 0)
         return (dem > 0) & (ratio < below)
     perf = _performance(s, watch, d, n)
@@ -701,7 +701,7 @@ def record(s: State, day: Day) -> None:
         assert day.received is not None
         s.recv_hist[:, d % 7] = day.received
     s.days_done = d + 1
-    s.rec_demand[:, d] = day.demand
-    s.rec_served[:, d] = day.served_now
-    s.rec_served_total[:, d] = day.served_total
-    s.rec_unmet[:, d] = day.unmet
+    s.rec_demand[d] = day.demand
+    s.rec_served[d] = day.served_now
+    s.rec_served_total[d] = day.served_total
+    s.rec_unmet[d] = day.unmet

@@ -426,8 +426,9 @@ class State:
     collected: np.ndarray
     collection_lost: np.ndarray
     recovery_lost: np.ndarray
-    # market history (read by the levers' rules and by the summary)
-    rec_demand: np.ndarray  # (R, T, K)
+    # market history (read by the levers' rules and by the summary); day-major, so that a
+    # day's record is one contiguous block
+    rec_demand: np.ndarray  # (T, R, K)
     rec_served: np.ndarray
     rec_served_total: np.ndarray
     rec_unmet: np.ndarray
