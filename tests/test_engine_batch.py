@@ -193,27 +193,34 @@ def _summary_arrays(views: list[Any]) -> list[dict[str, np.ndarray]]:
     ]
 
 
-@pytest.mark.parametrize("path", [p for p in SCENARIOS if p.stem != "tajikistan_antimony_10y"])
+@pytest.mark.parametrize(
+    "path", [p for p in SCENARIOS if p.stem != "tajikistan_antimony_10y"], ids=lambda p: p.stem
+)
 def test_batch_sizes_1_7_and_64_give_the_same_replications(path):
     s = load_scenario(path)
     G, lay = _prepare(s)
     reps = list(range(64))
 
-    def run(size: int) -> list[Any]:
+    def run(size: int, which: list[int]) -> list[Any]:
         out = []
-        for lo in range(0, len(reps), size):
-            out += run_batch(s, 5, reps[lo : lo + size], layout=lay, graph=G)
+        for lo in range(0, len(which), size):
+            out += run_batch(s, 5, which[lo : lo + size], layout=lay, graph=G)
         return out
 
-    one, seven, all64 = run(1), run(7), run(64)
-    rows = zip(_summary_arrays(one), _summary_arrays(seven), _summary_arrays(all64), strict=True)
-    for a, b, c in rows:
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k], strict=True)
-            np.testing.assert_array_equal(a[k], c[k], strict=True)
+    seven, all64 = run(7, reps), run(64, reps)
+    alone = dict(zip(ALONE, run(1, ALONE), strict=True))  # batches of one: a sample
+    for r, (b, c) in enumerate(zip(_summary_arrays(seven), _summary_arrays(all64), strict=True)):
+        for k in b:
+            np.testing.assert_array_equal(b[k], c[k], strict=True)
+            if r in alone:
+                np.testing.assert_array_equal(_summary_arrays([alone[r]])[0][k], c[k], strict=True)
     # And the batch of 64 is the reference for a replication in its middle.
     new = run_batch(s, 5, reps, recorders=recorders_for("daily"), layout=lay, graph=G)[37]
     assert_same_replication(_reference(s, 5, 37, (G, lay)), new)
+
+
+#: Replications also simulated alone (batch size 1) in the batch-size test.
+ALONE = [0, 6, 7, 37, 63]
 
 
 # ------------------------------------------------------------- hand-made batches
