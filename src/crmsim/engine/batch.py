@@ -183,7 +183,7 @@ def _ring_length(
     lead_edges: np.ndarray,
     events: list[list[DisruptionEvent]],
 ) -> int:
-    """Rows of the arrival ring: more than the longest lead time any shipment can have.
+    """Rows of the arrival ring: a power of two above the longest lead time of any shipment.
 
     Per edge, the longest lead time ``L`` (fixed, or the largest draw) grows under
     logistics delays: ``k`` delays by factors ``f ≥ 1`` give at most ``(L + k) Π f`` days
@@ -209,7 +209,8 @@ def _ring_length(
             b = np.where(count > 0, (longest + count) * grow, longest)
         bound = np.maximum(bound, np.nan_to_num(b, nan=float(T), posinf=float(T)))
     worst = float(bound.max())
-    return int(min(float(T), math.ceil(worst) + 1.0)) + 1
+    need = int(min(float(T), math.ceil(worst) + 1.0)) + 1
+    return 1 << max(1, need - 1).bit_length()  # a power of two: day → row is a bit mask
 
 
 class BatchEngine:

@@ -62,6 +62,18 @@ class Day:
     cancelled: np.ndarray | None = None  # (R, E) orders cancelled by export quotas
 
 
+def _div(num: np.ndarray, den: np.ndarray, where: np.ndarray, fill: float) -> np.ndarray:
+    """``num / den`` where ``where`` holds, else ``fill`` (``np.divide(..., where=)``, faster).
+
+    Examples
+    --------
+    >>> den = np.array([2.0, 0.0])
+    >>> _div(np.array([1.0, 1.0]), den, den > 0, 7.0).tolist()
+    [0.5, 7.0]
+    """
+    return np.where(where, num / np.where(where, den, 1.0), fill)
+
+
 # ------------------------------------------------------------ calendar (SimPy) events
 def apply_event(s: State, r: int, ev: DisruptionEvent, *, start: bool, day: int) -> None:
     """A disruption of replication ``r`` starts (``start``) or ends on ``day``."""
@@ -313,7 +325,7 @@ def levers(s: State, d: int) -> None:
 def arrivals(s: State, day: Day) -> None:
     """Stage 2: shipments due today arrive in the buyer's input stock."""
     st, lay, d = s.st, s.st.layout, day.d
-    row = d % s.ring_len
+    row = d & (s.ring_len - 1)  # the ring's length is a power of two
     arrived = s.ring[row].copy()
     s.ring[row] = 0.0
     s.transit -= arrived
@@ -434,7 +446,7 @@ def ordering(s: State, day: Day) -> None:
     alternative supplier buy the inputs for re-sourced orders).
     """
     st, lay, d = s.st, s.st.layout, day.d
-    S, E = lay.n_slots, lay.n_edges
+    S = lay.n_slots
     ms = lay.market_slot
     pipeline = bincount2(lay.edge_slot, s.backlog + s.transit, S)
     position = s.in_stock + pipeline
@@ -466,12 +478,8 @@ def ordering(s: State, day: Day) -> None:
     if s.share_dirty:
         share = lay.edge_share * s.edge_active
         share_sum = bincount2(lay.edge_slot, share, S)
-        s.share = np.divide(
-            share,
-            share_sum[:, lay.edge_slot],
-            out=np.zeros((s.R, E)),
-            where=share_sum[:, lay.edge_slot] > 0,
-        )
+        per_edge = share_sum[:, lay.edge_slot]
+        s.share = _div(share, per_edge, per_edge > 0, 0.0)
         s.share_dirty = s.entrants is not None
     day.raw = order[:, lay.edge_slot] * s.share
 
@@ -573,13 +581,12 @@ def resource(s: State, day: Day) -> None:
     divert = (raw_u + s.backlog[:, U]) * frac
     keep_raw = raw_u * (1.0 - frac)
     backlog = s.backlog[:, U] * (1.0 - frac)
-    pair_share = np.divide(
-        weight, weight_total[:, pf_u], out=np.zeros_like(weight), where=weight_total[:, pf_u] > 0
-    )
+    wt = weight_total[:, pf_u]
+    pair_share = _div(weight, wt, wt > 0, 0.0)
     request = divert[:, pf_u] * pair_share
     # Pro rata when several buyers compete for one supplier's spare capacity.
     per_supplier = bincount2(src_alt, request, N)
-    scale = np.divide(spare, per_supplier, out=np.ones((s.R, N)), where=per_supplier > spare)
+    scale = _div(spare, per_supplier, per_supplier > spare, 1.0)
     accepted = request * np.minimum(1.0, scale)[:, src_alt]
     accepted_alt = bincount2(pt_u, accepted, nU)
     returned = divert - bincount2(pf_u, accepted, nU)
@@ -646,7 +653,7 @@ def shipping(s: State, day: Day) -> None:
     request = s.backlog
     req_total = bincount2(lay.edge_src, request, N)
     can = np.minimum(s.out_stock, req_total)
-    ratio = np.divide(can, req_total, out=np.zeros((R, N)), where=req_total > 0)
+    ratio = _div(can, req_total, req_total > 0, 0.0)
     ship = request * ratio[:, lay.edge_src]
     s.backlog = s.backlog - ship
     filled = bincount2(lay.edge_src, ship, N)
@@ -662,9 +669,13 @@ def shipping(s: State, day: Day) -> None:
         lead[:, s.lead_edges] = s.lead_draws[d]
     if s.logistics_active.any():
         lead = np.where(s.lead_factor != 1.0, lead_days(lead * s.lead_factor, T), lead)
-    arrive = np.minimum(d + lead, T)
-    L = s.ring_len
-    row = np.where(arrive >= T, L, arrive % L)
+    L = s.ring_len  # a power of two, longer than any lead time
+    arrive = d + lead
+    if d + L > T:  # near the end: some shipments may be due beyond the run (the sink row)
+        arrive = np.minimum(arrive, T)
+        row = np.where(arrive >= T, L, arrive & (L - 1))
+    else:
+        row = arrive & (L - 1)
     # One shipment per edge and day: (row, replication, edge) cells are unique, so a plain
     # += on the flat array is exact.
     flat = s.ring.reshape(-1)

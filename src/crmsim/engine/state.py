@@ -371,9 +371,9 @@ class State:
     """Run state of ``R`` replications (every array has the replication axis first).
 
     The arrival calendar is a ring buffer ``ring`` of ``L + 1`` rows: goods due on day
-    ``t < T`` sit in row ``t mod L`` (``L`` exceeds the longest lead time any shipment of
-    the batch can have, delays included), goods due at or after the end of the run in the
-    last row (the "beyond the horizon" sink, never delivered).
+    ``t < T`` sit in row ``t mod L`` (``L``, a power of two, exceeds the longest lead time
+    any shipment of the batch can have, delays included), goods due at or after the end of
+    the run in the last row (the "beyond the horizon" sink, never delivered).
     """
 
     st: Static
