@@ -345,7 +345,7 @@ def production(s: State, day: Day) -> None:
     N, M, R = lay.n_nodes, len(lay.materials), s.R
     cap_today = lay.capacity * s.avail * s.cap_factor
     input_limit = np.full((R, N), np.inf)
-    rec = lay.recycler
+    rec = st.recyclers  # integer positions (faster than a mask on 2-D arrays)
     if st.has_recycler:
         input_limit[:, rec] = s.pool[:, rec] * st.efficiency[rec]
     if st.slot_groups is not None:
@@ -374,7 +374,7 @@ def production(s: State, day: Day) -> None:
         eff = st.efficiency[rec]
         used = np.minimum(
             s.pool[:, rec],
-            np.divide(prod[:, rec], eff, out=np.zeros((R, int(rec.sum()))), where=eff > 0),
+            _div(prod[:, rec], eff, eff > 0, 0.0),
         )
         prod[:, rec] = used * eff
     consumed = np.zeros((R, lay.n_slots))
@@ -513,19 +513,14 @@ def resource(s: State, day: Day) -> None:
     rate_today = s.rate_today
     # Share of its capacity a supplier can use today (unlimited suppliers: availability).
     avail_frac = st.cap_nonzero * s.avail * s.cap_factor
-    rec = lay.recycler
+    rec = st.recyclers  # integer positions (faster than a mask on 2-D arrays)
     if st.has_recycler:
         eff = st.efficiency[rec]
         feasible = np.minimum(cap_today[:, rec], s.pool[:, rec] * eff)
         feasible = feasible + s.out_stock[:, rec]
+        rate_rec = rate_today[rec]
         avail_frac[:, rec] = np.minimum(
-            avail_frac[:, rec],
-            np.divide(
-                feasible,
-                rate_today[rec],
-                out=np.ones((s.R, int(rec.sum()))),
-                where=rate_today[rec] > 0,
-            ),
+            avail_frac[:, rec], _div(feasible, rate_rec, rate_rec > 0, 1.0)
         )
     avail_frac = np.minimum(np.maximum(avail_frac, 0.0), 1.0)
     if go is not None:

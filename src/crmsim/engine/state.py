@@ -210,6 +210,7 @@ class Static:
     pair_src: np.ndarray  # (U,) supplier of each pair edge
     alt_src: np.ndarray  # (P,) supplier of each pair's alternative edge
     recycler_material: np.ndarray  # material of each recycler
+    recyclers: np.ndarray  # node positions of the recyclers
     market_material: np.ndarray  # (K,) material of each market slot
     matches: dict[str, Any] = field(default_factory=dict)  # what each disruption hits
 
@@ -313,6 +314,7 @@ def static_for(G: Any, lay: Layout) -> Static:
         pair_src=lay.edge_src[pair_edges],
         alt_src=lay.edge_src[lay.pair_to],
         recycler_material=lay.node_material[lay.recycler],
+        recyclers=np.flatnonzero(lay.recycler),
         market_material=lay.slot_material[lay.market_slot],
     )
     _STATIC[lay] = st
