@@ -334,13 +334,17 @@ def _replicate(
     units: dict[str, tuple[str, str]],
     shared: str | None,
     keep_flows: bool,
+    view: Any = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
-    """Replication ``r``: market rows, disruption rows and the result itself."""
-    from crmsim.engine import Engine, SimulationResult
+    """Replication ``r``: market rows, disruption rows and the result itself.
 
-    G, layout = prepared
-    eng = Engine(scenario, seed, r, record="summary", layout=layout, graph=G).run()
-    res = SimulationResult(scenario.name, int(seed), int(r), eng.stats, eng)
+    ``view`` is the replication's result when a batch already simulated it.
+    """
+    from crmsim.engine import SimulationResult
+
+    if view is None:
+        view = _simulate(scenario, seed, [r], prepared, keep_flows)[0]
+    res = SimulationResult(scenario.name, int(seed), int(r), view.stats, view)
     summary = dict(res.summary)
     costs = dict.fromkeys(_COST_COLUMNS, 0.0)
     if application is not None and application.policies:
@@ -382,6 +386,51 @@ def _replicate(
     return rows, dis, res
 
 
+def _simulate(
+    scenario: Scenario, seed: int, reps: list[int], prepared: tuple[Any, Any], flows: bool
+) -> list[Any]:
+    """Replications ``reps`` of one variant in one batch (edge flows kept if ``flows``)."""
+    from crmsim.engine.batch import run_batch
+    from crmsim.engine.recorders import EdgeFlows, Summary
+
+    G, layout = prepared
+    recorders: list[Any] = [Summary(), EdgeFlows()] if flows else [Summary()]
+    return run_batch(scenario, seed, reps, recorders=recorders, layout=layout, graph=G)
+
+
+def _batched(
+    variants: list[tuple[str, Scenario, Any]],
+    seed: int,
+    n_flow: int,
+    items: list[tuple[int, int]],
+    prepared: dict[int, tuple[Any, Any]],
+) -> dict[tuple[int, int], Any]:
+    """Simulate ``items`` in batches of one variant: (variant, replication) -> result.
+
+    A batch that raises is left out: its replications are then simulated one by one by
+    :func:`_replicate`, which names the one that fails.
+    """
+    from crmsim.experiment.runner import BATCH_SIZE, _prepare
+
+    by_variant: dict[int, list[int]] = {}
+    for v, r in items:
+        by_variant.setdefault(v, []).append(r)
+    out: dict[tuple[int, int], Any] = {}
+    for v, reps in by_variant.items():
+        _, scenario, _ = variants[v]
+        if v not in prepared:
+            prepared[v] = _prepare(scenario)
+        for lo in range(0, len(reps), BATCH_SIZE):
+            part = reps[lo : lo + BATCH_SIZE]
+            flows = any(r < n_flow for r in part)
+            try:
+                views = _simulate(scenario, seed, part, prepared[v], flows)
+            except Exception:
+                continue
+            out.update({(v, r): view for r, view in zip(part, views, strict=True)})
+    return out
+
+
 def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> list[_Compact]:
     """In a worker: the replications ``items`` = [(variant index, replication), ...]."""
     from crmsim.experiment.runner import _prepare
@@ -389,6 +438,7 @@ def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> li
 
     seed, n_flow, units, shared, variants = payload
     prepared: dict[int, tuple[Any, Any]] = {}
+    views = _batched(variants, seed, n_flow, items, prepared)
     out = []
     for v, r in items:
         name, scenario, application = variants[v]
@@ -396,7 +446,16 @@ def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> li
             if v not in prepared:
                 prepared[v] = _prepare(scenario)
             rows, dis, res = _replicate(
-                scenario, application, name, seed, r, prepared[v], units, shared, r < n_flow
+                scenario,
+                application,
+                name,
+                seed,
+                r,
+                prepared[v],
+                units,
+                shared,
+                r < n_flow,
+                views.get((v, r)),
             )
             flows = ready = None
             if r < n_flow:
@@ -477,9 +536,7 @@ def _batch_frames(results: list[_Compact]) -> dict[str, pd.DataFrame]:
         [row for c in results for row in c.markets],
         columns=[*keys, *_MARKET_COLUMNS, *_COST_COLUMNS],
     )
-    dis = pd.DataFrame(
-        [row for c in results for row in c.disruptions], columns=_DISRUPTION_COLUMNS
-    )
+    dis = pd.DataFrame([row for c in results for row in c.disruptions], columns=_DISRUPTION_COLUMNS)
     flows = pd.DataFrame([row for c in results if c.flows for row in c.flows])
     if len(flows):
         k2 = ["variant", "replication"]
