@@ -320,6 +320,16 @@ class Engine:
         self._prod_sel = np.flatnonzero(prod_mask)
         self._prod_owner = lay.slot_node[self._prod_sel]
         self._prod_coef = lay.slot_coef[self._prod_sel]
+        # --- RULE (inputs for open orders, docs/engine.md step 5): the share-weighted mean
+        # whole-day lead time of each producer input slot (the plain mean where every
+        # supplier has share 0), at least 1 day.
+        planned = np.bincount(lay.edge_slot, weights=lay.edge_share, minlength=S) > 0
+        w = np.where(planned[lay.edge_slot], lay.edge_share, 1.0)
+        lead_w = np.bincount(lay.edge_slot, weights=w * lay.edge_lead_fixed, minlength=S)
+        share_w = np.bincount(lay.edge_slot, weights=w, minlength=S)
+        slot_lead = np.divide(lead_w, share_w, out=np.ones(S), where=share_w > 0)
+        self._prod_lead = np.maximum(1.0, slot_lead[self._prod_sel])
+        # --- end RULE
         self._has_stockpile = bool(lay.slot_is_stockpile.any())
         self._has_recycler = bool(lay.recycler.any())
         self._has_backorders = bool(lay.market_backorders.any())
@@ -675,9 +685,15 @@ class Engine:
                 target = lay.slot_position_target * self._scale[d][lay.slot_node]
             else:
                 target = lay.slot_position_target.copy()
-            # Inputs for open orders beyond stock (lets an alternative supplier buy the
-            # inputs for re-sourced orders).
-            target[self._prod_sel] += self._prod_coef * open_orders[self._prod_owner]
+            # --- RULE (docs/engine.md step 5, "inputs for open orders"): inputs for open
+            # orders (lets an alternative supplier buy the inputs for re-sourced orders), but
+            # only for the open orders the node can make over the input's lead time at
+            # today's available capacity: a halted plant (capacity 0 today) buys none.
+            makeable = np.minimum(
+                open_orders[self._prod_owner], cap_today[self._prod_owner] * self._prod_lead
+            )
+            target[self._prod_sel] += self._prod_coef * makeable
+            # --- end RULE
             if self._has_stockpile:
                 sp = lay.slot_is_stockpile
                 position[sp] += self.out_stock[lay.slot_node[sp]]
