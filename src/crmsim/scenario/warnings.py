@@ -173,7 +173,7 @@ class _Collector:
         if not any(n.demand is not None and n.demand.grows for n in markets):
             return [(0, None)]
         horizon = int(self.s.horizon_days)
-        years = []
+        years: list[tuple[int, dict[str, float] | None]] = []
         for y in range(max(1, math.ceil(horizon / 365))):
             first, last = 365 * y, min(365 * y + 364, horizon - 1)
             means = {
