@@ -90,7 +90,8 @@ def test_a_halted_plant_buys_no_inputs_for_the_orders_piling_up_at_it():
     # its ore reaches its position target, 20 × (5 + 4) = 200, and stays there: the mine
     # ships it nothing until the restart (day 160). The city's open orders at ref grow
     # meanwhile; under the old rule (inputs for all open orders) ref kept buying 20 a day
-    # on days 11–21 and held 380 ore (the city's whole order position × 2 + 180).
+    # on days 11–21 and held 380 ore: 180 + 2 × the city's open orders at ref, which grow
+    # to its whole target position, 10 × (7 days of stock + 3 days lead) = 100.
     res = simulate(plant(), seed=0)
     ore = rows(res, "ref", "input")["on_hand"]
     assert ore.loc[9] == pytest.approx(120.0)
