@@ -323,6 +323,17 @@ class Engine:
         self._prod_sel = np.flatnonzero(prod_mask)
         self._prod_owner = lay.slot_node[self._prod_sel]
         self._prod_coef = lay.slot_coef[self._prod_sel]
+        # Inputs for open orders (docs/engine.md step 5): share-weighted mean whole-day lead
+        # time of each producer input slot (plain mean where every share is 0), at least 1.
+        planned = np.bincount(lay.edge_slot, weights=lay.edge_share, minlength=S) > 0
+        w = np.where(planned[lay.edge_slot], lay.edge_share, 1.0)
+        lead_w = np.bincount(lay.edge_slot, weights=w * lay.edge_lead_fixed, minlength=S)
+        share_w = np.bincount(lay.edge_slot, weights=w, minlength=S)
+        slot_lead = np.divide(lead_w, share_w, out=np.ones(S), where=share_w > 0)
+        self._prod_lead = np.maximum(1.0, slot_lead[self._prod_sel])
+        self._developed = np.zeros(N, dtype=bool)
+        for i, _, _ in self.developments:
+            self._developed[i] = True
         self._has_stockpile = bool(lay.slot_is_stockpile.any())
         self._has_recycler = bool(lay.recycler.any())
         self._has_backorders = bool(lay.market_backorders.any())
@@ -680,7 +691,10 @@ class Engine:
                 target = lay.slot_position_target.copy()
             # Inputs for open orders beyond stock (lets an alternative supplier buy the
             # inputs for re-sourced orders).
-            target[self._prod_sel] += self._prod_coef * open_orders[self._prod_owner]
+            owner = self._prod_owner
+            beyond = np.maximum(0.0, open_orders[owner] - self.out_stock[owner])
+            makeable = np.minimum(beyond, cap_today[owner] * self._prod_lead)
+            target[self._prod_sel] += self._prod_coef * makeable
             if self._has_stockpile:
                 sp = lay.slot_is_stockpile
                 position[sp] += self.out_stock[lay.slot_node[sp]]
@@ -803,7 +817,8 @@ class Engine:
             self.backlog += raw  # nothing is impaired: every order goes where it is meant
             return
         # Share of its capacity a supplier can use today (unlimited suppliers: availability).
-        avail_frac = self._cap_nonzero * self.avail * self.cap_factor
+        cap_factor = np.where(self._developed, self.cap_factor > 0, self.cap_factor)
+        avail_frac = self._cap_nonzero * self.avail * cap_factor
         if self._has_recycler:
             rec = lay.recycler
             feasible = np.minimum(cap_today[rec], self.pool[rec] * self._efficiency[rec])

@@ -442,8 +442,10 @@ def demand(s: State, day: Day) -> None:
 def ordering(s: State, day: Day) -> None:
     """Stage 5a: order up to the target inventory position, split over suppliers by share.
 
-    A producer's target also covers the inputs for its open orders beyond stock (lets an
-    alternative supplier buy the inputs for re-sourced orders).
+    A producer's target also covers the inputs for its open orders beyond its output
+    stock (lets an alternative supplier buy the inputs for re-sourced orders), but only for
+    what it can make before inputs ordered today arrive, at today's available capacity
+    (``docs/engine.md`` step 5): a halted plant buys none.
     """
     st, lay, d = s.st, s.st.layout, day.d
     S = lay.n_slots
@@ -459,7 +461,11 @@ def ordering(s: State, day: Day) -> None:
     target = np.empty((s.R, S))
     target[:] = target1
     assert day.open_orders is not None
-    target[:, st.prod_sel] += st.prod_coef * day.open_orders[:, st.prod_owner]
+    assert day.cap_today is not None
+    owner = st.prod_owner
+    beyond = np.maximum(0.0, day.open_orders[:, owner] - s.out_stock[:, owner])
+    makeable = np.minimum(beyond, day.cap_today[:, owner] * st.prod_lead)
+    target[:, st.prod_sel] += st.prod_coef * makeable
     if st.has_stockpile:
         sp = lay.slot_is_stockpile
         position[:, sp] += s.out_stock[:, lay.slot_node[sp]]
@@ -512,7 +518,12 @@ def resource(s: State, day: Day) -> None:
     cap_today, block = day.cap_today, s.block
     rate_today = s.rate_today
     # Share of its capacity a supplier can use today (unlimited suppliers: availability).
-    avail_frac = st.cap_nonzero * s.avail * s.cap_factor
+    # A developed resource's drawn capacity factor is its capacity, not an impairment: once
+    # it produces it counts as fully available (docs/engine.md, "Re-sourcing").
+    cap_factor = s.cap_factor
+    if st.developed.any():
+        cap_factor = np.where(st.developed, cap_factor > 0, cap_factor)
+    avail_frac = st.cap_nonzero * s.avail * cap_factor
     rec = st.recyclers  # integer positions (faster than a mask on 2-D arrays)
     if st.has_recycler:
         eff = st.efficiency[rec]
