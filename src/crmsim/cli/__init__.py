@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from crmsim import __version__
-
 if TYPE_CHECKING:
     from crmsim.scenario.schema import Scenario
 
@@ -37,7 +35,7 @@ class Interrupted(BaseException):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="crmsim")
+@click.version_option(package_name="crmsim", prog_name="crmsim")  # (looked up when asked)
 def cli() -> None:
     """crmsim: critical-raw-material supply-chain resilience simulator."""
 

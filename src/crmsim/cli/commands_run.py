@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
@@ -393,7 +393,7 @@ def _print_marginal(console: Console, table, level: float) -> None:
     for c in ("disruption", "events", "lost units", f"{_pct(level)} CI", "elsewhere", "median TTR"):
         t4.add_column(c, justify="left" if c == "disruption" else "right", no_wrap=True)
     for _, r in table.iterrows():
-        ci = "—" if np.isnan(r["ci_low"]) else f"{r['ci_low']:.4g} … {r['ci_high']:.4g}"
+        ci = "—" if math.isnan(r["ci_low"]) else f"{r['ci_low']:.4g} … {r['ci_high']:.4g}"
         t4.add_row(
             str(r["disruption"]),
             str(int(r["events"])),

@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -55,6 +54,8 @@ def parse_ttr(text: str | None, nodes: list[str]) -> dict[str, float] | None:
 
 
 def _fmt(value: object, digits: int = 0) -> str:
+    import pandas as pd
+
     if value is None or value is pd.NA:
         return "—"
     value = float(value)  # type: ignore[arg-type]

@@ -45,7 +45,10 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy import optimize, special, stats
+
+# scipy is imported where it is used, not here: loading a scenario (``crmsim validate``)
+# must not pay for ``scipy.stats`` (about half a second), and ``scipy.special`` is needed
+# only once a truncated normal is built.
 
 __all__ = [
     "MAX_DAYS",
@@ -101,10 +104,17 @@ class TruncatedNormal:
         # for loc < 0) to double precision: treated as one, so no ratio overflows.
         tiny = self.scale < 1e-12 * abs(self.loc) or self.scale < 1e-200
         self._point = max(self.loc, 0.0) if tiny else None
-        self._mass = 1.0 if self._point is not None else float(special.ndtr(self.loc / self.scale))
+        self._mass = 1.0
+        if self._point is None:
+            from scipy.special import ndtr, ndtri
+
+            self._ndtri = ndtri
+            self._mass = float(ndtr(self.loc / self.scale))
 
     @cached_property
     def _scipy(self) -> Any:
+        from scipy import stats
+
         return stats.truncnorm(-self.loc / self.scale, np.inf, loc=self.loc, scale=self.scale)
 
     def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -112,7 +122,7 @@ class TruncatedNormal:
         u = 1.0 - rng.random(size)  # (0, 1]
         if self._point is not None:
             return np.full(size, self._point)
-        x = self.loc - self.scale * special.ndtri(u * self._mass)
+        x = self.loc - self.scale * self._ndtri(u * self._mass)
         return np.maximum(x, 0.0)  # rounding only: the inversion is >= 0 in exact arithmetic
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
@@ -194,7 +204,9 @@ def normal_for_moments(mean: float, cv: float) -> tuple[float, float]:
         return mean, cv * mean
     # In units of the pre-truncation sd, the truncated mean is t + phi(t)/Phi(t) and the cv
     # falls monotonically in t from 1 (t -> -inf) to 0 (t -> inf).
-    t = optimize.brentq(lambda x: _cv_at(x) - cv, -20.0, 12.0, xtol=1e-13, rtol=1e-13)
+    from scipy.optimize import brentq
+
+    t = brentq(lambda x: _cv_at(x) - cv, -20.0, 12.0, xtol=1e-13, rtol=1e-13)
     m1 = truncated_normal(t, 1.0).mean()
     scale = mean / m1
     return t * scale, scale
