@@ -12,6 +12,8 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
+from cli_helpers import SerialCliRunner
+
 #: Long fuzzing runs: ``pytest tests/test_fuzz.py --hypothesis-profile=fuzz`` (thousands of
 #: mutated scenarios; the suite itself runs a few dozen).
 settings.register_profile(
@@ -73,5 +75,5 @@ def write_file(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def cli_runner() -> CliRunner:
-    """A click test runner (stdout and stderr kept apart)."""
-    return CliRunner()
+    """A click test runner (stdout and stderr kept apart), simulating with one worker."""
+    return SerialCliRunner()

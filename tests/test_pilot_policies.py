@@ -142,7 +142,7 @@ def test_konchoch_starts_producing_within_ten_years_in_about_half_the_replicatio
 )
 def test_crmsim_run_prints_the_producer_view(name, policy, expected):
     result = CliRunner().invoke(
-        cli, ["run", str(ROOT / "scenarios" / name), "-r", "2", "-p", policy]
+        cli, ["run", str(ROOT / "scenarios" / name), "-r", "2", "-p", policy, "-w", "1"]
     )
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
@@ -151,6 +151,8 @@ def test_crmsim_run_prints_the_producer_view(name, policy, expected):
 
 
 def test_crmsim_run_of_an_importer_scenario_prints_no_producer_view():
-    result = CliRunner().invoke(cli, ["run", str(ROOT / "scenarios" / "tutorial.yaml"), "-r", "1"])
+    result = CliRunner().invoke(
+        cli, ["run", str(ROOT / "scenarios" / "tutorial.yaml"), "-r", "1", "-w", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "producer-country view" not in result.output

@@ -45,10 +45,10 @@ WORKERS_OPTION = click.option(
     "-w",
     "--workers",
     type=click.IntRange(min=0),
-    default=1,
+    default=0,
     show_default=True,
-    help="Worker processes (0 = one per core; more than the cores are capped). "
-    "Results do not depend on it.",
+    help="Worker processes (0, the default = one per core; 1 = in this process; more than "
+    "the cores are capped). Results do not depend on it.",
 )
 
 

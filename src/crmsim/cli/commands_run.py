@@ -47,6 +47,13 @@ MARGINAL_HELP = (
     help="Directory for Parquet/CSV results and manifest.json.",
 )
 @WORKERS_OPTION
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the replications on this Dask cluster (pip install 'crmsim[dask]'). "
+    "Results are identical to a local run.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
 @click.option("--no-daily", is_flag=True, help="Do not keep replication 0's full daily record.")
 @click.option(
@@ -70,6 +77,7 @@ def run_command(
     no_daily: bool,
     policy: str,
     marginal: bool = False,
+    scheduler: str | None = None,
 ) -> None:
     """Simulate SCENARIO_FILE and report what was lost, how deep and for how long.
 
@@ -95,7 +103,9 @@ def run_command(
             raise SystemExit(1) from None
     before = _manifest_stamp(out)
     try:
-        _run(scenario_file, replications, seed, out, workers, no_daily, policy, marginal)
+        _run(
+            scenario_file, replications, seed, out, workers, no_daily, policy, marginal, scheduler
+        )
     except (KeyboardInterrupt, Interrupted):
         if out is None:
             what = ""
@@ -127,6 +137,7 @@ def _run(
     no_daily: bool,
     policy: str,
     marginal: bool,
+    scheduler: str | None = None,
 ) -> None:
     from crmsim.experiment import run_replications
     from crmsim.experiment.io import OutputError, find_non_finite, write_run
@@ -139,8 +150,17 @@ def _run(
     R = replications if replications is not None else scenario.experiment.replications
     s = seed if seed is not None else scenario.experiment.seed
     n_workers, capped = resolve_workers(None if workers == 0 else workers)
-    if capped:
+    if capped and scheduler is None:
         click.echo(f"warning: --workers {workers}: {capped}", err=True)
+    dask = None
+    if scheduler is not None:
+        from crmsim.experiment.pool import DaskExecutor
+
+        try:  # connect now: a wrong address is one line, before anything is simulated
+            dask = DaskExecutor(scheduler)
+        except (RuntimeError, ValueError, OSError) as exc:
+            click.echo(f"--scheduler {scheduler}: {exc}", err=True)
+            raise SystemExit(1) from None
     console = Console(stderr=True)
     try:
         # auto_refresh=False: no refresh thread, so worker processes are forked from a
@@ -171,10 +191,14 @@ def _run(
                 application=application,
                 progress=advance,
                 marginal=marginal,
+                scheduler=dask.client if dask is not None else None,
             )
     except WorkerError as exc:
         click.echo(f"crmsim run: {exc}; no results written", err=True)
         raise SystemExit(1) from None
+    finally:
+        if dask is not None:
+            dask.close()
     non_finite = find_non_finite(run, daily=out is not None)  # (the daily table: if written)
     if non_finite:
         for problem in non_finite:
@@ -191,6 +215,7 @@ def _run(
                     "replications": R,
                     "seed": s,
                     "workers": workers,
+                    "scheduler": scheduler,
                     "daily": not no_daily,
                     "policy": application.combination,
                     "policy_label": application.label,

@@ -352,6 +352,7 @@ def run_replications(
     progress: Callable[[int], None] | None = None,
     application: Any = None,
     marginal: bool = False,
+    scheduler: Any = None,
 ) -> RunResult:
     """Simulate ``replications`` independent replications of a scenario.
 
@@ -381,6 +382,10 @@ def run_replications(
         Also measure every event's marginal effect (``RunResult.marginal``,
         :meth:`RunResult.describe_marginal`): one more simulation per event, in this
         process.
+    scheduler : str or distributed.Client, optional
+        Run the replications on this Dask cluster (``tcp://HOST:PORT``, or a connected
+        client, which is left open) instead of local workers (``workers`` is then
+        ignored); the results are identical. Needs the ``dask`` extra.
 
     Returns
     -------
@@ -415,7 +420,7 @@ def run_replications(
     seed = int(seed if seed is not None else scenario.experiment.seed)
     if R < 1:
         raise ValueError(f"replications must be at least 1, not {R}")
-    n_workers, capped = resolve_workers(workers)
+    n_workers, capped = resolve_workers(workers if scheduler is None else 1)
     if capped:
         warnings.warn(capped, WorkersCappedWarning, stacklevel=2)
     n_workers = min(n_workers, R)
@@ -446,7 +451,17 @@ def run_replications(
         if progress:
             progress(len(batch))
 
-    if n_workers == 1:
+    if scheduler is not None:
+        from crmsim.experiment.pool import DaskExecutor
+
+        executor = DaskExecutor(scheduler)
+        try:
+            size = max(1, min(25, R // (executor.parallelism * 4) or 1))
+            chunks = (list(range(a, min(R, a + size))) for a in range(0, R, size))
+            executor.map_chunks(_chunk, (scenario, seed, application), chunks, collect, seed=seed)
+        finally:
+            executor.close()
+    elif n_workers == 1:
         prepared = _prepare(scenario)
         for r in range(R):
             collect([_one(scenario, seed, r, prepared, application)])
