@@ -194,13 +194,15 @@ class BandAccumulator:
         mid = np.empty(HISTOGRAM_BINS)
         mid[0], mid[-1] = 0.0, 1.0
         mid[1:-1] = (np.arange(inner) + 0.5) / inner
-        cum = np.cumsum(self._counts, axis=-1, dtype=np.int64)  # (H, S, B)
-        out = []
-        for qi in BAND_QUANTILES:
-            h = (self.replications - 1) * qi  # numpy's "linear" position
-            lo, hi = int(np.floor(h)), int(np.ceil(h))
-            # the bin holding the k-th smallest value (0-based): the first with cum > k
-            x_lo = mid[np.argmax(cum > lo, axis=-1)]
-            x_hi = mid[np.argmax(cum > hi, axis=-1)]
-            out.append(x_lo + (h - lo) * (x_hi - x_lo))
-        return np.stack(out)
+        out = np.empty((len(BAND_QUANTILES), *self._counts.shape[:2]))
+        step = 8  # days at a time: the cumulative counts of all days would double the memory
+        for d0 in range(0, self.days, step):
+            cum = np.cumsum(self._counts[d0 : d0 + step], axis=-1, dtype=np.int64)
+            for i, qi in enumerate(BAND_QUANTILES):
+                h = (self.replications - 1) * qi  # numpy's "linear" position
+                lo, hi = int(np.floor(h)), int(np.ceil(h))
+                # the bin holding the k-th smallest value (0-based): the first with cum > k
+                x_lo = mid[np.argmax(cum > lo, axis=-1)]
+                x_hi = mid[np.argmax(cum > hi, axis=-1)]
+                out[i, d0 : d0 + step] = x_lo + (h - lo) * (x_hi - x_lo)
+        return out

@@ -128,14 +128,32 @@ def _one(
     )
 
 
-@dataclass(frozen=True)
-class _Kept:
-    """What the run keeps of a replication once its daily performance is in the bands."""
+class _Gather:
+    """Per-replication tables, folded into blocks as they arrive; one table at the end.
 
-    replication: int
-    summary: dict[str, Any]
-    market_summary: pd.DataFrame
-    disruptions: pd.DataFrame
+    The table is the concatenation of the replications' tables in replication order, each
+    with a ``replication`` column (the same as concatenating them all at once, sorted).
+    """
+
+    #: Tables folded into one block at a time.
+    BLOCK = 128
+
+    def __init__(self) -> None:
+        self.blocks: list[pd.DataFrame] = []
+        self.pending: list[pd.DataFrame] = []
+
+    def add(self, replication: int, table: pd.DataFrame) -> None:
+        if len(table):
+            self.pending.append(table.assign(replication=replication))
+        if len(self.pending) >= self.BLOCK:
+            self.blocks.append(pd.concat(self.pending, ignore_index=True))
+            self.pending = []
+
+    def frame(self) -> pd.DataFrame:
+        out = _concat([*self.blocks, *self.pending])
+        if len(out):
+            out = out.sort_values("replication", kind="stable", ignore_index=True)
+        return out
 
 
 def _chunk(payload: tuple[Scenario, int, Any], reps: list[int]) -> list[_Rep]:
@@ -426,7 +444,10 @@ def run_replications(
     n_workers = min(n_workers, R)
     # Each replication's daily performance goes into the bands as it arrives and is then
     # dropped: memory does not grow with R (crmsim.experiment.bands).
-    kept: list[_Kept] = []
+    # The per-replication tables are folded into blocks as they arrive (a few hundred
+    # small DataFrames cost far more memory than one table of the same rows).
+    rows: list[dict[str, Any]] = []
+    per_market, events = _Gather(), _Gather()
     acc: list[BandAccumulator] = []
 
     def collect(batch: Sequence[_Rep]) -> None:
@@ -435,19 +456,16 @@ def run_replications(
                 markets = [str(m) for m in rep.market_summary.get("market", [])]
                 acc.append(BandAccumulator(markets, len(rep.overall), R))
             acc[0].add(rep.replication, rep.performance, rep.overall)
-            kept.append(
-                _Kept(
-                    rep.replication,
-                    {
-                        "replication": rep.replication,
-                        **rep.summary,
-                        "simpy_events": rep.stats["simpy_events"],
-                        "seconds": rep.stats["seconds"],
-                    },
-                    rep.market_summary,
-                    rep.disruptions,
-                )
+            rows.append(
+                {
+                    "replication": rep.replication,
+                    **rep.summary,
+                    "simpy_events": rep.stats["simpy_events"],
+                    "seconds": rep.stats["seconds"],
+                }
             )
+            per_market.add(rep.replication, rep.market_summary)
+            events.add(rep.replication, rep.disruptions)
         if progress:
             progress(len(batch))
 
@@ -470,10 +488,10 @@ def run_replications(
         run_pooled(
             _chunk, (scenario, seed, application), R, n_workers, collect, chunk_size=size, seed=seed
         )
-    kept.sort(key=lambda rep: rep.replication)
-    summary = pd.DataFrame([rep.summary for rep in kept])
-    market_summary = _concat(rep.market_summary.assign(replication=rep.replication) for rep in kept)
-    disruptions = _concat(rep.disruptions.assign(replication=rep.replication) for rep in kept)
+    rows.sort(key=lambda row: int(row["replication"]))
+    summary = pd.DataFrame(rows)
+    market_summary = per_market.frame()
+    disruptions = events.frame()
     bands = acc[0].table()
     first = simulate(scenario, seed, replication=0, record="daily") if keep_first_daily else None
     effects = _marginal(scenario, seed, R) if marginal else None
