@@ -150,10 +150,12 @@ def _stage_split(s: Any, reps: int) -> dict[str, float] | str:
     stage_of: dict[int, str] = {}
     stage = "0. set-up"
     for k, text in enumerate(lines):
-        m = re.match(r"\s{8}# (\d+)\. ([^.:(]+)", text)
+        m = re.match(r"\s{8,12}# (\d+)\. ([^.:(,]+)", text)
         if m:
             stage = f"{m.group(1)}. {m.group(2).strip()}"
-        stage_of[first + k] = stage
+        # re-sourcing is one call inside the ordering stage: shown on its own
+        resourcing = "self._resource(" in text
+        stage_of[first + k] = "5r. Re-sourcing (Engine._resource)" if resourcing else stage
     lp = LineProfiler()
     lp.add_function(settle)
     lp.enable_by_count()
@@ -169,8 +171,8 @@ def _stage_split(s: Any, reps: int) -> dict[str, float] | str:
 
 
 def _stage_no(name: str) -> float:
-    m = re.match(r"(\d+)\.", name)
-    return float(m.group(1)) if m else 99.0
+    m = re.match(r"(\d+)(r?)\.", name)
+    return float(m.group(1)) + (0.5 if m.group(2) else 0.0) if m else 99.0
 
 
 def _stage_split_by_function(s: Any, reps: int) -> dict[str, float]:
@@ -334,7 +336,7 @@ def main() -> None:
 
 
 def _ms(x: float) -> str:
-    return f"{x * 1e3:.3g} ms"
+    return f"{x:.3g} s" if x >= 1 else f"{x * 1e3:.3g} ms"
 
 
 def report(res: dict[str, Any], args: Any, src: Path | None, lo: int, hi: int, sizes: Any) -> str:
