@@ -12,6 +12,7 @@ first) is kept for inspection. Worker processes are managed by
 from __future__ import annotations
 
 import hashlib
+import threading
 import warnings
 import weakref
 from collections import OrderedDict
@@ -34,6 +35,7 @@ __all__ = ["BAND_QUANTILES", "PREPARED_CACHE_SIZE", "RunResult", "run_replicatio
 PREPARED_CACHE_SIZE = 16
 
 _prepared: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+_prepared_lock = threading.Lock()  # (a Dask worker runs tasks in threads)
 _keys: dict[int, tuple[weakref.ref[Scenario], str]] = {}
 
 
@@ -83,19 +85,21 @@ def _prepare(scenario: Scenario) -> tuple[Any, Any]:
     every chunk a worker runs, every batch of a comparison and every call in this process
     reuse them; forked workers inherit what the parent built. The engine only reads them.
     """
-    key = scenario_key(scenario)
-    hit = _prepared.get(key)
-    if hit is not None:
-        _prepared.move_to_end(key)
-        return hit
+    with _prepared_lock:
+        key = scenario_key(scenario)
+        hit = _prepared.get(key)
+        if hit is not None:
+            _prepared.move_to_end(key)
+            return hit
     from crmsim.engine.layout import build_layout
     from crmsim.network.graph import build_graph
 
     G = build_graph(scenario)
     built = (G, build_layout(G, scenario.simulation.switching_delay_days))
-    _prepared[key] = built
-    while len(_prepared) > PREPARED_CACHE_SIZE:
-        _prepared.popitem(last=False)
+    with _prepared_lock:
+        _prepared[key] = built
+        while len(_prepared) > PREPARED_CACHE_SIZE:
+            _prepared.popitem(last=False)
     return built
 
 
