@@ -252,6 +252,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="runs per timing (medians reported)")
     ap.add_argument("--quick", action="store_true", help="small sizes and counts: a smoke run")
     ap.add_argument("--src", type=Path, default=None, help="measure this checkout's src/")
+    ap.add_argument("--before-src", type=Path, default=None,
+                    help="also measure the pilot with this checkout's src/, side by side, as "
+                    "the 'today' of the pilot target")  # fmt: skip
     ap.add_argument("--skip", nargs="*", default=[], help="parts to skip: compare supplynetpy")
     ap.add_argument("--write", action="store_true", help="append the tables to RESULTS.md")
     ap.add_argument("--save-before", action="store_true", help=f"write {BEFORE_FILE.name}")
@@ -288,6 +291,9 @@ def main() -> None:
                      else ""), flush=True)  # fmt: skip
         p = measure("pilot", 4 if args.quick else 20, src=src)
         res.setdefault("pilot", []).append(p["seconds_per_rep"])
+        if args.before_src:
+            b = measure("pilot", 4 if args.quick else 20, src=args.before_src.resolve())
+            res.setdefault("pilot_before", []).append(b["seconds_per_rep"])
     if "supplynetpy" not in args.skip:
         try:
             snp = [measure("supplynetpy", 100, src=src)["seconds"] for _ in range(runs)]
@@ -343,6 +349,9 @@ def report(res: dict[str, Any], args: Any, src: Path | None, lo: int, hi: int, s
     crm = {n: med(v) for n, v in res["crmsim"].items()}
     flo = {n: med(v) for n, v in res["floor"].items()}
     before = json.loads(BEFORE_FILE.read_text()) if BEFORE_FILE.exists() else {}
+    if res.get("pilot_before"):
+        before = {"pilot_seconds_per_rep": med(res["pilot_before"]),
+                  "when": f"the same run, {args.before_src}"}  # fmt: skip
     pilot = med(res["pilot"])
     mem = res["memory"]
     rows: list[tuple[str, str, str]] = []
@@ -393,8 +402,10 @@ def report(res: dict[str, Any], args: Any, src: Path | None, lo: int, hi: int, s
         f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
         f"`python benchmarks/issue11.py{' --quick' if args.quick else ''}"
-        f"{' --src ' + str(src) if src else ''}`: medians of {1 if args.quick else args.runs} "
-        f"run(s), each measurement in a fresh process; Python {platform.python_version()}, "
+        f"{' --src ' + str(src) if src else ''}"
+        f"{' --before-src ' + str(args.before_src) if args.before_src else ''}`: "
+        f"medians of {1 if args.quick else args.runs} run(s), each measurement in a fresh "
+        f"process; Python {platform.python_version()}, "
         f"{os.cpu_count()} cores; load average {la0[0]:.1f} at the start and {la1[0]:.1f} at "
         f"the end (the machine is shared: timings are only comparable within this run); "
         f"{res['minutes']:.0f} min.",

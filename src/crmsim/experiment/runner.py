@@ -154,10 +154,12 @@ class _Gather:
             self.pending = []
 
     def frame(self) -> pd.DataFrame:
-        out = _concat([*self.blocks, *self.pending])
+        parts, self.blocks, self.pending = [*self.blocks, *self.pending], [], []
+        out = _concat(parts)
+        del parts  # (the blocks go as soon as they are copied: at most two copies at once)
         if len(out):
             out = out.sort_values("replication", kind="stable", ignore_index=True)
-        return out
+        return _front(out)
 
 
 def _chunk(payload: tuple[Scenario, int, Any], reps: list[int]) -> list[_Rep]:
@@ -504,8 +506,8 @@ def run_replications(
         seed,
         R,
         summary,
-        _front(market_summary),
-        _front(disruptions),
+        market_summary,
+        disruptions,
         bands,
         first,
         confidence=scenario.experiment.confidence,

@@ -41,14 +41,15 @@ from __future__ import annotations
 
 import math
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# scipy is imported where it is used, not here: loading a scenario (``crmsim validate``)
-# must not pay for ``scipy.stats`` (about half a second), and ``scipy.special`` is needed
-# only once a truncated normal is built.
+# numpy and scipy are imported where they are used, not here: loading and checking a
+# scenario (``crmsim validate``) draws nothing, so it does not pay for them (``scipy.stats``
+# alone takes about half a second).
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "MAX_DAYS",
@@ -87,6 +88,7 @@ class TruncatedNormal:
 
     Examples
     --------
+    >>> import numpy as np
     >>> d = TruncatedNormal(0.0, 1.0)  # half-normal: mean sqrt(2/pi)
     >>> round(d.mean(), 6)
     0.797885
@@ -113,12 +115,15 @@ class TruncatedNormal:
 
     @cached_property
     def _scipy(self) -> Any:
+        import numpy as np
         from scipy import stats
 
         return stats.truncnorm(-self.loc / self.scale, np.inf, loc=self.loc, scale=self.scale)
 
     def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """``size`` draws from the Generator ``rng`` (never global state)."""
+        import numpy as np
+
         u = 1.0 - rng.random(size)  # (0, 1]
         if self._point is not None:
             return np.full(size, self._point)
@@ -127,6 +132,8 @@ class TruncatedNormal:
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """Distribution function at ``x``."""
+        import numpy as np
+
         if self._point is not None:
             return (np.asarray(x) >= self._point).astype(float)
         return np.asarray(self._scipy.cdf(x), dtype=float)
@@ -395,6 +402,8 @@ class Dist(BaseModel):
         float or numpy.ndarray
             Non-negative draws.
         """
+        import numpy as np
+
         fam = self.family
         n = 1 if size is None else size
         if fam == "fixed":
