@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,20 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from cli_helpers import SerialCliRunner
+
+# The suite checks English labels unless a test chooses a language: a developer's
+# CRMSIM_LANG must not change what it sees (read when crmsim.i18n is imported).
+os.environ.pop("CRMSIM_LANG", None)
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Every test starts in English and cannot leave another language behind."""
+    from crmsim.i18n import set_language
+
+    set_language("en")
+    yield
+    set_language("en")
 
 #: Long fuzzing runs: ``pytest tests/test_fuzz.py --hypothesis-profile=fuzz`` (thousands of
 #: mutated scenarios; the suite itself runs a few dozen).

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from crmsim.engine import ConsistencyError, Engine, SimulationResult, simulate
+from crmsim.engine import BatchEngine, ConsistencyError, Engine, SimulationResult, simulate, stages
 from crmsim.engine.consistency import check_all
 from crmsim.scenario.loader import scenario_from_dict
 
@@ -81,7 +81,8 @@ DELAY = {
 
 def _run(engine: Engine) -> SimulationResult:
     engine.run()
-    return SimulationResult("faults", engine.seed, 0, engine.stats, engine)
+    assert engine.result is not None
+    return SimulationResult("faults", engine.seed, 0, engine.stats, engine.result)
 
 
 def _failed(engine: Engine) -> set[str]:
@@ -96,12 +97,18 @@ def test_the_unbroken_run_passes_every_check():
     assert (res.recycling["collected"] > 0).all()
 
 
-def test_a_logistics_delay_that_drops_goods_from_the_calendar_is_caught(monkeypatch):
-    def lossy(self, edges, day, factor):
-        for e in edges:
-            self.arrivals[day + 1 : self.T, e] = 0.0  # goods vanish; the counter keeps them
+def _plant(eng: Engine, **changes) -> Engine:
+    """Plant a fault in the per-scenario arrays of one engine (never the shared ones)."""
+    eng.batch.state.st = replace(eng.batch.state.st, **changes)
+    return eng
 
-    monkeypatch.setattr(Engine, "_delay_in_transit", lossy)
+
+def test_a_logistics_delay_that_drops_goods_from_the_calendar_is_caught(monkeypatch):
+    def lossy(s, r, edges, day, factor):
+        for e in edges:
+            s.ring[:, r, e] = 0.0  # goods vanish; the counter keeps them
+
+    monkeypatch.setattr(stages, "delay_in_transit", lossy)
     eng = Engine(_two_tier([DELAY]), seed=3)
     res = _run(eng)
     res.check_conservation()  # the ledger alone does not see it (it trusts the counter)
@@ -113,7 +120,8 @@ def test_a_logistics_delay_that_drops_goods_from_the_calendar_is_caught(monkeypa
 
 def test_a_recipe_coefficient_ignored_in_consumption_is_caught():
     eng = Engine(_two_tier(), seed=3)
-    eng._prod_coef = np.ones_like(eng._prod_coef)  # takes 1 ore per unit instead of 2
+    # Takes 1 ore per unit instead of 2.
+    _plant(eng, prod_coef=np.ones_like(eng.batch.static.prod_coef))
     res = _run(eng)
     res.check_conservation()  # consumed_m follows the same wrong number: still balances
     with pytest.raises(ConsistencyError, match="consumption_matches_recipes") as err:
@@ -122,13 +130,13 @@ def test_a_recipe_coefficient_ignored_in_consumption_is_caught():
 
 
 def test_end_of_life_material_disappearing_from_a_recycler_is_caught(monkeypatch):
-    settle = Engine._settle
+    settle = BatchEngine._settle
 
     def leaky(self, d):
         settle(self, d)
-        self.pool *= 0.9  # a tenth of what awaits recovery vanishes each day
+        self.state.pool *= 0.9  # a tenth of what awaits recovery vanishes each day
 
-    monkeypatch.setattr(Engine, "_settle", leaky)
+    monkeypatch.setattr(BatchEngine, "_settle", leaky)
     res = _run(Engine(_two_tier(), seed=3))
     res.check_conservation()  # end-of-life material is outside the material ledger
     with pytest.raises(ConsistencyError, match="recycling_pool_balances"):
@@ -138,9 +146,11 @@ def test_end_of_life_material_disappearing_from_a_recycler_is_caught(monkeypatch
 def test_end_of_life_split_between_two_recyclers_ignored_is_caught():
     eng = Engine(_two_tier(), seed=3)
     # Each recycler collects the market's whole end of life instead of half of it.
-    eng.recycling = [
-        replace(p, sources=tuple((c, 1.0, k) for c, _, k in p.sources)) for p in eng.recycling
+    recycling = [
+        replace(p, sources=tuple((c, 1.0, k) for c, _, k in p.sources))
+        for p in eng.batch.static.recycling
     ]
+    _plant(eng, recycling=recycling)
     assert {v for v in _failed(eng)} == {"end_of_life_bounded"}
 
 
@@ -153,13 +163,26 @@ def test_a_clip_that_fires_is_a_failure_not_a_fix():
         "duration": 40,
     }
     eng = Engine(_two_tier([outage]), seed=3)
-    eng._slot_groups = None  # production no longer limited by its inputs
+    _plant(eng, slot_groups=None)  # production no longer limited by its inputs
     res = _run(eng)
     found = check_all(res._engine, strict=False)
     clipped = [v for v in found if v.invariant == "no_negative_stock_before_clip"]
     assert [v.where for v in clipped] == ["node maker, input ore"]
     assert clipped[0].actual < -1  # it went well below zero before the clip hid it
     assert (res.daily["on_hand"] >= 0).all()  # which the on-hand record cannot show
+
+
+def test_a_planted_fault_does_not_leak_into_other_runs():
+    from crmsim.engine.layout import build_layout
+    from crmsim.network.graph import build_graph
+
+    s = _two_tier()
+    G = build_graph(s)
+    lay = build_layout(G)
+    planted = _plant(Engine(s, 3, layout=lay, graph=G), slot_groups=None)
+    other = Engine(s, 3, layout=lay, graph=G)  # shares the layout's arrays
+    assert planted.batch.state.st.slot_groups is None
+    assert other.batch.state.st.slot_groups is not None
 
 
 def test_a_nan_in_the_ledger_fails_both_balance_checks():

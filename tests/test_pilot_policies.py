@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -105,6 +106,66 @@ def test_konchoch_starts_producing_within_ten_years_in_about_half_the_replicatio
     # Without the option it never produces.
     res = simulate(base, base.experiment.seed, replication=0, record="summary")
     assert "production_started" not in set(res.levers["event"])
+
+
+def konchoch_shipments(res) -> dict[str, float]:
+    """Scored-horizon shipments from Konchoch, per buyer."""
+    eng = res._engine
+    lay = eng.layout
+    i = lay.node_index["deposit_konchoch"]
+    return {
+        lay.nodes[int(v)]: float(q)
+        for v, q in zip(
+            lay.edge_dst[lay.edge_src == i], eng.edge_shipped[lay.edge_src == i], strict=True
+        )
+    }
+
+
+def test_developed_konchoch_sells_metal_to_users_whose_chinese_supply_is_restricted():
+    # Replication 5 (seed 20240915): development starts on day 2113 with a capacity factor
+    # of 1.07; the EU's and the US's Chinese edges are export-restricted all decade, so
+    # the orders their quotas cannot carry are re-sourced to Konchoch's metal.
+    base = load_scenario(ROOT / "scenarios" / "tajikistan_antimony_10y.yaml")
+    app = apply_policies(base, "develop_konchoch").scenario
+    seed = base.experiment.seed
+    dev = simulate(app, seed, replication=5, record="summary")
+    started = dev.levers[dev.levers["event"] == "production_started"]
+    assert started["day"].tolist() == [2113.0]
+    sold = konchoch_shipments(dev)
+    assert sold["market_eu"] > 1000, sold
+    assert sold["market_usa"] > 1000, sold
+    ref = simulate(base, seed, replication=5, record="summary")
+    fill = {
+        name: r.market_summary.set_index("market")["fill_rate"]
+        for name, r in (("dev", dev), ("ref", ref))
+    }
+    assert fill["dev"]["market_eu"] > fill["ref"]["market_eu"] + 0.02
+    assert fill["dev"]["market_usa"] > fill["ref"]["market_usa"] + 0.02
+    assert fill["dev"]["market_chn"] == pytest.approx(fill["ref"]["market_chn"], abs=1e-9)
+    # Before it produces nothing is re-sourced to it: a replication without development
+    # (replication 0) sells nothing and leaves every user as in the baseline.
+    none = simulate(app, seed, replication=0, record="summary")
+    assert "production_started" not in set(none.levers["event"])
+    assert sum(konchoch_shipments(none).values()) == 0.0
+    base0 = simulate(base, seed, replication=0, record="summary")
+    pd.testing.assert_frame_equal(none.market_summary, base0.market_summary)
+
+
+def test_ten_year_demand_grows_one_and_a_half_percent_a_year():
+    # growth_per_year 0.015 on the four users' markets: the mean of the tenth scored year
+    # over the first is 1.015^9 = 1.143 (each year's mean: cv 0.1 over 365 days, so the
+    # ratio's standard error is about 0.01); the battery market stays flat.
+    base = load_scenario(ROOT / "scenarios" / "tajikistan_antimony_10y.yaml")
+    res = simulate(base, base.experiment.seed, replication=0)
+    md = res.market_daily
+    for market, ratio in (
+        ("market_eu", 1.015**9),
+        ("market_chn", 1.015**9),
+        ("usa_batteries", 1.0),
+    ):
+        d = md[md["market"] == market].set_index("day")["demand"]
+        got = d.loc[3285:3649].mean() / d.loc[0:364].mean()
+        assert got == pytest.approx(ratio, abs=0.03), (market, got)
 
 
 # --- crmsim run on the pilots shows the pilot's own options and producer figures --------

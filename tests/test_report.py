@@ -42,6 +42,13 @@ def reports(tmp_path_factory) -> dict[str, Path]:
                       "--out", str(html)])  # fmt: skip
         assert res.exit_code == 0, res.output
         files[path.stem] = html
+    # One report in Ukrainian, for the browser (Cyrillic text, the same layout).
+    html = out / "tajikistan_antimony.uk.html"
+    res = invoke(["report", str(ROOT / "scenarios" / "tajikistan_antimony.yaml"), "-r", "3",
+                  "-s", "5", "--flow-replications", "1", "--lang", "uk",
+                  "--out", str(html)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    files["tajikistan_antimony.uk"] = html
     return files
 
 
@@ -275,7 +282,7 @@ def _console_errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
 
 
-@pytest.mark.parametrize("name", [p.stem for p in SCENARIOS])
+@pytest.mark.parametrize("name", [p.stem for p in SCENARIOS] + ["tajikistan_antimony.uk"])
 def test_report_renders_in_chromium_with_every_image_loaded(reports, browser, name, tmp_path):
     html = reports[name].read_text(encoding="utf-8")
     n_img = len(parts(html).images)
@@ -366,8 +373,10 @@ def test_plot_a_compare_folder(compare_dir):
     assert {"network", "disruptions", "forest", "cost_resilience", "supply_by_country",
             "crma"} <= names  # fmt: skip
     assert {p.stem for p in figs.glob("*.svg")} == names
-    # No daily bands in a compare folder: those figures are left out, not drawn empty.
-    assert "performance" not in names
+    # A compare folder keeps the daily bands of every variant: the daily-performance
+    # figure is drawn; it has no daily record, so no triangle and no secondary supply.
+    assert "performance" in names
+    assert not {"triangle", "secondary_supply"} & names
 
 
 def test_plot_a_run_folder_with_stress_results(tmp_path):

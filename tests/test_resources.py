@@ -156,7 +156,8 @@ def test_show_prints_the_tajik_resource_table_and_options(name, tmp_path):
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Resources by UNFC-2019 class" in out
-    assert "deposit_konchoch (TJK, sb_concentrate): E2 F2.1 G2" in out
+    material = "sb_metal" if "10y" in name else "sb_concentrate"  # 10 y: integrated project
+    assert f"deposit_konchoch (TJK, {material}): E2 F2.1 G2" in out
     assert "Development Pending: 300,000 t, moderate confidence" in out
     assert "Producer country TJK (home): its own options: msme_smelter_tjk" in out
     assert "develop_konchoch" in out

@@ -30,6 +30,7 @@ from crmsim.experiment.stress import (
 from crmsim.scenario.loader import scenario_from_dict
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
+SCENARIOS_BY_STEM = {p.stem: p for p in SCENARIOS}
 
 
 def chain(S: int = 10, sp: int = 5, sm: int = 7, L1: int = 3, L2: int = 2):
@@ -211,6 +212,170 @@ def test_the_alternatives_own_switching_delay_decides() -> None:
     assert both(backup(switch=12, default_switch=3), "a") == (expected, expected)
 
 
+def two_markets(backup: str | None = None, S: int = 4, sm1: int = 10, beta: float = 0.4):
+    """Mine a (S days of stock) -> near (sm1 days) and far (60 days), 10/day each.
+
+    ``backup``: None; ``"undeveloped"`` — a qualified back-up into ``near`` that is a
+    deposit not On Production (no spare capacity); ``"spare"`` — a qualified back-up into
+    ``near`` with spare capacity ``beta × demand`` (same lead time, default switching
+    delay 7).
+    """
+    nodes: list[dict] = [
+        {
+            "id": "a",
+            "role": "mine",
+            "country": "CHN",
+            "output": "metal",
+            "capacity": 40,
+            "stock_days": S,
+        },
+        {
+            "id": "near",
+            "role": "market",
+            "country": "DEU",
+            "demand": {"mean": 10},
+            "stock_days": sm1,
+        },
+        {"id": "far", "role": "market", "country": "FRA", "demand": {"mean": 10}, "stock_days": 60},
+    ]
+    edges: list[dict] = [
+        {"from": "a", "to": "near", "lead_time": 4},
+        {"from": "a", "to": "far", "lead_time": 4},
+    ]
+    if backup == "undeveloped":
+        nodes.append(
+            {
+                "id": "b",
+                "role": "mine",
+                "country": "DEU",
+                "output": "metal",
+                "capacity": 10 * beta,
+                "unfc": "E2 F2.1 G2",
+            }
+        )
+    elif backup == "spare":
+        nodes.append(
+            {
+                "id": "b",
+                "role": "processor",
+                "country": "DEU",
+                "output": "metal",
+                "capacity": 10 * beta,
+                "stock_days": 1,
+            }
+        )
+    if backup is not None:
+        edges.append({"from": "b", "to": "near", "lead_time": 4, "share": 0.0, "qualified": True})
+    return scenario_from_dict(
+        {
+            "crmsim": 1,
+            "name": "two markets",
+            "horizon_days": 100,
+            "warmup_days": 30,
+            "materials": [{"id": "metal"}],
+            "nodes": nodes,
+            "edges": edges,
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", [None, "undeveloped"])
+def test_out_node_ships_pro_rata_beside_an_alternative_without_spare_capacity(
+    kind: str | None,
+) -> None:
+    # a ends a day with S − 1 = 3 days of its 20/day and ships them pro rata to its
+    # planned open orders: near gets 3 days, then lives on its own 10 days: 13. A
+    # qualified back-up that can never take an order (not On Production) changes nothing;
+    # counted as an alternative it let the LP send all of a's stock to near (16 days).
+    assert both(two_markets(kind), "a") == (13.0, 13.0)
+
+
+def test_out_node_ships_its_stock_at_once_and_pro_rata_before_orders_move() -> None:
+    # a ships its 3 days of stock pro rata on days 0–2 (its orders move only from day 7);
+    # the back-up accepts 4/day for near from day 7 to D − 1, made the next day. Near has
+    # 10 days + 3 days of a's stock: no loss while D − 3 − 0.4 (D − 8) ≤ 10. Free to hold
+    # a's stock back and send it all to near later, the LP found 21.
+    expected = math.floor((10 + 3 - 0.4 * 8) / 0.6 + 1e-9)
+    assert expected == 16
+    assert both(two_markets("spare"), "a") == (expected, expected)
+
+
+def shared_backup(sm1: int = 10, sm2: int = 30, spare: float = 8):
+    """Supplier a (no stock to ship) -> m1 (sm1 days), m2 (sm2 days), 10/day each; b, with
+    no planned flow and capacity ``spare``, a qualified back-up for both (default delay 7).
+    """
+    nodes = [
+        {
+            "id": "a",
+            "role": "processor",
+            "country": "CHN",
+            "output": "metal",
+            "capacity": 40,
+            "stock_days": 1,
+        },
+        {
+            "id": "b",
+            "role": "processor",
+            "country": "DEU",
+            "output": "metal",
+            "capacity": spare,
+            "stock_days": 1,
+        },
+        {"id": "m1", "role": "market", "country": "DEU", "demand": {"mean": 10}, "stock_days": sm1},
+        {"id": "m2", "role": "market", "country": "FRA", "demand": {"mean": 10}, "stock_days": sm2},
+    ]
+    edges = [
+        {"from": "a", "to": "m1", "lead_time": 4},
+        {"from": "a", "to": "m2", "lead_time": 4},
+        {"from": "b", "to": "m1", "lead_time": 4, "share": 0.0, "qualified": True},
+        {"from": "b", "to": "m2", "lead_time": 4, "share": 0.0, "qualified": True},
+    ]
+    return scenario_from_dict(
+        {
+            "crmsim": 1,
+            "name": "shared back-up",
+            "horizon_days": 100,
+            "warmup_days": 30,
+            "materials": [{"id": "metal"}],
+            "nodes": nodes,
+            "edges": edges,
+        }
+    )
+
+
+def test_a_shared_alternative_is_split_and_ships_as_the_engine_does() -> None:
+    # Both markets re-source the same orders to b from day 7, so b's 8 a day of spare
+    # capacity is split 4 and 4 (the engine scales every request alike), and b, holding
+    # only those orders, ships them pro rata: m1 lives as with a back-up of β = 0.4,
+    # floor((10 − 0.4 × 8) / 0.6) = 11 days. An LP free to give b's spare to m1 found 18;
+    # one free to ship m2's share to m1 first (b makes what both ordered), 12.
+    expected = _backup_by_hand(10, 0.4, 7)
+    assert expected == 11
+    assert both(shared_backup(), "a") == (expected, expected)
+
+
+def test_lp_falls_back_to_the_dual_simplex(monkeypatch: pytest.MonkeyPatch) -> None:
+    # HiGHS's interior point can stop with a numerical "solve error" (status 4) on a small
+    # well-posed LP (the one of `two_markets()` at 15 days did, before the rules above).
+    import crmsim.experiment.stress as stress_module
+
+    real = stress_module.linprog
+    methods: list[str] = []
+
+    def flaky(*args, **kwargs):
+        methods.append(kwargs["method"])
+        res = real(*args, **kwargs)
+        if kwargs["method"] == "highs-ipm":
+            res.status, res.message = 4, "Solve error"
+        return res
+
+    monkeypatch.setattr(stress_module, "linprog", flaky)
+    m = StressModel.of(two_markets())
+    assert lp_survives(m, "a", 13)
+    assert not lp_survives(m, "a", 14)
+    assert methods == ["highs-ipm", "highs-ds"] * 2
+
+
 def test_paper_convention_by_hand() -> None:
     # Static LP: stock on hand and in transit, no lead times, production at capacity × t.
     # Chain: mine (S−1) + plant (sp+1) + city (sm−1) days on hand, plus L1 + L2 days in
@@ -246,19 +411,116 @@ def test_lp_start_state_is_the_simulators(path: Path) -> None:
     np.testing.assert_allclose(m.out0, eng.rec_out[W - 1], rtol=1e-9, atol=1e-9)
 
 
+# ------------------------------------------------------------------ engine defect
+ENGINE_ORDER_DEFECT = (
+    "engine defect (docs/stress.md, 'Where the LP and the simulator differ'): a "
+    "make-to-order node's order-up-to target adds the inputs for *this morning's* open "
+    "orders although today's production has already used the inputs for them (core.py "
+    "step 5; its comment says 'beyond stock'), so its orders echo its own production "
+    "changes, coef × (p(t) − p(t−1)), on top of its customers' orders; once an input runs "
+    "short this feedback swings its orders with growing amplitude"
+)
+
+
+def bullwhip():
+    """Mines a (80 %) and b (20 %) -> make-to-order plant (5 days) -> city (30 days).
+
+    b is out for the whole horizon; a has stock and spare capacity, so it ships every
+    order it gets.
+    """
+    return scenario_from_dict(
+        {
+            "crmsim": 1,
+            "name": "bullwhip",
+            "horizon_days": 120,
+            "warmup_days": 30,
+            "materials": [{"id": "ore"}, {"id": "metal"}],
+            "nodes": [
+                {
+                    "id": "a",
+                    "role": "mine",
+                    "country": "AUS",
+                    "output": "ore",
+                    "capacity": 100,
+                    "stock_days": 7,
+                },
+                {
+                    "id": "b",
+                    "role": "mine",
+                    "country": "CHL",
+                    "output": "ore",
+                    "capacity": 100,
+                    "stock_days": 1,
+                },
+                {
+                    "id": "plant",
+                    "role": "processor",
+                    "country": "DEU",
+                    "output": "metal",
+                    "capacity": 100,
+                    "recipe": {"ore": 1},
+                    "stock_days": 5,
+                },
+                {
+                    "id": "city",
+                    "role": "market",
+                    "country": "DEU",
+                    "demand": {"mean": 10},
+                    "stock_days": 30,
+                },
+            ],
+            "edges": [
+                {"from": "a", "to": "plant", "share": 0.8, "lead_time": 3},
+                {"from": "b", "to": "plant", "share": 0.2, "lead_time": 3},
+                {"from": "plant", "to": "city", "lead_time": 1},
+            ],
+            "disruptions": [
+                {
+                    "id": "b_out",
+                    "kind": "outage",
+                    "target": {"node": "b"},
+                    "start": 0,
+                    "duration": 120,
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ENGINE_ORDER_DEFECT)
+def test_make_to_order_orders_follow_its_customers_orders() -> None:
+    # The city orders 10 a day, every day; the plant passes that on, 80 % to a, and a
+    # fills it from stock: a ships 8.0 every day, whatever the plant's own output does
+    # once b's share is missing (its stock of ore runs out on day 32). Today a ships 6.4
+    # on day 33, then 9.28, 6.98, 10.05, … 19.06, 0 (day 58, an order clipped at 0) and
+    # about 24 a day by day 80.
+    res = simulate(bullwhip(), seed=0)
+    daily = res.daily
+    shipped = daily.loc[(daily["node"] == "a") & (daily["day"] >= 0), "shipped"]
+    assert len(shipped) == 120
+    np.testing.assert_allclose(shipped, 8.0, rtol=1e-9)
+
+
 # ------------------------------------------------------------------ shipped scenarios
 # The default run checks every node of every shipped scenario with outages of up to
-# QUICK_CAP days (an LP over a 365-day outage takes tens of seconds on a loaded machine);
-# CRMSIM_STRESS_FULL=1 checks the full horizon. A full run (docs/stress.md) agrees within
-# one day on every node except the two below, where the simulator's order-up-to rule
-# (its target covers the inputs for its open orders) makes the Chinese smelter's orders
-# swing once its concentrate runs out, and the simulator survives a little less than the
-# LP's smooth orders allow: (tts_lp, tts_sim).
+# QUICK_CAP days (an LP over a 365-day outage takes seconds to tens of seconds);
+# CRMSIM_STRESS_FULL=1 checks each node over the horizon, at most FULL_CAP days (the
+# ten-year file's LPs over 3 650-day outages would take hours). There the LP and the
+# simulator agree within one day on every node except those in ENGINE_DEFECT, where the
+# engine's make-to-order order rule (the strict xfail above) decides the number:
+# (tts_lp, tts_sim) = (156, 153) for mine_tjk, (356, 345) for mine_rus and, in the
+# ten-year file, (706, 680) for mine_mmr. With that rule corrected every node agrees to
+# the day (docs/stress.md).
 QUICK_CAP = 90
+FULL_CAP = 730
+UPPER_CAP = 365
 FULL = os.environ.get("CRMSIM_STRESS_FULL") == "1"
-KNOWN = {
-    ("tajikistan_antimony", "mine_tjk"): (155.0, 153.0),
-    ("tajikistan_antimony", "mine_rus"): (352.0, 345.0),
+ENGINE_DEFECT = {
+    ("tajikistan_antimony", "mine_tjk"),
+    ("tajikistan_antimony", "mine_rus"),
+    ("tajikistan_antimony_10y", "mine_tjk"),
+    ("tajikistan_antimony_10y", "mine_rus"),
+    ("tajikistan_antimony_10y", "mine_mmr"),
 }
 
 
@@ -268,42 +530,64 @@ def _shipped(path: Path, cap: int) -> tuple[StressModel, dict[str, float]]:
     return m, {n: tts_sim(m, n) for n in m.lay.nodes}
 
 
-def _check_agreement(path: Path, cap: int) -> None:
-    m, sim = _shipped(path, cap)
-    for node, d in sim.items():
-        known = KNOWN.get((path.stem, node))
-        if known is not None and cap >= known[0]:
-            assert (tts_lp(m, node, hint=d), d) == known
-            continue
-        if not m.lay.producer[m.lay.node_index[node]]:
-            assert d == math.inf
-            assert tts_lp(m, node) == math.inf
-            continue
-        if math.isinf(d):
-            assert lp_survives(m, node, m.cap_days), node
-            continue
-        # |tts_lp − d| ≤ 1 (the LP's answer is monotone in the outage length):
-        assert lp_survives(m, node, max(0, int(d) - 1)), node
-        if d + 2 <= m.cap_days:
-            assert not lp_survives(m, node, int(d) + 2), node
+def _check_node(m: StressModel, node: str, d: float) -> None:
+    """|tts_lp − d| ≤ 1 for the simulator's TTS ``d`` (inf: at least ``m.cap_days``)."""
+    if not m.lay.producer[m.lay.node_index[node]]:
+        assert d == math.inf
+        assert tts_lp(m, node) == math.inf
+        return
+    if math.isinf(d):
+        assert lp_survives(m, node, m.cap_days), node
+        return
+    # The LP's answer is monotone in the outage length: two solves decide.
+    assert lp_survives(m, node, max(0, int(d) - 1)), node
+    if d + 2 <= m.cap_days:
+        assert not lp_survives(m, node, int(d) + 2), node
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_lp_and_simulation_agree_on_every_node(path: Path) -> None:
-    _check_agreement(path, QUICK_CAP)
+    m, sim = _shipped(path, QUICK_CAP)
+    for node, d in sim.items():
+        _check_node(m, node, d)
+
+
+def _full_cases() -> list:
+    cases = []
+    for path in SCENARIOS:
+        for node in sorted(n.id for n in load_scenario(path).nodes):
+            marks = ()
+            if (path.stem, node) in ENGINE_DEFECT:
+                marks = (
+                    pytest.mark.xfail(
+                        strict=True, raises=AssertionError, reason=ENGINE_ORDER_DEFECT
+                    ),
+                )
+            cases.append(pytest.param(path, node, marks=marks, id=f"{path.stem}-{node}"))
+    return cases
 
 
 @pytest.mark.skipif(not FULL, reason="full horizon: set CRMSIM_STRESS_FULL=1 (minutes)")
-@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-def test_lp_and_simulation_agree_on_every_node_full_horizon(path: Path) -> None:
-    _check_agreement(path, load_scenario(path).horizon_days)
+@pytest.mark.parametrize(("path", "node"), _full_cases() if FULL else [])
+def test_lp_and_simulation_agree_on_every_node_full_horizon(path: Path, node: str) -> None:
+    m, sim = _shipped(path, min(load_scenario(path).horizon_days, FULL_CAP))
+    _check_node(m, node, sim[node])
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ENGINE_ORDER_DEFECT)
+def test_lp_and_simulation_agree_on_the_tajik_mine() -> None:
+    # The default run's view of the gap (the full run checks every node): 153 days by
+    # simulation, 156 by LP.
+    m = StressModel.of(load_scenario(SCENARIOS_BY_STEM["tajikistan_antimony"]), max_days=170)
+    _check_node(m, "mine_tjk", tts_sim(m, "mine_tjk"))
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_paper_convention_is_an_upper_bound(path: Path) -> None:
-    m, sim = _shipped(path, QUICK_CAP)
+    # Against the simulator's TTS over outages of up to UPPER_CAP days (a simulation is
+    # cheap; inf from the search means "at least cap_days").
+    m, sim = _shipped(path, min(load_scenario(path).horizon_days, UPPER_CAP))
     for node, d in sim.items():
-        # inf from the search means "at least cap_days".
         assert tts_paper(m, node) >= min(d, m.cap_days), node
 
 

@@ -124,6 +124,48 @@ def test_capacity_check_covers_processors_and_split_shares():
     assert "planned output 6/day is above the capacity 5/day" in found[1].message
 
 
+def growing(demand: str, horizon: int, mine_capacity: float) -> str:
+    return scenario_text(
+        replace=(
+            ("horizon_days: 100", f"horizon_days: {horizon}"),
+            ("output: ore, capacity: 30", f"output: ore, capacity: {mine_capacity:g}"),
+            ("demand: {mean: 10, cv: 0.2}", demand),
+        )
+    )
+
+
+def test_capacity_check_uses_the_peak_year_of_compound_growth():
+    # 50 % a year over 100 scored days: the mean peaks on day 99 at 10 × 1.5^(99/365)
+    # = 11.163, so the mine's planned ore is 22.33/day against its 21 (day 0 plans only
+    # 20/day, which the old day-0 check accepted). The refinery (12) still has room.
+    text = growing("demand: {mean: 10, cv: 0.2, growth_per_year: 0.5}", 100, 21)
+    p = only(warnings_of(text), "capacity_below_plan")
+    assert p.field_path == "nodes[0].capacity"
+    assert "planned output 22.33/day in scored year 1 (days 0–99" in p.message
+    assert "above the capacity 21/day" in p.message
+    assert "short by 1.325/day" in p.message
+    assert "refinery 22.33" in p.message
+
+
+def test_capacity_check_names_the_peak_year_of_a_table():
+    # by_year 1, 1.5, 1.2 over three years: year 2 plans 30 ore/day, year 3 24.
+    text = growing("demand: {mean: 10, by_year: [1, 1.5, 1.2]}", 1095, 28)
+    p = only(warnings_of(text)[:1], "capacity_below_plan")
+    assert "planned output 30/day in scored year 2 (days 365–729" in p.message
+    # The refinery (capacity 12) is short in year 2 too: 15 metal a day.
+    assert [w.field_path for w in warnings_of(text)] == ["nodes[0].capacity", "nodes[1].capacity"]
+    # A table entry after the horizon never happens: two years only, no warning.
+    assert warnings_of(growing("demand: {mean: 10, by_year: [1, 1, 5]}", 730, 28)) == []
+
+
+def test_capacity_check_with_falling_demand_uses_the_first_year():
+    # Demand falling 50 % a year: the peak is day 0 (20 ore/day), the same as without growth.
+    text = growing("demand: {mean: 10, cv: 0.2, growth_per_year: -0.5}", 730, 19)
+    p = only(warnings_of(text), "capacity_below_plan")
+    assert "planned output 20/day in scored year 1 (days 0–364" in p.message
+    assert warnings_of(growing("demand: {mean: 10, growth_per_year: -0.5}", 730, 20)) == []
+
+
 # ---------------------------------------------------------------- (b) recycler feedstock
 RECYCLING = """\
 policies:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from crmsim.experiment.compare import compare
     from crmsim.experiment.stress import stress
+    from crmsim.i18n import get_language, set_language
     from crmsim.scenario import Scenario, ScenarioError, load_scenario, loads_scenario
 
     __version__: str
@@ -25,9 +26,11 @@ __all__ = [
     "ScenarioError",
     "__version__",
     "compare",
+    "get_language",
     "load_scenario",
     "loads_scenario",
     "sensitivity",
+    "set_language",
     "stress",
     "sweep",
 ]
@@ -56,6 +59,10 @@ def __getattr__(name: str) -> Any:
         import crmsim.scenario
 
         return getattr(crmsim.scenario, name)
+    if name in ("set_language", "get_language"):
+        import crmsim.i18n
+
+        return getattr(crmsim.i18n, name)
     if name == "compare":
         from crmsim.experiment.compare import compare
 

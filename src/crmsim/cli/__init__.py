@@ -19,7 +19,7 @@ import click
 if TYPE_CHECKING:
     from crmsim.scenario.schema import Scenario
 
-__all__ = ["WORKERS_OPTION", "Interrupted", "cli", "load_or_exit", "main"]
+__all__ = ["LANG_OPTION", "WORKERS_OPTION", "Interrupted", "cli", "load_or_exit", "main"]
 
 #: Exit status after Ctrl-C.
 EXIT_INTERRUPTED = 130
@@ -49,6 +49,16 @@ WORKERS_OPTION = click.option(
     show_default=True,
     help="Worker processes (0, the default = one per core; 1 = in this process; more than "
     "the cores are capped). Results do not depend on it.",
+)
+
+
+#: The ``--lang`` option of every command that prints tables or draws figures.
+LANG_OPTION = click.option(
+    "--lang",
+    type=click.Choice(["en", "uk", "ru"], case_sensitive=False),
+    default=None,
+    help="Language of tables, figures and reports: en (English), uk (Ukrainian), "
+    "ru (Russian); numbers follow it too (default: $CRMSIM_LANG, else en).",
 )
 
 

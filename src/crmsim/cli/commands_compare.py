@@ -21,7 +21,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from crmsim.cli import EXIT_INTERRUPTED, WORKERS_OPTION, Interrupted, cli, load_or_exit
+from crmsim.cli import (
+    EXIT_INTERRUPTED,
+    LANG_OPTION,
+    WORKERS_OPTION,
+    Interrupted,
+    cli,
+    load_or_exit,
+)
+from crmsim.i18n import _, format_number, language
 
 __all__ = ["compare_command"]
 
@@ -115,6 +123,7 @@ class _RateColumn(ProgressColumn):
     metavar="REGION[,COUNTRY...]",
     help="Buyer region of the CRMA card (default: the scenario's home).",
 )
+@LANG_OPTION
 def compare_command(
     scenario_file: Path,
     policies: str | None,
@@ -130,6 +139,7 @@ def compare_command(
     batch_size: int | None = None,
     target_halfwidth: float | None = None,
     max_replications: int | None = None,
+    lang: str | None = None,
 ) -> None:
     """Compare the policy options of SCENARIO_FILE with the baseline.
 
@@ -160,11 +170,12 @@ def compare_command(
             click.echo(f"--out {exc}", err=True)
             raise SystemExit(1) from None
     try:
-        _compare(
-            scenario_file, policies, replications, seed, workers, out, overwrite,
-            flow_replications, home, resume, scheduler, batch_size, target_halfwidth,
-            max_replications,
-        )  # fmt: skip
+        with language(lang):
+            _compare(
+                scenario_file, policies, replications, seed, workers, out, overwrite,
+                flow_replications, home, resume, scheduler, batch_size, target_halfwidth,
+                max_replications,
+            )  # fmt: skip
     except (KeyboardInterrupt, Interrupted):
         what = ""
         if out is not None:
@@ -364,14 +375,13 @@ def money(x: float) -> str:
     """
     if x is None or not math.isfinite(x):
         return "–"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
+    return format_number(x, 0 if abs(x) >= 100 else 2)
 
 
 def _signed(x: float, scale: float = 1.0, digits: int = 2) -> str:
     if not math.isfinite(x):
         return "–"
-    v = x * scale
-    return f"{v:+,.{digits}f}".replace("+0.00", "0.00").replace("-0.00", "0.00")
+    return format_number(x * scale, digits, signed=True)
 
 
 def _ci(row: Any, scale: float, digits: int) -> str:
@@ -384,52 +394,72 @@ def _ci(row: Any, scale: float, digits: int) -> str:
 
 
 def _share(x: float) -> str:
-    return "–" if not math.isfinite(x) else f"{100 * x:.1f} %"
+    return "–" if not math.isfinite(x) else f"{format_number(100 * x, 1)} %"
 
 
 def _print(cmp: Any) -> None:
+    from crmsim.report.html import SCORE_GROUPS, _rule
+
     run = cmp.run
     console = Console(width=max(200, Console().width))
     cur = cmp.currency
-    conf = f"{100 * cmp.confidence:g} %"
+    level = round(100 * float(cmp.confidence), 6)
+    conf = f"{format_number(level, 0 if level.is_integer() else 1)} %"
     console.print(
-        f"[bold]{run.scenario.name}[/bold]: {len(run.variants) - 1} option(s) against the "
-        f"baseline, {run.n_replications} replications, seed {run.seed}, common random numbers; "
-        f"intervals at {conf}; costs in {cur} over the {run.scenario.horizon_days}-day horizon"
-    )
+        f"[bold]{run.scenario.name}[/bold]: "
+        + _(
+            "{k} option(s) against the baseline, {n} replications, seed {seed}, common random "
+            "numbers; intervals at {conf}; costs in {currency} over the {days}-day horizon"
+        ).format(
+            k=len(run.variants) - 1, n=run.n_replications, seed=run.seed, conf=conf,
+            currency=cur, days=run.scenario.horizon_days,
+        )
+    )  # fmt: skip
     if run.shared_unit is None:
         console.print(
-            "markets are in different units, so there is no all-markets total; each market "
-            "is reported on its own"
+            _(
+                "markets are in different units, so there is no all-markets total; each "
+                "market is reported on its own"
+            )
         )
     t, costs = cmp.table, cmp.costs
     if len(run.variants) == 1:
         console.print(
-            "only the baseline: nothing to compare (name options with --policies or in "
-            "experiment.compare); its scorecard and CRMA card follow"
+            _(
+                "only the baseline: nothing to compare (name options with --policies or in "
+                "experiment.compare); its scorecard and CRMA card follow"
+            )
         )
     for market in run.markets if len(run.variants) > 1 else []:
         unit = t.loc[t.market == market, "unit"].iloc[0] if len(t) else ""
         tm = t[t.market == market]
         if len(tm) and bool((tm["p_tie"] == 1.0).all()):
             console.print(
-                f"{market} ({unit}): no option changes anything here (every metric is "
-                "identical to the baseline's in every replication)"
+                _(
+                    "{market} ({unit}): no option changes anything here (every metric is "
+                    "identical to the baseline's in every replication)"
+                ).format(market=market, unit=unit)
             )
             continue
-        tab = Table(title=f"{market} ({unit}) — change against the baseline [{conf} CI]")
-        for col, just in (
-            ("option", "left"),
-            ("fill rate Δ pp", "right"),
-            ("better / tie", "right"),
-            (f"unmet Δ {unit}", "right"),
-            ("nadir Δ pp", "right"),
-            ("res. loss Δ days", "right"),
-            (f"cost {cur}", "right"),
-            (f"{cur} per pp", "right"),
-            (f"{cur} per {unit} avoided", "right"),
+        tab = Table(
+            title=_("{market} ({unit}) — change against the baseline [{conf} CI]").format(
+                market=market, unit=unit, conf=conf
+            )
+        )
+        for i, col in enumerate(
+            (
+                _("option"),
+                _("fill rate Δ pp"),
+                _("better / tie"),
+                _("unmet Δ {unit}").format(unit=unit),
+                _("nadir Δ pp"),
+                _("res. loss Δ days"),
+                _("cost {currency}").format(currency=cur),
+                _("{currency} per pp").format(currency=cur),
+                _("{currency} per {unit} avoided").format(currency=cur, unit=unit),
+            )
         ):
-            tab.add_column(col, justify=just, no_wrap=col == "option")  # type: ignore[arg-type]
+            tab.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
         for option in run.variants[1:]:
             sel = t[(t.market == market) & (t.option == option)].set_index("metric")
             fr = sel.loc["fill_rate"]
@@ -448,83 +478,104 @@ def _print(cmp: Any) -> None:
         console.print(tab)
     if len(run.variants) > 1:
         console.print(
-            '"–" in a cost ratio: undefined, because the gain\'s interval includes 0 or the '
-            "gain is not positive. The whole cost of an option is set against each market."
+            _(
+                "“–” in a cost ratio: undefined, because the gain's interval includes 0 or "
+                "the gain is not positive. The whole cost of an option is set against each "
+                "market."
+            )
         )
     rk = cmp.ranking
     if len(rk) and len(run.variants) > 1:
         tab = Table(
-            title=f"ranking by fill rate — multiple comparisons with the best (Hsu; paired "
-            f"Bonferroni MCB), joint confidence {conf}"
+            title=_(
+                "ranking by fill rate — multiple comparisons with the best (Hsu; paired "
+                "Bonferroni MCB), joint confidence {conf}"
+            ).format(conf=conf)
         )
-        for col in ("market", "rank", "variant", "mean fill rate", "MCB interval (pp)",
-                    "verdict", "best in"):  # fmt: skip
-            tab.add_column(col, justify="right" if col in ("rank", "mean fill rate") else "left")
+        for i, col in enumerate(
+            (_("market"), _("rank"), _("variant"), _("mean fill rate (0–1)"),
+             _("MCB interval (pp)"), _("verdict"), _("best in"))
+        ):  # fmt: skip
+            tab.add_column(col, justify="right" if i in (1, 3) else "left")
         for market, g in rk.groupby("market", sort=False):
-            for _, row in g.iterrows():
+            for _i, row in g.iterrows():
                 verdict = (
-                    "clearly best"
+                    _("clearly best")
                     if row["clearly_best"]
-                    else ("possibly best" if row["possibly_best"] else "not best")
+                    else (_("possibly best") if row["possibly_best"] else _("not best"))
                 )
                 tab.add_row(
                     str(market) if row["rank"] == 1 else "",
                     str(row["rank"]),
                     str(row["variant"]),
-                    f"{row['mean_fill_rate']:.4f}",
-                    f"[{100 * row['mcb_low']:+.2f}, {100 * row['mcb_high']:+.2f}]",
+                    format_number(row["mean_fill_rate"], 4),
+                    f"[{_signed(row['mcb_low'], 100)}, {_signed(row['mcb_high'], 100)}]",
                     verdict,
                     _share(row["share_best"]),
                 )
         console.print(tab)
     for w in cmp.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        console.print(f"[yellow]{_('warning')}:[/yellow] {w}")
 
     rec = cmp.recovery
     if len(rec) and run.shared_unit is not None:
         tab = Table(
-            title="time to recover (TTR, days, overall performance; Kaplan–Meier over all "
-            "events, 0 when not impacted, censored at the horizon)"
+            title=_(
+                "time to recover (TTR, days, overall performance; Kaplan–Meier over all "
+                "events, 0 when not impacted, censored at the horizon)"
+            )
         )
-        for col in ("disruption", "variant", "impacted", "recovered", "median", "mean ≤ τ", "τ"):
-            tab.add_column(col, justify="left" if col in ("disruption", "variant") else "right")
-        for _, row in rec.iterrows():
+        for i, col in enumerate(
+            (_("disruption"), _("variant"), _("impacted"), _("recovered"), _("median (days)"),
+             _("mean ≤ τ (days)"), _("τ (days)"))
+        ):  # fmt: skip
+            tab.add_column(col, justify="left" if i < 2 else "right")
+        for _i, row in rec.iterrows():
             median = row["median_ttr"]
+            tau = format_number(row["restricted_to"], 0)
             tab.add_row(
                 str(row["disruption"]),
                 str(row["variant"]),
-                f"{row['impacted']} of {row['events']}",
+                _("{impacted} of {events}").format(impacted=row["impacted"], events=row["events"]),
                 _share(row["recovered_share"]),
-                f"{median:g}" if math.isfinite(median) else f"> {row['restricted_to']:g}",
+                format_number(median, 0) if math.isfinite(median) else f"> {tau}",
                 _num1(row["restricted_mean_ttr"]),
-                f"{row['restricted_to']:g}",
+                tau,
             )
         console.print(tab)
     elif len(rec):
         console.print(
-            "times to recover: in recovery.csv with --out (not printed: they are measured on "
-            "overall performance, which adds up markets in different units)"
+            _(
+                "times to recover: in recovery.csv with --out (not printed: they are measured "
+                "on overall performance, which adds up markets in different units)"
+            )
         )
 
     sc = cmp.scorecard
     if len(sc):
         tab = Table(
-            title="scorecard (0–1, 1 = best; weights from scoring.weights; "
-            f"flows of {run.flow_replications} replications)"
+            title=_(
+                "scorecard (0–1, 1 = best; weights from scoring.weights; flows of {n} "
+                "replications)"
+            ).format(n=run.flow_replications)
         )
-        tab.add_column("variant")
+        tab.add_column(_("variant"))
         groups = [g for g in sc["group"].unique() if g != "total"]
         weights = sc.drop_duplicates("group").set_index("group")["weight"]
         for g in groups:
-            tab.add_column(f"{g} (w {weights[g]:.2f})", justify="right")
-        tab.add_column("weighted total", justify="right")
+            name = _(SCORE_GROUPS.get(g, g))
+            tab.add_column(
+                _("{group} (w {weight})").format(group=name, weight=format_number(weights[g], 2)),
+                justify="right",
+            )
+        tab.add_column(_("weighted total"), justify="right")
         for v, g in sc.groupby("variant", sort=False):
             s = g.set_index("group")["score"]
             tab.add_row(str(v), *[_num(s[x]) for x in groups], _num(s["total"]))
         console.print(tab)
         for g in groups:
             rule = sc.loc[sc.group == g, "rule"].iloc[0]
-            console.print(f"  {g}: {rule}")
+            console.print(f"  {_(SCORE_GROUPS.get(g, g))}: {_rule(rule)}")
 
     cr = cmp.crma
     if len(cr):
@@ -532,18 +583,24 @@ def _print(cmp: Any) -> None:
         for mat, g in cr.groupby("material", sort=False):
             unit = g["unit"].iloc[0]
             if not bool((g["consumption"] > 0).any()):
-                console.print(f"CRMA card — {mat}: the home ({home}) consumes none of it")
+                console.print(
+                    _("CRMA card — {material}: the home ({home}) consumes none of it").format(
+                        material=mat, home=home
+                    )
+                )
                 continue
             tab = Table(
-                title=f"CRMA benchmarks (Regulation (EU) 2024/1252) — {mat}: share of "
-                f"home ({home}) consumption, realised flows"
+                title=_(
+                    "CRMA benchmarks (Regulation (EU) 2024/1252) — {material}: share of home "
+                    "({home}) consumption, realised flows"
+                ).format(material=mat, home=home)
             )
-            tab.add_column("variant")
-            tab.add_column(f"consumption {unit}", justify="right")
-            tab.add_column("extraction ≥ 10 %", justify="right")
-            tab.add_column("processing ≥ 40 %", justify="right")
-            tab.add_column("recycling ≥ 25 %", justify="right")
-            tab.add_column("one third country ≤ 65 %", justify="right")
+            tab.add_column(_("variant"))
+            tab.add_column(_("consumption {unit}").format(unit=unit), justify="right")
+            tab.add_column(_("extraction ≥ 10 %"), justify="right")
+            tab.add_column(_("processing ≥ 40 %"), justify="right")
+            tab.add_column(_("recycling ≥ 25 %"), justify="right")
+            tab.add_column(_("one third country ≤ 65 %"), justify="right")
             for v, gv in g.groupby("variant", sort=False):
                 s = gv.set_index("indicator")
                 cells = []
@@ -558,14 +615,16 @@ def _print(cmp: Any) -> None:
                 tab.add_row(str(v), money(float(s["consumption"].iloc[0])), *cells)
             console.print(tab)
         console.print(
-            "CRMA card: '–' = undefined (the home consumes none of the material, or no "
-            "processor makes it); see docs/compare.md for the definitions."
+            _(
+                "CRMA card: “–” = undefined (the home consumes none of the material, or no "
+                "processor makes it); see docs/compare.md for the definitions."
+            )
         )
 
 
 def _num1(x: float) -> str:
-    return "–" if not math.isfinite(x) else f"{x:.1f}"
+    return "–" if not math.isfinite(x) else format_number(x, 1)
 
 
 def _num(x: float) -> str:
-    return "–" if not math.isfinite(x) else f"{x:.3f}"
+    return "–" if not math.isfinite(x) else format_number(x, 3)

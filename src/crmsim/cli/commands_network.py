@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from crmsim.cli import cli, load_or_exit
+from crmsim.cli import LANG_OPTION, cli, load_or_exit
+from crmsim.i18n import language
 
 __all__ = ["show"]
 
@@ -25,7 +26,8 @@ __all__ = ["show"]
     default=None,
     help="Only summarise this material (id from the scenario's materials).",
 )
-def show(file: Path, plot_path: Path | None, material: str | None) -> None:
+@LANG_OPTION
+def show(file: Path, plot_path: Path | None, material: str | None, lang: str | None = None) -> None:
     """Summarise the supply network of scenario FILE.
 
     Shows, per material, supply shares by country (capacity and planned sourcing), the
@@ -46,7 +48,8 @@ def show(file: Path, plot_path: Path | None, material: str | None) -> None:
             + ", ".join(report.materials),
             param_hint="--material",
         )
-    click.echo(report.to_text(material=material), nl=False)
+    with language(lang):
+        click.echo(report.to_text(material=material), nl=False)
     from crmsim.experiment.producer import producer_options_text
     from crmsim.network.resources import resource_table_text
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from crmsim.cli import WORKERS_OPTION, cli
+from crmsim.cli import LANG_OPTION, WORKERS_OPTION, cli
+from crmsim.i18n import language
 
 if TYPE_CHECKING:
     from crmsim.report.data import ReportData
@@ -37,7 +38,8 @@ def _folder_or_exit(folder: Path) -> ReportData:
     metavar="png,svg",
     help="Comma-separated file formats of every figure.",
 )
-def plot_command(results_dir: Path, formats: str) -> None:
+@LANG_OPTION
+def plot_command(results_dir: Path, formats: str, lang: str | None = None) -> None:
     """Draw every figure of RESULTS_DIR into RESULTS_DIR/figures/.
 
     RESULTS_DIR is the --out folder of `crmsim run` (daily performance bands, the
@@ -54,7 +56,8 @@ def plot_command(results_dir: Path, formats: str) -> None:
         click.echo(f"--format {formats}: unknown format {bad}; use png, svg or pdf", err=True)
         raise SystemExit(1)
     data = _folder_or_exit(results_dir)
-    drawn = draw_all(data)
+    with language(lang):
+        drawn = draw_all(data)
     files = save_all(drawn, results_dir / "figures", fmts)
     for d in drawn:
         click.echo(f"{d.name}: {d.title}")
@@ -110,6 +113,7 @@ def plot_command(results_dir: Path, formats: str) -> None:
     "(scenario file only; default: all).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@LANG_OPTION
 def report_command(
     source: Path,
     out: Path,
@@ -120,6 +124,7 @@ def report_command(
     workers: int,
     flow_replications: int | None,
     overwrite: bool,
+    lang: str | None = None,
 ) -> None:
     """Write a report of SOURCE: a scenario file or a `crmsim compare --out` folder.
 
@@ -163,5 +168,5 @@ def report_command(
     if fmt == "xlsx":
         write_xlsx(data, out)
     else:
-        write_html(data, out)
+        write_html(data, out, lang=lang)
     click.echo(f"report written to {out}")

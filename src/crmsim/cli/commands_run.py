@@ -11,7 +11,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from crmsim.cli import EXIT_INTERRUPTED, WORKERS_OPTION, Interrupted, cli, load_or_exit
+from crmsim.cli import (
+    EXIT_INTERRUPTED,
+    LANG_OPTION,
+    WORKERS_OPTION,
+    Interrupted,
+    cli,
+    load_or_exit,
+)
+from crmsim.i18n import _, format_money, format_number, language, ngettext
 
 __all__ = ["policies_command", "run_command"]
 
@@ -67,6 +75,7 @@ MARGINAL_HELP = (
     "policies; `crmsim policies FILE` lists them.",
 )
 @click.option("--marginal", is_flag=True, help=MARGINAL_HELP)
+@LANG_OPTION
 def run_command(
     scenario_file: Path,
     replications: int | None,
@@ -77,6 +86,7 @@ def run_command(
     no_daily: bool,
     policy: str,
     marginal: bool = False,
+    lang: str | None = None,
     scheduler: str | None = None,
 ) -> None:
     """Simulate SCENARIO_FILE and report what was lost, how deep and for how long.
@@ -103,9 +113,11 @@ def run_command(
             raise SystemExit(1) from None
     before = _manifest_stamp(out)
     try:
-        _run(
-            scenario_file, replications, seed, out, workers, no_daily, policy, marginal, scheduler
-        )
+        with language(lang):
+            _run(
+                scenario_file, replications, seed, out, workers, no_daily, policy, marginal,
+                scheduler,
+            )
     except (KeyboardInterrupt, Interrupted):
         if out is None:
             what = ""
@@ -204,7 +216,7 @@ def _run(
         for problem in non_finite:
             click.echo(f"crmsim run: not a finite number: {problem}", err=True)
     else:
-        _print_summary(run)
+        _print_summary(run, scenario.currency)
     if out is not None:
         try:
             write_run(
@@ -222,6 +234,8 @@ def _run(
                     "policy_static_cost": application.total_cost.as_dict(),
                 },
                 non_finite=non_finite,
+                currency=scenario.currency,
+                units={m.id: m.unit for m in scenario.materials},
             )
         except OutputError as exc:
             click.echo(f"crmsim run: {exc}", err=True)
@@ -251,17 +265,25 @@ def _apply(scenario, policy: str):
 
 
 def _money(x: float) -> str:
-    return f"{x:,.0f}"
+    return format_number(x, 0)
 
 
 def _print_policy(application) -> None:
     c = application.total_cost
-    text = f"policy: {application.combination} — {application.label}"
+    cur = application.scenario.currency
+    text = _("policy: {id} — {label}").format(id=application.combination, label=application.label)
     if application.policies:
-        parts = [f"capex {_money(c.capex)}", f"opex {_money(c.opex_per_day)}/day"]
+        parts = [
+            _("capex {amount} {currency}").format(amount=_money(c.capex), currency=cur),
+            _("opex {amount} {currency}/day").format(amount=_money(c.opex_per_day), currency=cur),
+        ]
         if c.holding_per_day:
-            parts.append(f"holding {_money(c.holding_per_day)}/day at the initial stock")
-        text += f" (static cost: {', '.join(parts)})"
+            parts.append(
+                _("holding {amount} {currency}/day at the initial stock").format(
+                    amount=_money(c.holding_per_day), currency=cur
+                )
+            )
+        text += " (" + _("static cost: {parts}").format(parts=", ".join(parts)) + ")"
     click.echo(text)
 
 
@@ -301,48 +323,76 @@ def policies_command(scenario_file: Path) -> None:
 
 
 def _pct(level: float) -> str:
-    return f"{level * 100:g}%"
+    v = round(level * 100, 6)
+    return f"{format_number(v, 0 if v.is_integer() else 1)}%"
 
 
-def _print_summary(run) -> None:
+def _g(x: float, digits: int = 4) -> str:
+    """A number to ``digits`` significant digits, in the current language's form."""
+    if not math.isfinite(x):
+        return "—"
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    decimals = max(0, digits - 1 - mag)
+    text = format_number(float(x), decimals)
+    if decimals and ("." in text or "," in text):
+        text = text.rstrip("0").rstrip(".,")
+    return text
+
+
+def _print_summary(run, currency: str = "") -> None:
     console = Console(width=max(150, Console().width))
     d = run.describe()
     level = float(d["confidence"].iloc[0]) if len(d) else run.confidence
+    R = run.replications
     t = Table(
-        title=f"{run.scenario_name} — {run.replications} replication"
-        f"{'s' if run.replications != 1 else ''}, seed {run.seed}"
+        title=f"{run.scenario_name} — "
+        + ngettext("{n} replication, seed {seed}", "{n} replications, seed {seed}", R).format(
+            n=R, seed=run.seed
+        )
     )
-    t.add_column("metric")
-    t.add_column("mean", justify="right")
-    t.add_column(f"{_pct(level)} CI of mean (t)", justify="right")
+    t.add_column(_("metric"))
+    t.add_column(_("mean"), justify="right")
+    t.add_column(_("{level} CI of mean (t)").format(level=_pct(level)), justify="right")
     labels = {
-        "fill_rate": "fill rate (overall)",
-        "unmet": "unmet demand (units)",
-        "nadir": "nadir of daily performance",
-        "resilience_loss": "resilience loss (lost days)",
-        "resilience_index": "resilience index",
-        "cost_total": "realised policy cost over the horizon",
+        "fill_rate": _("fill rate (overall, 0–1)"),
+        "unmet": _("unmet demand (units)"),
+        "nadir": _("nadir of daily performance (0–1)"),
+        "resilience_loss": _("resilience loss (lost days)"),
+        "resilience_index": _("resilience index (0–1)"),
+        "cost_total": _("realised policy cost over the horizon ({currency})").format(
+            currency=currency or "?"
+        ),
     }
     for key, label in labels.items():
         if key not in d.index:
             continue
         row = d.loc[key]
-        ci = "—" if run.replications < 2 else f"{row['ci_low']:.4g} … {row['ci_high']:.4g}"
-        t.add_row(label, f"{row['mean']:.4g}", ci)
+        fmt = (lambda x: format_money(x)) if key == "cost_total" else _g
+        ci = "—" if R < 2 else f"{fmt(row['ci_low'])} … {fmt(row['ci_high'])}"
+        t.add_row(label, fmt(row["mean"]), ci)
     console.print(t)
 
     ms = run.market_summary
     if len(ms):
-        t2 = Table(title="per market (mean over replications)")
-        for c in ("market", "fill rate", "unmet", "nadir", "resilience loss"):
-            t2.add_column(c, justify="left" if c == "market" else "right")
+        t2 = Table(title=_("per market (mean over replications)"))
+        heads = (
+            _("market"),
+            _("fill rate (0–1)"),
+            _("unmet (market's unit)"),
+            _("nadir (0–1)"),
+            _("resilience loss (days)"),
+        )
+        for i, c in enumerate(heads):
+            t2.add_column(c, justify="left" if i == 0 else "right")
         for market, g in ms.groupby("market", sort=True):
             t2.add_row(
                 str(market),
-                f"{g['fill_rate'].mean():.4f}",
-                f"{g['unmet'].mean():.4g}",
-                f"{g['nadir'].mean():.3f}",
-                f"{g['resilience_loss'].mean():.3g}",
+                format_number(g["fill_rate"].mean(), 4),
+                _g(g["unmet"].mean()),
+                format_number(g["nadir"].mean(), 3),
+                _g(g["resilience_loss"].mean(), 3),
             )
         console.print(t2)
 
@@ -357,43 +407,49 @@ def _print_summary(run) -> None:
 
 
 def _print_disruptions(console: Console, table, horizon: int | None) -> None:
+    from crmsim.report.html import DISRUPTION_KINDS
+
     t3 = Table(
-        title="disruptions — impact on the markets each can reach. Only events that overlap "
-        "no other's impact are attributed; TTR (days) is Kaplan–Meier over them, censored "
-        f"at the horizon ({horizon} days), never averaged as if observed",
-        caption="reps: replications with the disruption in force; no effect: events of "
-        "severity 0 or factor 1; overlap: events whose impact cannot be told apart from "
-        "another's (their exact effect: --marginal); impacted: of the other events; "
-        "recovered: of the impacted, by the horizon; mean TTR ≤ τ: the mean restricted to "
-        "τ days, the longest TTR observed (a lower bound when any is censored)",
+        title=_(
+            "disruptions — impact on the markets each can reach. Only events that overlap "
+            "no other's impact are attributed; TTR (days) is Kaplan–Meier over them, censored "
+            "at the horizon ({horizon} days), never averaged as if observed"
+        ).format(horizon=horizon),
+        caption=_(
+            "reps: replications with the disruption in force; no effect: events of "
+            "severity 0 or factor 1; overlap: events whose impact cannot be told apart from "
+            "another's (their exact effect: --marginal); impacted: of the other events; "
+            "recovered: of the impacted, by the horizon; mean TTR ≤ τ: the mean restricted to "
+            "τ days, the longest TTR observed (a lower bound when any is censored)"
+        ),
     )
     heads = (
-        "disruption",
-        "kind",
-        "reps",
-        "events",
-        "no effect",
-        "overlap",
-        "impacted",
-        "recovered",
-        "median TTR",
-        "mean TTR ≤ τ",
+        _("disruption"),
+        _("kind"),
+        _("reps"),
+        _("events"),
+        _("no effect"),
+        _("overlap"),
+        _("impacted"),
+        _("recovered"),
+        _("median TTR (days)"),
+        _("mean TTR ≤ τ (days)"),
     )
-    for c in heads:
-        left = c in ("disruption", "kind")
+    for i, c in enumerate(heads):
+        left = i < 2
         t3.add_column(c, justify="left" if left else "right", overflow="fold", no_wrap=True)
-    for _, r in table.iterrows():
+    for _i, r in table.iterrows():
         attributed = int(r["attributed"])
         impacted = f"{int(r['impacted'])}/{attributed}" if attributed else "—"
         if int(r["impacted"]):
-            recovered = f"{r['recovered_share']:.0%}"
+            recovered = f"{format_number(100 * r['recovered_share'], 0)}%"
             median = str(r["ttr_median_text"])
-            mean = f"{r['ttr_restricted_mean']:.1f}, τ={r['ttr_tau']:g}"
+            mean = f"{format_number(r['ttr_restricted_mean'], 1)}, τ={_g(r['ttr_tau'], 6)}"
         else:
             recovered = median = mean = "—"
         t3.add_row(
             str(r["disruption"]),
-            str(r["kind"]),
+            _(DISRUPTION_KINDS.get(str(r["kind"]), str(r["kind"]))),
             str(int(r["replications"])),
             str(int(r["events"])),
             str(int(r["no_effect"])),
@@ -408,23 +464,35 @@ def _print_disruptions(console: Console, table, horizon: int | None) -> None:
 
 def _print_marginal(console: Console, table, level: float) -> None:
     t4 = Table(
-        title="marginal effect of each disruption: lost units attributable = unmet with − "
-        "unmet without its events, same random numbers (mean per replication, t-based "
-        f"{_pct(level)} CI)",
-        caption="elsewhere: lost at markets the disruption cannot reach (competition for "
-        "shared suppliers); TTR of the difference: days until the performance difference "
-        "is back within 0.05 for 7 days (Kaplan–Meier median)",
+        title=_(
+            "marginal effect of each disruption: lost units attributable = unmet with − "
+            "unmet without its events, same random numbers (mean per replication, t-based "
+            "{level} CI)"
+        ).format(level=_pct(level)),
+        caption=_(
+            "elsewhere: lost at markets the disruption cannot reach (competition for "
+            "shared suppliers); TTR of the difference: days until the performance difference "
+            "is back within 0.05 for 7 days (Kaplan–Meier median)"
+        ),
     )
-    for c in ("disruption", "events", "lost units", f"{_pct(level)} CI", "elsewhere", "median TTR"):
-        t4.add_column(c, justify="left" if c == "disruption" else "right", no_wrap=True)
-    for _, r in table.iterrows():
-        ci = "—" if math.isnan(r["ci_low"]) else f"{r['ci_low']:.4g} … {r['ci_high']:.4g}"
+    heads = (
+        _("disruption"),
+        _("events"),
+        _("lost units"),
+        _("{level} CI").format(level=_pct(level)),
+        _("elsewhere (units)"),
+        _("median TTR (days)"),
+    )
+    for i, c in enumerate(heads):
+        t4.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
+    for _i, r in table.iterrows():
+        ci = "—" if math.isnan(r["ci_low"]) else f"{_g(r['ci_low'])} … {_g(r['ci_high'])}"
         t4.add_row(
             str(r["disruption"]),
             str(int(r["events"])),
-            f"{r['lost_units']:.4g}",
+            _g(r["lost_units"]),
             ci,
-            f"{r['lost_units_elsewhere']:.4g}",
+            _g(r["lost_units_elsewhere"]),
             str(r["ttr_median_text"]) if int(r["impacted"]) else "—",
         )
     console.print(t4)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from crmsim.cli import cli, load_or_exit
+from crmsim.cli import LANG_OPTION, cli, load_or_exit
+from crmsim.i18n import _, format_number, language
+
+if TYPE_CHECKING:  # (pandas is imported when a command runs: `crmsim --help` stays light)
+    import pandas as pd
 
 __all__ = ["parse_ttr", "stress_command"]
 
@@ -63,7 +68,7 @@ def _fmt(value: object, digits: int = 0) -> str:
         return "—"
     if math.isinf(value):
         return "∞"
-    return f"{value:.{digits}f}"
+    return format_number(value, digits)
 
 
 @cli.command("stress")
@@ -88,7 +93,10 @@ def _fmt(value: object, digits: int = 0) -> str:
     default=None,
     help="Also write the table to this CSV file.",
 )
-def stress_command(file: Path, nodes: str | None, ttr: str | None, out: Path | None) -> None:
+@LANG_OPTION
+def stress_command(
+    file: Path, nodes: str | None, ttr: str | None, out: Path | None, lang: str | None = None
+) -> None:
     """Time to survive (TTS) and time to recover (TTR) of every node of FILE.
 
     TTS is the longest full outage of a node, starting on scored day 0, after which no
@@ -118,38 +126,8 @@ def stress_command(file: Path, nodes: str | None, ttr: str | None, out: Path | N
         click.echo(f"{file}: {exc}", err=True)
         raise SystemExit(1) from None
 
-    view = Table(title=f"Stress test: {scenario.name} (days; exposure in market-days)")
-    for col in (
-        "node",
-        "role",
-        "country",
-        "TTS LP",
-        "TTS sim",
-        "TTS paper (upper bound)",
-        "TTR",
-        "TTS < TTR",
-        "exposure",
-        "rank",
-    ):
-        view.add_column(col, justify="left" if col in ("node", "role", "country") else "right")
-    for row in table.sort_values(["rank", "node"], na_position="last").itertuples():
-        view.add_row(
-            str(row.node),
-            str(row.role),
-            str(row.country),
-            _fmt(row.tts_lp),
-            _fmt(row.tts_sim),
-            _fmt(row.tts_upper_bound_paper, 1),
-            _fmt(row.ttr),
-            "yes" if row.flagged else "",
-            _fmt(row.exposure, 2),
-            _fmt(row.rank),
-        )
-    Console(width=140).print(view)
-    click.echo(
-        "TTS: longest full outage from scored day 0 with no lost demand at any market "
-        "(∞: survives the whole horizon). Demand at its mean, other disruptions removed."
-    )
+    with language(lang):
+        _print(scenario.name, table)
     if out is not None:
         try:
             table.to_csv(out, index=False)
@@ -157,3 +135,46 @@ def stress_command(file: Path, nodes: str | None, ttr: str | None, out: Path | N
             click.echo(f"{out}: cannot write the table: {exc.strerror or exc}", err=True)
             raise SystemExit(1) from None
         click.echo(f"Table written to {out}")
+
+
+def _print(name: str, table: pd.DataFrame) -> None:
+    from crmsim.report.html import ROLES
+
+    view = Table(
+        title=_("Stress test: {scenario} (days; exposure in market-days)").format(scenario=name)
+    )
+    for i, col in enumerate(
+        (
+            _("node"),
+            _("role"),
+            _("country"),
+            _("TTS LP (days)"),
+            _("TTS sim (days)"),
+            _("TTS paper (upper bound, days)"),
+            _("TTR (days)"),
+            _("TTS < TTR"),
+            _("exposure (market-days)"),
+            _("rank"),
+        )
+    ):
+        view.add_column(col, justify="left" if i < 3 else "right")
+    for row in table.sort_values(["rank", "node"], na_position="last").itertuples():
+        view.add_row(
+            str(row.node),
+            _(ROLES.get(str(row.role), str(row.role))),
+            str(row.country),
+            _fmt(row.tts_lp),
+            _fmt(row.tts_sim),
+            _fmt(row.tts_upper_bound_paper, 1),
+            _fmt(row.ttr),
+            _("yes") if row.flagged else "",
+            _fmt(row.exposure, 2),
+            _fmt(row.rank),
+        )
+    Console(width=140).print(view)
+    click.echo(
+        _(
+            "TTS: longest full outage from scored day 0 with no lost demand at any market "
+            "(∞: survives the whole horizon). Demand at its mean, other disruptions removed."
+        )
+    )

@@ -21,6 +21,7 @@ target in the replication (by start day, warm-up included; 0 for a scheduled eve
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,8 @@ from crmsim.metrics.performance import performance, time_to_recover
 from crmsim.scenario.schema import DisruptionKind
 
 if TYPE_CHECKING:
-    from crmsim.engine.core import Engine
+    # What these functions read: one replication's plain-array result (or an Engine).
+    from crmsim.engine.batch import Replication as Engine
     from crmsim.scenario.schema import Scenario
 
 __all__ = [
@@ -150,6 +152,7 @@ class _Reach:
 
         lay = eng.layout
         self.layout = lay
+        self.graph = eng.graph
         self.K = len(lay.markets)
         self.bits = reach_matrix(
             eng.graph, lay.nodes, [lay.nodes[i] for i in lay.markets], packed=True
@@ -164,6 +167,18 @@ class _Reach:
             on = np.unpackbits(word.view(np.uint8), bitorder="little")[: self.K]
             self.cache[key] = np.flatnonzero(on)
         return self.cache[key]
+
+
+_REACH: weakref.WeakKeyDictionary[Any, _Reach] = weakref.WeakKeyDictionary()
+
+
+def _reach_of(eng: Engine) -> _Reach:
+    """The :class:`_Reach` of a layout, built once and shared by its replications."""
+    got = _REACH.get(eng.layout)
+    if got is None or got.graph is not eng.graph:
+        got = _Reach(eng)
+        _REACH[eng.layout] = got
+    return got
 
 
 def _overlap_pairs(
@@ -319,7 +334,7 @@ def attribution(eng: Engine) -> Attribution:
     served, demand = eng.rec_served[W:], eng.rec_demand[W:]
     evs = [eng.events[i] for i in near]
     n = len(evs)
-    reach_of = _Reach(eng)
+    reach_of = _reach_of(eng)
     reach = [reach_of(e) for e in evs]
     effect = np.array([has_effect(e) for e in evs], dtype=bool)
     starts = np.array([e.start - W for e in evs], dtype=np.int64)
@@ -464,7 +479,7 @@ def marginal_effects(
     market_names = [lay.nodes[i] for i in lay.markets]
     served, demand = eng.rec_served[W:], eng.rec_demand[W:]
     unmet_with = eng.rec_unmet[W:].sum(axis=0)
-    reach_of = _Reach(eng)
+    reach_of = _reach_of(eng)
     rows: list[dict[str, Any]] = []
     long: list[pd.DataFrame] = []
     for key in events:
@@ -572,4 +587,5 @@ def marginal(
     if seed is None:
         seed = scenario.experiment.seed
     eng = Engine(scenario, seed, replication, record="summary").run()
-    return marginal_effects(eng, events, by_market=by_market)
+    assert eng.result is not None
+    return marginal_effects(eng.result, events, by_market=by_market)

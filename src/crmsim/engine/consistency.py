@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from crmsim.engine.core import Engine
+    # What these functions read: one replication's plain-array result (or an Engine).
+    from crmsim.engine.batch import Replication as Engine
 
 __all__ = [
     "CHECKS",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -170,6 +170,31 @@ def _describe(target: Target) -> str:
     return " ".join(parts)
 
 
+_Unit = tuple[str, tuple[int, ...], tuple[int, ...]]
+
+
+def _units(
+    G: nx.MultiDiGraph,
+    d: Disruption,
+    node_index: dict[str, int],
+    edge_index: dict[tuple[str, str, str], int],
+) -> tuple[list[_Unit], list[_Unit]]:
+    """What a disruption hits: its random units and its scheduled units.
+
+    Random units are one per matched node (node kinds) or the matched edge set; a scheduled
+    disruption hits the matched nodes together, or the edge set.
+    """
+    units: list[_Unit]
+    if d.kind in NODE_KINDS:
+        ids = match_nodes(G, d.target, d.kind)
+        units = [(n, (node_index[n],), ()) for n in ids]
+        nodes = tuple(node_index[n] for n in ids)
+        return units, ([(_describe(d.target), nodes, ())] if nodes else [])
+    keys = match_edges(G, d.target, d.kind)
+    units = [(_describe(d.target), (), tuple(edge_index[k] for k in keys))] if keys else []
+    return units, units
+
+
 def generate_events(
     G: nx.MultiDiGraph,
     disruptions: tuple[Disruption, ...],
@@ -179,6 +204,7 @@ def generate_events(
     total_days: int,
     node_index: dict[str, int],
     edge_index: dict[tuple[str, str, str], int],
+    matches: dict[str, Any] | None = None,
 ) -> list[DisruptionEvent]:
     """Realise every disruption of a scenario for one replication.
 
@@ -194,6 +220,9 @@ def generate_events(
         Warm-up length W and simulated length W + H, in days.
     node_index, edge_index : dict
         Canonical array positions of nodes and edges.
+    matches : dict, optional
+        A cache of what each disruption's target matches (filled on first use): pass
+        the same dict for every replication of one scenario to match targets once.
 
     Returns
     -------
@@ -201,29 +230,16 @@ def generate_events(
         Sorted by start day, then disruption id and target.
     """
     events: list[DisruptionEvent] = []
+    cache = matches if matches is not None else {}
     for d in sorted(disruptions, key=lambda d: d.id):
-        node_kind = d.kind in NODE_KINDS
-        Unit = tuple[str, tuple[int, ...], tuple[int, ...]]
-        units: list[Unit]
-        if node_kind:
-            ids = match_nodes(G, d.target, d.kind)
-            units = [(n, (node_index[n],), ()) for n in ids]
-        else:
-            keys = match_edges(G, d.target, d.kind)
-            units = [(_describe(d.target), (), tuple(edge_index[k] for k in keys))]
-            if not keys:
-                units = []
+        if d.id not in cache:
+            cache[d.id] = _units(G, d, node_index, edge_index)
+        units, units_s = cache[d.id]
         factor = float(d.factor) if d.factor is not None else 1.0
         if d.random is None:
             assert d.start is not None and d.duration is not None
             start = warmup_days + math.floor(d.start)
             end = start + round(d.duration)
-            units_s: list[Unit]
-            if node_kind:
-                nodes = tuple(node_index[n] for n in match_nodes(G, d.target, d.kind))
-                units_s = [(_describe(d.target), nodes, ())] if nodes else []
-            else:
-                units_s = units
             for label, nodes, edges in units_s:
                 events.append(
                     DisruptionEvent(

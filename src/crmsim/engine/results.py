@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crmsim.engine.core import Engine
+from crmsim.engine.batch import Replication
 from crmsim.metrics.performance import fill_rate, nadir, performance, resilience_loss
 
 __all__ = ["ConservationError", "SimulationResult"]
@@ -55,7 +55,7 @@ class SimulationResult:
     seed: int
     replication: int
     stats: dict[str, Any]
-    _engine: Engine = field(repr=False)
+    _engine: Replication = field(repr=False)
 
     # ------------------------------------------------------------- tables
     @property

@@ -211,6 +211,11 @@ class ExperimentRun:
         The cap of replications with a precision target.
     out : Path or None
         The results folder holding the batches, if any.
+    bands : dict of str to pandas.DataFrame
+        Variant → daily performance bands over its replications, the same table as
+        ``RunResult.bands`` (per scored day and market, and ``"(all)"``: mean and the
+        5/25/50/75/95 % quantiles); empty when the batches were made without them (a
+        folder written by an earlier crmsim and resumed).
     identity : dict
         What identifies the experiment (recorded in the manifest, checked on resume).
     executor : str
@@ -237,6 +242,7 @@ class ExperimentRun:
     out: Path | None = None
     identity: dict[str, Any] = field(default_factory=dict)
     executor: str = "in this process"
+    bands: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def baseline(self) -> str:
@@ -291,7 +297,7 @@ class ResumeError(ValueError):
     """``--resume`` of a results folder that holds another experiment, or none."""
 
 
-_PART_TABLES = ("replications", "disruptions", "flows", "readiness")
+_PART_TABLES = ("replications", "disruptions", "flows", "readiness", "performance")
 _DISRUPTION_COLUMNS = [
     "variant",
     "replication",
@@ -315,6 +321,7 @@ class _Compact:
     disruptions: list[dict[str, Any]]
     flows: list[dict[str, Any]] | None
     readiness: dict[str, Any] | None
+    performance: np.ndarray | None = None  # (markets sorted + "(all)", H) daily performance
 
 
 def _replicate(
@@ -327,13 +334,17 @@ def _replicate(
     units: dict[str, tuple[str, str]],
     shared: str | None,
     keep_flows: bool,
+    view: Any = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
-    """Replication ``r``: market rows, disruption rows and the result itself."""
-    from crmsim.engine import Engine, SimulationResult
+    """Replication ``r``: market rows, disruption rows and the result itself.
 
-    G, layout = prepared
-    eng = Engine(scenario, seed, r, record="summary", layout=layout, graph=G).run()
-    res = SimulationResult(scenario.name, int(seed), int(r), eng.stats, eng)
+    ``view`` is the replication's result when a batch already simulated it.
+    """
+    from crmsim.engine import SimulationResult
+
+    if view is None:
+        view = _simulate(scenario, seed, [r], prepared, keep_flows)[0]
+    res = SimulationResult(scenario.name, int(seed), int(r), view.stats, view)
     summary = dict(res.summary)
     costs = dict.fromkeys(_COST_COLUMNS, 0.0)
     if application is not None and application.policies:
@@ -375,6 +386,51 @@ def _replicate(
     return rows, dis, res
 
 
+def _simulate(
+    scenario: Scenario, seed: int, reps: list[int], prepared: tuple[Any, Any], flows: bool
+) -> list[Any]:
+    """Replications ``reps`` of one variant in one batch (edge flows kept if ``flows``)."""
+    from crmsim.engine.batch import run_batch
+    from crmsim.engine.recorders import EdgeFlows, Summary
+
+    G, layout = prepared
+    recorders: list[Any] = [Summary(), EdgeFlows()] if flows else [Summary()]
+    return run_batch(scenario, seed, reps, recorders=recorders, layout=layout, graph=G)
+
+
+def _batched(
+    variants: list[tuple[str, Scenario, Any]],
+    seed: int,
+    n_flow: int,
+    items: list[tuple[int, int]],
+    prepared: dict[int, tuple[Any, Any]],
+) -> dict[tuple[int, int], Any]:
+    """Simulate ``items`` in batches of one variant: (variant, replication) -> result.
+
+    A batch that raises is left out: its replications are then simulated one by one by
+    :func:`_replicate`, which names the one that fails.
+    """
+    from crmsim.experiment.runner import BATCH_SIZE, _prepare
+
+    by_variant: dict[int, list[int]] = {}
+    for v, r in items:
+        by_variant.setdefault(v, []).append(r)
+    out: dict[tuple[int, int], Any] = {}
+    for v, reps in by_variant.items():
+        _, scenario, _ = variants[v]
+        if v not in prepared:
+            prepared[v] = _prepare(scenario)
+        for lo in range(0, len(reps), BATCH_SIZE):
+            part = reps[lo : lo + BATCH_SIZE]
+            flows = any(r < n_flow for r in part)
+            try:
+                views = _simulate(scenario, seed, part, prepared[v], flows)
+            except Exception:
+                continue
+            out.update({(v, r): view for r, view in zip(part, views, strict=True)})
+    return out
+
+
 def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> list[_Compact]:
     """In a worker: the replications ``items`` = [(variant index, replication), ...]."""
     from crmsim.experiment.runner import _prepare
@@ -382,6 +438,7 @@ def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> li
 
     seed, n_flow, units, shared, variants = payload
     prepared: dict[int, tuple[Any, Any]] = {}
+    views = _batched(variants, seed, n_flow, items, prepared)
     out = []
     for v, r in items:
         name, scenario, application = variants[v]
@@ -389,7 +446,16 @@ def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> li
             if v not in prepared:
                 prepared[v] = _prepare(scenario)
             rows, dis, res = _replicate(
-                scenario, application, name, seed, r, prepared[v], units, shared, r < n_flow
+                scenario,
+                application,
+                name,
+                seed,
+                r,
+                prepared[v],
+                units,
+                shared,
+                r < n_flow,
+                views.get((v, r)),
             )
             flows = ready = None
             if r < n_flow:
@@ -399,6 +465,7 @@ def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> li
                     for rec in fl.assign(variant=name, replication=r).to_dict("records")
                 ]
                 ready = {"variant": name, "replication": r, **resource_readiness(res)}
+            perf = _daily_performance(res)
         except Exception as exc:
             raise ReplicationError(
                 f"variant {name}, replication {r} (root seed {seed}) raised "
@@ -409,8 +476,56 @@ def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> li
                 r,
                 seed,
             ) from exc
-        out.append(_Compact(v, r, rows, dis, flows, ready))
+        out.append(_Compact(v, r, rows, dis, flows, ready, perf))
     return out
+
+
+def _daily_performance(res: Any) -> np.ndarray:
+    """One replication's daily performance: a row per market (sorted by id), then overall."""
+    names = [str(m) for m in res.market_summary["market"]]
+    mp = np.asarray(res.market_performance, dtype=float)
+    rows = [mp[:, names.index(m)] for m in sorted(names)]
+    return np.vstack([*rows, np.asarray(res.performance, dtype=float)])
+
+
+def _performance_frame(results: list[_Compact], markets: list[str]) -> pd.DataFrame:
+    """A batch's daily performance, one row per (replication, market), a column per day."""
+    got = [c for c in results if c.performance is not None]
+    if not got:
+        return pd.DataFrame()
+    arr = np.vstack([c.performance for c in got if c.performance is not None])
+    H = arr.shape[1]
+    keys = pd.DataFrame(
+        {
+            "replication": np.repeat([c.replication for c in got], len(markets)),
+            "market": markets * len(got),
+        }
+    )
+    days = pd.DataFrame(arr, columns=[f"d{t}" for t in range(H)])
+    return pd.concat([keys, days], axis=1)
+
+
+def _variant_bands(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
+    """Daily performance bands of one variant from its batches' performance frames.
+
+    The same numbers as ``run_replications(...).bands`` for the same replications
+    (:func:`crmsim.experiment.runner._bands` computes both).
+    """
+    from crmsim.experiment.runner import _bands
+
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    df = pd.concat(frames, ignore_index=True).sort_values("replication", kind="stable")
+    days = [c for c in df.columns if c.startswith("d") and c[1:].isdigit()]
+    rows = [*(m for m in dict.fromkeys(df["market"]) if m != ALL_MARKETS), ALL_MARKETS]
+    R, K = int(df["replication"].nunique()), len(rows) - 1
+    # Each replication's rows are its markets (sorted) then "(all)", as written.
+    if len(df) != R * (K + 1) or list(df["market"]) != rows * R:
+        raise ValueError("daily performance of the batches is not one row per market")
+    cube = df[days].to_numpy(dtype=float).reshape(R, K + 1, len(days))
+    perfs = list(cube[:, :K, :].transpose(0, 2, 1))  # each (H, K)
+    return _bands(perfs, list(cube[:, K, :]), rows[:K])
 
 
 def _batch_frames(results: list[_Compact]) -> dict[str, pd.DataFrame]:
@@ -421,15 +536,16 @@ def _batch_frames(results: list[_Compact]) -> dict[str, pd.DataFrame]:
         [row for c in results for row in c.markets],
         columns=[*keys, *_MARKET_COLUMNS, *_COST_COLUMNS],
     )
-    dis = pd.DataFrame(
-        [row for c in results for row in c.disruptions], columns=_DISRUPTION_COLUMNS
-    )
+    dis = pd.DataFrame([row for c in results for row in c.disruptions], columns=_DISRUPTION_COLUMNS)
     flows = pd.DataFrame([row for c in results if c.flows for row in c.flows])
     if len(flows):
         k2 = ["variant", "replication"]
         flows = flows[[*k2, *[c for c in flows.columns if c not in k2]]]
     ready = pd.DataFrame([c.readiness for c in results if c.readiness is not None])
-    return {"replications": reps, "disruptions": dis, "flows": flows, "readiness": ready}
+    markets = sorted({row["market"] for c in results for row in c.markets} - {ALL_MARKETS})
+    perf = _performance_frame(results, [*markets, ALL_MARKETS])
+    return {"replications": reps, "disruptions": dis, "flows": flows, "readiness": ready,
+            "performance": perf}  # fmt: skip
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -476,7 +592,13 @@ def _read_part(out: Path, v: int, k: int) -> dict[str, pd.DataFrame] | None:
     d = _part_dir(out, v, k)
     if not d.is_dir():
         return None
-    return {name: pd.read_parquet(d / f"{name}.parquet") for name in _PART_TABLES}
+    # A batch written before the daily performance was kept has no performance table.
+    return {
+        name: pd.read_parquet(d / f"{name}.parquet")
+        if (d / f"{name}.parquet").is_file() or name != "performance"
+        else pd.DataFrame()
+        for name in _PART_TABLES
+    }
 
 
 def _identity(
@@ -828,6 +950,16 @@ def run_experiment(
     ready = ordered(gather("readiness"), ["variant", "replication"])
     if target is not None and not math.isfinite(achieved):
         achieved = _halfwidth(long, names, level)
+    # Bands of every variant, or of none (batches of an earlier crmsim kept no daily
+    # performance; a figure of some variants only would compare nothing).
+    bands: dict[str, pd.DataFrame] = {}
+    for v, name in enumerate(names):
+        parts = [done[(v, k)]["performance"] for k in range(n_run)]
+        vb = _variant_bands(parts) if all(len(p) for p in parts) else None
+        if vb is None:
+            bands = {}
+            break
+        bands[name] = vb
     if folder is not None:
         manifest["progress"] = {"batches_done": len(done), "replications": R}
         _write_json(folder / "manifest.json", manifest)
@@ -852,6 +984,7 @@ def run_experiment(
         out=folder,
         identity=ident,
         executor=ex.describe(),
+        bands=bands,
     )
 
 
@@ -1552,6 +1685,18 @@ DATA_DICTIONARY: dict[str, dict[str, tuple[str, str]]] = {
         "shipped": ("units shipped on the edge over the scored days", "unit of the material"),
         "received": ("units received on the edge over the scored days", "unit of the material"),
     },
+    "bands": {
+        "variant": ("baseline or policy combination", ""),
+        "day": ("scored day (0 = first day after the warm-up)", "day"),
+        "market": ("market id, or (all) for all markets together (Σ served ÷ Σ demand)", ""),
+        "mean": ("mean over replications of daily performance served(t) ÷ demand(t)",
+                 "fraction 0–1"),
+        "q05": ("5 % quantile over replications of daily performance", "fraction 0–1"),
+        "q25": ("25 % quantile over replications of daily performance", "fraction 0–1"),
+        "q50": ("median over replications of daily performance", "fraction 0–1"),
+        "q75": ("75 % quantile over replications of daily performance", "fraction 0–1"),
+        "q95": ("95 % quantile over replications of daily performance", "fraction 0–1"),
+    },
 }
 
 
@@ -1637,10 +1782,16 @@ def write_comparison(
         "recovery": cmp.recovery,
         "data_dictionary": data_dictionary(),
     }
+    if run.bands:
+        tables["bands"] = pd.concat(
+            [b.assign(variant=v)[["variant", *b.columns]] for v, b in run.bands.items()],
+            ignore_index=True,
+        )
     files: dict[str, str] = {}
     for name, df in tables.items():
         for ext in ("parquet", "csv"):
             files[f"{name}.{ext}"] = f"{len(df)} rows"
+    files["README.md"] = "what this folder holds: its files and every column (this file)"
     if into_batches:
         files["parts"] = "the batches, one folder per variant and batch"
     files["manifest.json"] = "this file"
@@ -1674,7 +1825,29 @@ def write_comparison(
         "files": files,
     }
 
+    from crmsim.experiment.io import readme_text
+
+    dictionary = tables["data_dictionary"]
+    about = [
+        f"Results of `crmsim compare`: {run.n_replications} replications of each of "
+        f"{len(run.variants)} variants ({', '.join(run.variants)}) of *{run.scenario.name}*, "
+        f"seed {run.seed}, the same random numbers for every variant (paired differences)."
+    ]
+    readme = readme_text(
+        "crmsim compare results",
+        about,
+        dictionary[dictionary["table"].isin(list(tables))],
+        {**files, "manifest.json": "what produced the numbers; status complete when done"},
+        currency=cmp.currency,
+        units={m.id: m.unit for m in run.scenario.materials},
+    )
+
     def write_into(folder: Path, *, atomic_files: bool) -> None:
+        path = folder / "README.md"
+        tmp = path.with_name(".README.md.tmp") if atomic_files else path
+        tmp.write_text(readme, encoding="utf-8")
+        if atomic_files:
+            os.replace(tmp, path)
         for name, df in tables.items():
             for ext in ("parquet", "csv"):
                 path = folder / f"{name}.{ext}"

@@ -39,25 +39,217 @@ from crmsim.experiment.runner import RunResult
 
 __all__ = [
     "RESULT_FILES",
+    "RUN_DICTIONARY",
     "NonFinite",
     "OutputError",
     "atomic_output",
     "check_output",
     "file_sha256",
     "find_non_finite",
+    "readme_text",
+    "run_dictionary",
     "write_run",
 ]
 
 #: Every file a results folder may hold.
 RESULT_FILES = (
     "manifest.json",
+    "README.md",
+    "data_dictionary.csv",
     "summary.parquet",
     "summary.csv",
     "market_summary.parquet",
+    "market_summary.csv",
     "disruptions.parquet",
+    "disruptions.csv",
     "bands.parquet",
+    "bands.csv",
     "daily_rep0.parquet",
+    "daily_rep0.csv",
 )
+
+_PERF = "fraction 0–1"
+
+#: The columns of a ``crmsim run`` results folder: table → column → (meaning, unit).
+#: Units: ``unit`` is the market's unit (``material`` names it in README.md), ``currency``
+#: the scenario's currency.
+RUN_DICTIONARY: dict[str, dict[str, tuple[str, str]]] = {
+    "summary": {
+        "replication": ("replication number (its random numbers come from seed and it)", ""),
+        "fill_rate": ("Σ served ÷ Σ demand over all markets and scored days", _PERF),
+        "demand": ("demand of all markets over the scored days", "unit"),
+        "served": ("demand served on the day it arose", "unit"),
+        "unmet": ("demand not served on the day it arose (lost or back-ordered)", "unit"),
+        "nadir": ("lowest daily performance served(t) ÷ demand(t), all markets", _PERF),
+        "resilience_loss": ("Σ_t (1 − performance(t)) over the scored days", "days"),
+        "resilience_index": ("1 − resilience_loss ÷ scored days", _PERF),
+        "disruptions": ("realised disruption events", "count"),
+        "disruptions_overlapping": ("events whose impact overlaps another's", "count"),
+        "ttr_max": ("longest TTR of an impacted event overlapping no other", "days"),
+        "ttr_censored": ("one of those is censored: ttr_max is a lower bound", "bool"),
+        "cost_capex": ("realised capital cost of the policy in this replication", "currency"),
+        "cost_opex": ("realised operating cost over the scored horizon", "currency"),
+        "cost_holding": ("stockpile holding cost over the scored horizon", "currency"),
+        "cost_total": ("capex + opex + holding", "currency"),
+        "simpy_events": ("events on the SimPy calendar (a measure of work)", "count"),
+        "seconds": ("wall time of the replication", "s"),
+    },
+    "market_summary": {
+        "replication": ("replication number", ""),
+        "market": ("market node id", ""),
+        "material": ("the material the market buys (its unit: README.md)", ""),
+        "demand": ("demand over the scored days", "unit"),
+        "served": ("demand served on the day it arose", "unit"),
+        "unmet": ("demand not served on the day it arose", "unit"),
+        "fill_rate": ("served ÷ demand", _PERF),
+        "nadir": ("lowest daily performance of the market", _PERF),
+        "resilience_loss": ("Σ_t (1 − performance(t)) over the scored days", "days"),
+        "resilience_index": ("1 − resilience_loss ÷ scored days", _PERF),
+    },
+    "disruptions": {
+        "replication": ("replication number", ""),
+        "event": ("key of the event: disruption[target]#k", ""),
+        "disruption": ("disruption id in the scenario", ""),
+        "occurrence": ("k: the event's number among the disruption's events", ""),
+        "kind": ("outage, export_restriction, logistics or demand_shock", ""),
+        "target": ("the node or edge it hit", ""),
+        "start": ("first scored day in force (negative: in the warm-up)", "day"),
+        "end": ("first scored day after it", "day"),
+        "severity": ("share of capacity or flow lost (outage, export restriction)", _PERF),
+        "factor": ("lead-time or demand multiplier (logistics, demand shock)", "×"),
+        "stochastic": ("drawn at random (not a scheduled event)", "bool"),
+        "has_effect": ("severity above 0 or factor other than 1", "bool"),
+        "markets": ("markets it can reach, comma-separated", ""),
+        "impacted": ("it lowered the performance of a market it can reach", "bool"),
+        "ttr": ("time to recover (censored: counted to the end of the horizon)", "days"),
+        "censored": ("not recovered by the end of the horizon", "bool"),
+        "overlapping": ("its impact overlaps another event's", "bool"),
+        "overlaps": ("the events (key) whose impact it overlaps, comma-separated", ""),
+    },
+    "bands": {
+        "day": ("scored day (0 = first day after the warm-up)", "day"),
+        "market": ("market id, or (all) for all markets together (Σ served ÷ Σ demand)", ""),
+        "mean": ("mean over replications of daily performance served(t) ÷ demand(t)", _PERF),
+        "q05": ("5 % quantile over replications of daily performance", _PERF),
+        "q25": ("25 % quantile over replications of daily performance", _PERF),
+        "q50": ("median over replications of daily performance", _PERF),
+        "q75": ("75 % quantile over replications of daily performance", _PERF),
+        "q95": ("95 % quantile over replications of daily performance", _PERF),
+    },
+    "daily_rep0": {
+        "day": ("day (negative: the warm-up)", "day"),
+        "node": ("node id", ""),
+        "material": ("material of the row", ""),
+        "stock": ("output (what the node makes) or input (what it uses)", ""),
+        "on_hand": ("stock on hand at the end of the day", "unit of the material"),
+        "produced": ("made that day (a recycler: recovered); output rows", "unit of the material"),
+        "shipped": ("shipped to buyers that day; output rows", "unit of the material"),
+        "capacity_available": ("capacity × availability × entry ramp; output rows",
+                               "unit of the material per day"),
+        "released": ("released from a stockpile that day", "unit of the material"),
+        "collected": ("end-of-life units a recycler collected that day", "unit of the material"),
+        "received": ("arrived from suppliers that day; input rows", "unit of the material"),
+        "consumed": ("used by production that day; input rows", "unit of the material"),
+        "demand": ("a market's demand that day", "unit of the material"),
+        "served": ("a market's demand served that day", "unit of the material"),
+        "unmet": ("a market's demand not served that day", "unit of the material"),
+    },
+}
+
+
+def run_dictionary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The data dictionary of a run's tables (``table, column, meaning, unit``).
+
+    Every column of every table has a row; a column crmsim does not describe (there
+    should be none: a test checks) is listed with an empty meaning.
+    """
+    rows = []
+    for name, df in tables.items():
+        known = RUN_DICTIONARY.get(name, {})
+        for c in df.columns:
+            meaning, unit = known.get(str(c), ("", ""))
+            rows.append({"table": name, "column": str(c), "meaning": meaning, "unit": unit})
+    return pd.DataFrame(rows, columns=["table", "column", "meaning", "unit"])
+
+
+def readme_text(
+    title: str,
+    about: list[str],
+    dictionary: pd.DataFrame,
+    files: dict[str, str],
+    *,
+    currency: str | None = None,
+    units: dict[str, str] | None = None,
+) -> str:
+    """The ``README.md`` of a results folder: what it is, its files, every column.
+
+    Parameters
+    ----------
+    title : str
+        First heading.
+    about : list of str
+        Lines under it (what produced the folder).
+    dictionary : DataFrame
+        ``table, column, meaning, unit``; the unit ``currency`` (also in ``currency/pp``)
+        is replaced by ``currency``, ``unit`` by "the market's unit".
+    files : dict
+        File → what it holds (rows).
+    currency : str, optional
+        The scenario's currency.
+    units : dict, optional
+        Material → unit, listed so that "the market's unit" can be looked up.
+
+    Returns
+    -------
+    str
+        Markdown.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"table": ["costs"], "column": ["cost_mean"],
+    ...                   "meaning": ["mean cost"], "unit": ["currency"]})
+    >>> text = readme_text("T", [], d, {"costs.csv": "2 rows"}, currency="USD")
+    >>> print(text)  # doctest: +ELLIPSIS
+    # T
+    ...| `cost_mean` | mean cost | USD |
+    <BLANKLINE>
+    """
+    lines = [f"# {title}", ""]
+    lines += [*about, ""] if about else []
+    lines += [
+        "Every table is here twice: as CSV (opens in a spreadsheet; UTF-8, comma-separated,",
+        "a dot as decimal sign) and as Parquet (for pandas, R, DuckDB). An empty cell is a",
+        "value that does not apply to the row or is undefined. `manifest.json` records what",
+        "produced the numbers (crmsim version, scenario file and its SHA-256, seed, options).",
+        "",
+        "## Files",
+        "",
+        "| file | contents |",
+        "|---|---|",
+    ]
+    lines += [f"| `{f}` | {what} |" for f, what in files.items()]
+    if units:
+        lines += ["", "## Units", ""]
+        lines += [f"* `{m}`: {u}" for m, u in sorted(units.items())]
+        lines += ["", "A column in *the market's unit* is in the unit of the market's material."]
+    if currency:
+        lines += ["", f"Money is in {currency} (the scenario's `currency`)."]
+    lines += ["", "## Data dictionary"]
+
+    def unit_of(u: str) -> str:
+        u = str(u or "")
+        if currency:
+            u = u.replace("currency", currency)
+        if u == "unit":
+            return "the market's unit"
+        return u.replace("/unit", " per unit of the market's material")
+
+    for table, g in dictionary.groupby("table", sort=False):
+        lines += ["", f"### `{table}`", "", "| column | meaning | unit |", "|---|---|---|"]
+        for _i, r in g.iterrows():
+            meaning = str(r["meaning"]).replace("|", "\\|")
+            lines.append(f"| `{r['column']}` | {meaning} | {unit_of(r['unit'])} |")
+    return "\n".join(lines) + "\n"
 
 
 class OutputError(Exception):
@@ -366,13 +558,16 @@ def write_run(
     scenario_file: str | Path | None = None,
     options: dict[str, Any] | None = None,
     non_finite: list[NonFinite] | None = None,
+    currency: str | None = None,
+    units: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write a run's tables and ``manifest.json`` into a folder, atomically.
 
-    Files: ``summary.parquet`` and ``summary.csv`` (one row per replication),
-    ``market_summary.parquet``, ``disruptions.parquet``, ``bands.parquet`` (daily
-    performance quantiles over replications) and, when kept, ``daily_rep0.parquet``
-    (replication 0's full daily record). Earlier results in the folder are replaced as a
+    Files, each as Parquet and CSV: ``summary`` (one row per replication),
+    ``market_summary``, ``disruptions``, ``bands`` (daily performance quantiles over
+    replications) and, when kept, ``daily_rep0`` (replication 0's full daily record);
+    ``data_dictionary.csv`` and ``README.md`` (every file and column, its meaning and
+    unit) and ``manifest.json``. Earlier results in the folder are replaced as a
     whole (see the module notes); :func:`check_output` says when they may not be.
 
     Parameters
@@ -388,6 +583,10 @@ def write_run(
     non_finite : list of NonFinite, optional
         The run's non-finite values, if already found (:func:`find_non_finite`);
         recorded in the manifest (``status: "non-finite values"``).
+    currency : str, optional
+        The scenario's currency, for README.md.
+    units : dict, optional
+        Material → unit, for README.md.
 
     Returns
     -------
@@ -416,13 +615,20 @@ def write_run(
                 df.to_parquet(tmp / name, index=False)
             files[name] = f"{len(df)} rows"
 
-        put("summary.parquet", run.summary)
-        put("summary.csv", run.summary)
-        put("market_summary.parquet", run.market_summary)
-        put("disruptions.parquet", run.disruptions)
-        put("bands.parquet", run.bands)
+        tables = {
+            "summary": run.summary,
+            "market_summary": run.market_summary,
+            "disruptions": run.disruptions,
+            "bands": run.bands,
+        }
         if run.first is not None:
-            put("daily_rep0.parquet", run.first.daily)
+            tables["daily_rep0"] = run.first.daily
+        for name, df in tables.items():
+            put(f"{name}.parquet", df)
+            put(f"{name}.csv", df)
+        dictionary = run_dictionary(tables)
+        put("data_dictionary.csv", dictionary)
+        files["README.md"] = "what this folder holds: its files and every column (this file)"
         manifest = {
             "crmsim_version": __version__,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -440,4 +646,14 @@ def write_run(
         }
         text = json.dumps(manifest, indent=2) + "\n"
         (tmp / "manifest.json").write_text(text, encoding="utf-8")
+        about = [
+            f"Results of `crmsim run`: {run.replications} replications of "
+            f"*{run.scenario_name}* with seed {run.seed}"
+            + (f" (scenario file `{scenario_file}`)" if scenario_file else "") + ".",
+        ]
+        (tmp / "README.md").write_text(
+            readme_text("crmsim run results", about, dictionary, files, currency=currency,
+                        units=units),
+            encoding="utf-8",
+        )  # fmt: skip
     return manifest

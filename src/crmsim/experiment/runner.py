@@ -103,18 +103,49 @@ def _prepare(scenario: Scenario) -> tuple[Any, Any]:
     return built
 
 
+#: Replications simulated together in one pass of the engine. Any batch size gives the
+#: same results (each replication draws from its own streams); it only sets the speed and
+#: the memory of a pass.
+BATCH_SIZE = 64
+
+
+def _views(
+    scenario: Scenario,
+    seed: int,
+    reps: Sequence[int],
+    prepared: tuple[Any, Any] | None = None,
+    batch_size: int | None = None,
+) -> list[Any]:
+    """Replications ``reps`` simulated in batches: their plain-array results, in order."""
+    from crmsim.engine.batch import run_batch
+    from crmsim.engine.recorders import Summary
+
+    G, layout = prepared if prepared is not None else _prepare(scenario)
+    size = max(1, int(batch_size or BATCH_SIZE))
+    out: list[Any] = []
+    for lo in range(0, len(reps), size):
+        out.extend(
+            run_batch(
+                scenario, seed, reps[lo : lo + size], recorders=[Summary()], layout=layout, graph=G
+            )
+        )
+    return out
+
+
 def _one(
     scenario: Scenario,
     seed: int,
     r: int,
     prepared: tuple[Any, Any] | None = None,
     application: Any = None,
+    view: Any = None,
 ) -> _Rep:
-    from crmsim.engine import Engine, SimulationResult
+    """Replication ``r`` as a :class:`_Rep` (``view``: its result, if already simulated)."""
+    from crmsim.engine import SimulationResult
 
-    G, layout = prepared if prepared is not None else _prepare(scenario)
-    eng = Engine(scenario, seed, r, record="summary", layout=layout, graph=G).run()
-    res = SimulationResult(scenario.name, int(seed), int(r), eng.stats, eng)
+    if view is None:
+        (view,) = _views(scenario, seed, [r], prepared)
+    res = SimulationResult(scenario.name, int(seed), int(r), view.stats, view)
     summary = dict(res.summary)
     if application is not None and application.policies:
         from crmsim.policy import realised_cost
@@ -162,11 +193,27 @@ class _Gather:
         return _front(out)
 
 
+def _batch(
+    scenario: Scenario,
+    seed: int,
+    reps: Sequence[int],
+    prepared: tuple[Any, Any] | None = None,
+    application: Any = None,
+    batch_size: int | None = None,
+) -> list[_Rep]:
+    """Replications ``reps`` simulated in batches, as the same :class:`_Rep` objects."""
+    prepared = prepared if prepared is not None else _prepare(scenario)
+    views = _views(scenario, seed, reps, prepared, batch_size)
+    return [
+        _one(scenario, seed, r, prepared, application, view)
+        for r, view in zip(reps, views, strict=True)
+    ]
+
+
 def _chunk(payload: tuple[Scenario, int, Any], reps: list[int]) -> list[_Rep]:
     """In a worker: replications ``reps`` of the scenario (the layout built once)."""
     scenario, seed, application = payload
-    prepared = _prepare(scenario)
-    return [_one(scenario, seed, r, prepared, application) for r in reps]
+    return _batch(scenario, seed, reps, _prepare(scenario), application)
 
 
 @dataclass(frozen=True, eq=False)
@@ -366,6 +413,19 @@ class RunResult:
         return pd.DataFrame(rows)
 
 
+def _bands(perfs: list[np.ndarray], overall: list[np.ndarray], markets: list[str]) -> pd.DataFrame:
+    """The bands of replications ``0 … R − 1`` given in order: each ``(H, K)`` and ``(H,)``.
+
+    For callers that hold every replication's performance already (a comparison's
+    batches); the same :class:`~crmsim.experiment.bands.BandAccumulator` as
+    :func:`run_replications`, so the same numbers for the same replications.
+    """
+    acc = BandAccumulator(markets, len(overall[0]), len(overall))
+    for r, (p, o) in enumerate(zip(perfs, overall, strict=True)):
+        acc.add(r, p, o)
+    return acc.table()
+
+
 def run_replications(
     scenario: Scenario,
     replications: int | None = None,
@@ -487,8 +547,9 @@ def run_replications(
             executor.close()
     elif n_workers == 1:
         prepared = _prepare(scenario)
-        for r in range(R):
-            collect([_one(scenario, seed, r, prepared, application)])
+        for lo in range(0, R, BATCH_SIZE):
+            batch = list(range(lo, min(R, lo + BATCH_SIZE)))
+            collect(_batch(scenario, seed, batch, prepared, application))
     else:
         size = max(1, min(25, R // (n_workers * 4) or 1))
         run_pooled(
@@ -518,17 +579,11 @@ def run_replications(
 
 def _marginal(scenario: Scenario, seed: int, R: int) -> pd.DataFrame:
     """Marginal effects of every event of every replication (``replication`` first)."""
-    from crmsim.engine import Engine
     from crmsim.engine.attribution import marginal_effects
 
-    G, layout = _prepare(scenario)
+    views = _views(scenario, seed, list(range(R)), _prepare(scenario))
     return _front(
-        _concat(
-            marginal_effects(
-                Engine(scenario, seed, r, record="summary", layout=layout, graph=G).run()
-            ).assign(replication=r)
-            for r in range(R)
-        )
+        _concat(marginal_effects(view).assign(replication=r) for r, view in enumerate(views))
     )
 
 

@@ -77,6 +77,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from crmsim.i18n import N_
 from crmsim.network.analysis import hhi
 from crmsim.scenario.schema import Role, Scenario
 
@@ -103,12 +104,13 @@ CRMA_BENCHMARKS: dict[str, tuple[float, str]] = {
 
 #: Scorecard groups and the rule that normalises each to [0, 1].
 SCORE_GROUPS: dict[str, str] = {
-    "resilience": "mean over markets of the fill rate",
-    "diversification": "mean over materials of 1 − HHI/10 000 of realised shipments by "
-    "origin country",
-    "circularity": "EOL-RIR (secondary ÷ all input received) of recycled materials",
-    "msme_inclusion": "mean over materials of the MSME share of units shipped",
-    "resource_readiness": "share of mine capacity on production over the horizon",
+    "resilience": N_("mean over markets of the fill rate"),
+    "diversification": N_(
+        "mean over materials of 1 − HHI/10 000 of realised shipments by origin country"
+    ),
+    "circularity": N_("EOL-RIR (secondary ÷ all input received) of recycled materials"),
+    "msme_inclusion": N_("mean over materials of the MSME share of units shipped"),
+    "resource_readiness": N_("share of mine capacity on production over the horizon"),
 }
 
 _PRODUCING = (Role.MINE, Role.PROCESSOR, Role.RECYCLER)

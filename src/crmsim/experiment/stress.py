@@ -382,14 +382,23 @@ class _Rows:
 def _alternatives(model: StressModel, x: int) -> list[tuple[int, int]]:
     """(impaired edge, alternative edge) pairs when node ``x`` is out.
 
-    An alternative is another *qualified* edge into the same buyer slot.
+    An alternative is another *qualified* edge into the same buyer slot whose supplier
+    has spare capacity to take re-sourced orders. A supplier without any (capacity ×
+    availability ≤ planned output — e.g. a deposit that is not On Production, so its
+    capacity counts as 0) gets weight 0 in the engine's re-sourcing step: nothing is
+    ever moved to it, so it is no alternative. (Counted as one, it would let the LP
+    ration the node that is out freely, as if its orders could have moved.) A
+    recycler's spare capacity depends on its feedstock from day to day, so a qualified
+    recycler is always kept.
     """
     lay = model.lay
+    spare = lay.capacity * lay.on_production - lay.rate
     pairs = []
     for e in np.flatnonzero(lay.edge_src == x):
         s = lay.edge_slot[e]
         for a in np.flatnonzero((lay.edge_slot == s) & lay.edge_qualified):
-            if lay.edge_src[a] != x:
+            u = int(lay.edge_src[a])
+            if u != x and (lay.recycler[u] or spare[u] > 0):
                 pairs.append((int(e), int(a)))
     return pairs
 
@@ -516,18 +525,29 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
 
     # Pro rata: a supplier short of stock fills its open orders pro rata. Where no extra
     # orders can reach a supplier (it is no alternative, nor upstream of one), its open
-    # orders stay in the planned proportions, so its shipments do too.
+    # orders stay in the planned proportions, so its shipments do too. The node that is
+    # out is such a supplier until the first of its orders move to an alternative (the
+    # shortest switching delay): until then it ships what stock it has in the planned
+    # proportions too; from then on its open orders are what re-sourcing left.
     extra = _extra_order_nodes(model, alt_edges)
-    if pairs:
-        extra.add(x_node)
-    for u in prod.tolist():
-        if u in extra:
+    planned_until = {u: T for u in prod.tolist() if u not in extra}
+    if x_node not in extra:
+        first = min((math.ceil(switching_delay(lay, e, a) - 1e-9) for e, a in pairs), default=days)
+        planned_until[x_node] = T if first >= days else first
+        # Until then it fills its (planned) open orders from its stock at once, as the
+        # engine does every day: it does not hold stock back for later.
+        out_x = np.flatnonzero(lay.edge_src == x_node)
+        for d, total in enumerate(_stock_shipments(model, x_node, min(first, days, T))):
+            rows = eq.family(np.array([total]))
+            eq.add(rows, v.col("x", out_x, d), 1.0)
+    for u, until in planned_until.items():
+        if until <= 0:
             continue
         out = [int(e) for e in np.flatnonzero(lay.edge_src == u) if lay.edge_flow[e] > 0]
         for e in out[1:]:
-            rows = eq.family(np.zeros(T))
-            eq.add(rows, v.col("x", e, t), float(lay.edge_flow[out[0]]))
-            eq.add(rows, v.col("x", out[0], t), -float(lay.edge_flow[e]))
+            rows = eq.family(np.zeros(until))
+            eq.add(rows, v.col("x", e, t[:until]), float(lay.edge_flow[out[0]]))
+            eq.add(rows, v.col("x", out[0], t[:until]), -float(lay.edge_flow[e]))
 
     # Extra orders a producer receives: accepted re-sourced orders + its buyers' extra.
     rows = eq.family(np.zeros((T, P)))
@@ -579,14 +599,21 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
     # scales every buyer's requests at one supplier alike, so the supplier's accepted
     # orders are split over its buyers in proportion to (that weight × the buyer's
     # re-sourced orders), taken here as the planned flow from the node that is out.
+    # An alternative whose only orders are re-sourced ones (no planned flow on any edge)
+    # then holds open orders in those same proportions, so it ships pro rata in them too.
     weight = _acceptance_weights(model, pairs, cap)
-    for edges in by_supplier.values():
+    for u, edges in by_supplier.items():
+        only_resourced = not (lay.edge_flow[lay.edge_src == u] > 0).any()
         ref = edges[0]
         for a in edges[1:]:
             if weight[ref] > 0 and weight[a] > 0:
                 rows = eq.family(np.zeros(T))
                 eq.add(rows, v.col("acc", acol[a], t), weight[ref])
                 eq.add(rows, v.col("acc", acol[ref], t), -weight[a])
+                if only_resourced:
+                    rows = eq.family(np.zeros(T))
+                    eq.add(rows, v.col("x", a, t), weight[ref])
+                    eq.add(rows, v.col("x", ref, t), -weight[a])
     for u, edges in by_supplier.items():
         if lay.recycler[u]:
             c, eff = model.recycler_feed[u]
@@ -613,18 +640,44 @@ def lp_survives(model: StressModel, node: str, days: int) -> bool:
 
     A_eq, b_eq = eq.matrix(v.n)
     A_ub, b_ub = le.matrix(v.n)
-    res = linprog(
-        np.zeros(v.n),
-        A_ub=A_ub,
-        b_ub=b_ub,
-        A_eq=A_eq,
-        b_eq=b_eq,
-        bounds=np.column_stack([lb, ub]),
-        method="highs-ipm",
-    )
-    if res.status not in (0, 2):
+    # HiGHS's interior-point method is the fastest on these day-indexed LPs but can stop
+    # with a numerical "solve error" (status 4) on a small, well-posed one; the dual
+    # simplex then decides.
+    for method in ("highs-ipm", "highs-ds"):
+        res = linprog(
+            np.zeros(v.n),
+            A_ub=A_ub,
+            b_ub=b_ub,
+            A_eq=A_eq,
+            b_eq=b_eq,
+            bounds=np.column_stack([lb, ub]),
+            method=method,
+        )
+        if res.status in (0, 2):
+            break
+    else:
         raise RuntimeError(f"linprog failed for {node} × {days} days: {res.message}")
     return bool(res.status == 0)
+
+
+def _stock_shipments(model: StressModel, x: int, days: int) -> np.ndarray:
+    """What node ``x``, producing nothing, ships on days ``0 .. days − 1`` to planned orders.
+
+    Each day its buyers order the planned flows; it fills its open orders from its
+    output stock as far as the stock goes (step 6 of the engine's day).
+    """
+    lay = model.lay
+    mine = lay.edge_src == x
+    stock = float(model.out0[x])
+    owed = float(model.backlog0[mine].sum())
+    flow = float(lay.edge_flow[mine].sum())
+    shipped = np.zeros(max(0, days))
+    for d in range(shipped.size):
+        owed += flow
+        shipped[d] = min(stock, owed)
+        stock -= shipped[d]
+        owed -= shipped[d]
+    return shipped
 
 
 def _extra_order_nodes(model: StressModel, alt_edges: list[int]) -> set[int]:

@@ -788,6 +788,23 @@ def write_tables(
         "numpy": np.__version__,
         "files": files,
     }
+    from crmsim.experiment.io import readme_text
+
+    files["README.md"] = "what this folder holds: its files and every column (this file)"
+    full["files"] = files
     text = json.dumps(full, indent=2, default=str) + "\n"
     (out / "manifest.json").write_text(text, encoding="utf-8")
+    command = str(manifest.get("command", "sweep"))
+    about = [
+        f"Results of `crmsim {command}` of *{manifest.get('scenario', '')}*"
+        f" (seed {manifest.get('seed', '–')}, {manifest.get('replications', '–')} "
+        "replications per point)."
+    ]
+    readme = readme_text(
+        f"crmsim {command} results",
+        about,
+        all_tables["data_dictionary"],
+        {**files, "manifest.json": "what produced the numbers"},
+    )
+    (out / "README.md").write_text(readme, encoding="utf-8")
     return json.loads(text)

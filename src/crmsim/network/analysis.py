@@ -35,6 +35,7 @@ from typing import Literal
 import networkx as nx
 import pandas as pd
 
+from crmsim.i18n import N_, _, format_number
 from crmsim.network.graph import baseline_flows
 from crmsim.scenario.schema import Role, Size
 
@@ -310,7 +311,7 @@ def single_sourced(G: nx.MultiDiGraph) -> pd.DataFrame:
     rows = []
     for buyer in sorted(G.nodes):
         by_material: dict[str, list[tuple[str, dict]]] = {}
-        for u, _, k, d in G.in_edges(buyer, keys=True, data=True):
+        for u, _v, k, d in G.in_edges(buyer, keys=True, data=True):
             by_material.setdefault(k, []).append((u, d))
         for m in sorted(by_material):
             edges = sorted(by_material[m], key=lambda t: t[0])
@@ -618,10 +619,21 @@ def analyse(G: nx.MultiDiGraph, max_paths: int = MAX_PATHS) -> NetworkReport:
 def _fmt(x: object, digits: int = 2, pct: bool = False) -> str:
     """Format a number for the text report; NaN and None read as "unknown"."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "unknown"
+        return _("unknown")
     if isinstance(x, float | int):
-        return f"{100 * x:.1f} %" if pct else f"{x:,.{digits}f}"
+        return f"{format_number(100 * x, 1)} %" if pct else format_number(x, digits)
     return str(x)
+
+
+#: Words of the text report that come from the tables' values (translated when shown).
+_WORDS = (
+    N_("capacity"),
+    N_("sourcing"),
+    N_("unconcentrated"),
+    N_("moderately concentrated"),
+    N_("highly concentrated"),
+    N_("unknown"),
+)
 
 
 def _render(report: NetworkReport, material: str | None = None, width: int = 100) -> str:
@@ -643,20 +655,22 @@ def _render(report: NetworkReport, material: str | None = None, width: int = 100
     if material is not None and material not in report.materials:
         raise KeyError(f"unknown material {material!r}; known: {', '.join(report.materials)}")
 
-    con.print(f"Supply network: {report.name}")
+    con.print(_("Supply network: {name}").format(name=report.name))
     con.print(
-        "Bases: capacity = production capacity on production; sourcing = planned flows "
-        "(mean demand, shares, recipes). HHI bands: 2010 US Horizontal Merger Guidelines."
+        _(
+            "Bases: capacity = production capacity on production; sourcing = planned flows "
+            "(mean demand, shares, recipes). HHI bands: 2010 US Horizontal Merger Guidelines."
+        )
     )
     for m in materials:
         con.print()
-        con.rule(f"material: {m}", style="none", characters="=")
+        con.rule(f"{_('material')}: {m}", style="none", characters="=")
         sh = report.shares[report.shares["material"] == m]
-        t = Table(title="Supply by country", box=box.SIMPLE, title_justify="left")
-        t.add_column("country")
+        t = Table(title=_("Supply by country"), box=box.SIMPLE, title_justify="left")
+        t.add_column(_("country"))
         for basis in BASES:
-            t.add_column(f"{basis} (units/day)", justify="right")
-            t.add_column(f"{basis} share", justify="right")
+            t.add_column(_("{basis} (units/day)").format(basis=_(basis)), justify="right")
+            t.add_column(_("{basis} share").format(basis=_(basis)), justify="right")
         for c in sorted(sh["country"].unique()):
             cells = [c]
             for basis in BASES:
@@ -668,55 +682,60 @@ def _render(report: NetworkReport, material: str | None = None, width: int = 100
         con.print(t)
 
         conc = report.concentration[report.concentration["material"] == m]
-        t = Table(title="Concentration by country (HHI 0–10 000)", box=box.SIMPLE,
+        t = Table(title=_("Concentration by country (HHI 0–10 000)"), box=box.SIMPLE,
                   title_justify="left")  # fmt: skip
-        for col in ("basis", "HHI", "band", "largest country", "its share"):
-            t.add_column(col, justify="right" if col in ("HHI", "its share") else "left")
-        for _, r in conc.iterrows():
-            t.add_row(str(r["basis"]), _fmt(r["hhi"], 0), str(r["band"]),
+        for i, col in enumerate(
+            (_("basis"), "HHI", _("band"), _("largest country"), _("its share"))
+        ):
+            t.add_column(col, justify="right" if i in (1, 4) else "left")
+        for _i, r in conc.iterrows():
+            t.add_row(_(str(r["basis"])), _fmt(r["hhi"], 0), _(str(r["band"])),
                       _fmt(r["top_country"]), _fmt(r["top_share"], pct=True))  # fmt: skip
         con.print(t)
 
         ss = report.single_sourced[report.single_sourced["material"] == m]
         if len(ss):
-            t = Table(title="Single-sourced dependencies", box=box.SIMPLE, title_justify="left")
-            for col in ("buyer", "sole supplier", "qualified alternative"):
+            t = Table(title=_("Single-sourced dependencies"), box=box.SIMPLE,
+                      title_justify="left")  # fmt: skip
+            for col in (_("buyer"), _("sole supplier"), _("qualified alternative")):
                 t.add_column(col)
-            for _, r in ss.iterrows():
-                alt = ", ".join(r["qualified_alternatives"]) or "none"
+            for _i, r in ss.iterrows():
+                alt = ", ".join(r["qualified_alternatives"]) or _("none")
                 t.add_row(f"{r['buyer']} ({r['buyer_country']})",
                           f"{r['supplier']} ({r['supplier_country']})", alt)  # fmt: skip
             con.print(t)
         else:
-            con.print("Single-sourced dependencies: none")
+            con.print(_("Single-sourced dependencies") + ": " + _("none"))
 
         ms = report.msme[report.msme["material"] == m].iloc[0]
-        line = (
-            f"MSME share of capacity: {_fmt(ms['msme_share'], pct=True)} "
-            f"(micro/small/medium {_fmt(ms['msme'])}, large {_fmt(ms['large'])} units/day)"
-        )
+        line = _(
+            "MSME share of capacity: {share} (micro/small/medium {msme}, large {large} "
+            "units/day)"
+        ).format(share=_fmt(ms["msme_share"], pct=True), msme=_fmt(ms["msme"]),
+                 large=_fmt(ms["large"]))  # fmt: skip
         if ms["unknown"] > 0:
-            line += (
-                f"; size unknown for {_fmt(ms['unknown'])} units/day "
-                f"({', '.join(ms['unknown_nodes'])}), left out of the share"
-            )
+            line += "; " + _(
+                "size unknown for {units} units/day ({nodes}), left out of the share"
+            ).format(units=_fmt(ms["unknown"]), nodes=", ".join(ms["unknown_nodes"]))
         con.print(line)
 
         rk = report.risk[report.risk["material"] == m].iloc[0]
-        t = Table(title="Supply risk (EU CRM methodology 2017)", box=box.SIMPLE,
+        t = Table(title=_("Supply risk (EU CRM methodology 2017)"), box=box.SIMPLE,
                   title_justify="left")  # fmt: skip
-        t.add_column("input")
-        t.add_column("value", justify="right")
-        t.add_row("HHI_WGI global supply (capacity)", _fmt(rk["hhi_wgi_gs"]))
-        t.add_row(f"HHI_WGI home sourcing ({', '.join(rk['home'])})", _fmt(rk["hhi_wgi_home"]))
-        t.add_row(f"import reliance IR ({rk['ir_source']})", _fmt(rk["import_reliance"]))
+        t.add_column(_("input"))
+        t.add_column(_("value"), justify="right")
+        t.add_row(_("HHI_WGI global supply (capacity)"), _fmt(rk["hhi_wgi_gs"]))
+        t.add_row(_("HHI_WGI home sourcing ({home})").format(home=", ".join(rk["home"])),
+                  _fmt(rk["hhi_wgi_home"]))  # fmt: skip
+        t.add_row(_("import reliance IR ({source})").format(source=rk["ir_source"]),
+                  _fmt(rk["import_reliance"]))  # fmt: skip
         t.add_row("[GS·IR/2 + home·(1 − IR/2)]", _fmt(rk["sr_concentration"]))
-        t.add_row("end-of-life recycling input rate", _fmt(rk["eol_rir"]))
-        t.add_row("substitution index", _fmt(rk["substitution_index"]))
-        t.add_row("supply risk SR", _fmt(rk["supply_risk"]))
+        t.add_row(_("end-of-life recycling input rate"), _fmt(rk["eol_rir"]))
+        t.add_row(_("substitution index"), _fmt(rk["substitution_index"]))
+        t.add_row(_("supply risk SR"), _fmt(rk["supply_risk"]))
         con.print(t)
         if rk["missing"]:
-            con.print("SR unknown or partial; missing: " + "; ".join(rk["missing"]))
+            con.print(_("SR unknown or partial; missing: ") + "; ".join(rk["missing"]))
 
     if material is None:
         con.print()
@@ -724,7 +743,7 @@ def _render(report: NetworkReport, material: str | None = None, width: int = 100
         dep = report.dependencies
         for mk in sorted(dep["market"].unique()):
             d = dep[dep["market"] == mk]
-            countries = ", ".join(f"{r['country']} ({len(r['nodes'])})" for _, r in d.iterrows())
+            countries = ", ".join(f"{r['country']} ({len(r['nodes'])})" for _i, r in d.iterrows())
             con.print(f"Market {mk} depends on: {countries}  (upstream nodes per country)")
         p = report.paths
         if len(p):

@@ -3,13 +3,14 @@
 :class:`ReportData` gathers what the figures, the HTML report and the workbook need, so
 each of them reads the same numbers whatever the origin:
 
-* :func:`from_scenario` runs a comparison (:func:`crmsim.compare`), the daily performance
-  bands of each variant over the same replications and replication 0 of the baseline with
-  its full daily record;
+* :func:`from_scenario` runs a comparison (:func:`crmsim.compare`, which also keeps the
+  daily performance bands of each variant) and replication 0 of the baseline with its
+  full daily record;
 * :func:`from_folder` reads a results folder of ``crmsim compare --out`` (the tables,
-  manifest) or of ``crmsim run --out`` (bands, disruptions, replication 0's daily record).
-  A folder has no figures' worth of data that it did not write: a compare folder has no
-  daily bands, a run folder no comparison. A ``stress.parquet`` or ``stress.csv`` in the
+  the bands of every variant, manifest) or of ``crmsim run --out`` (bands, disruptions,
+  replication 0's daily record). A folder has no figures' worth of data that it did not
+  write: a compare folder has no daily record (no resilience triangle, no secondary
+  supply), a run folder no comparison. A ``stress.parquet`` or ``stress.csv`` in the
   folder (columns ``node, tts_lp, tts_sim, ttr, flagged``) adds the stress test.
 """
 
@@ -229,7 +230,7 @@ def from_comparison(
         currency=cmp.currency,
         confidence=cmp.confidence,
         tables=tables,
-        bands=bands if bands is not None else _bands_of(cmp, 1),
+        bands=bands if bands is not None else (dict(run.bands) or _bands_of(cmp, 1)),
         daily=rec,
         performance=perf,
         stress=stress,
@@ -276,9 +277,8 @@ def from_scenario(
 
     sc = load_scenario(scenario_file)
     cmp = compare(sc, policies, replications, seed, workers, flow_replications=flow_replications)
-    return from_comparison(
-        cmp, scenario_file=scenario_file, bands=_bands_of(cmp, workers), stress=stress
-    )
+    bands = dict(cmp.run.bands) or _bands_of(cmp, workers)
+    return from_comparison(cmp, scenario_file=scenario_file, bands=bands, stress=stress)
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame | None:
@@ -374,10 +374,20 @@ def from_folder(folder: str | Path) -> ReportData:
             + (f" -p {opts}" if opts else "")
             + f" --out {folder}"
         )
+        bands = _read(folder, "bands")
+        by_variant: dict[str, pd.DataFrame] = {}
+        if bands is not None and "variant" in bands.columns:
+            by_variant = {
+                str(v): g.drop(columns="variant").reset_index(drop=True)
+                for v, g in bands.groupby("variant", sort=False)
+            }
+            if set(by_variant) != set(variants):
+                by_variant = {}
         return ReportData(
             kind="compare",
             variants=variants,
             labels=labels,
+            bands={v: by_variant[v] for v in variants} if by_variant else {},
             currency=str(manifest.get("currency") or (sc.currency if sc else "")),
             confidence=float(manifest.get("confidence", 0.95)),
             tables=tables,

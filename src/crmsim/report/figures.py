@@ -12,6 +12,8 @@ Conventions, the same in every figure:
   deficiency tell apart, and each option also has its own **line style, marker and
   hatch**, so a figure printed in grayscale still reads;
 * every axis has its quantity and unit (``(days)``, ``(%)``, ``(t)``, the currency);
+* titles, axis labels and legends are in the current language, and numbers in its
+  form (:mod:`crmsim.i18n`: ``crmsim.set_language("uk")``);
 * user text (ids, labels, names) is escaped for matplotlib's mathtext: a ``$`` in a name
   is printed as a dollar sign, never starts a formula (:func:`escape`).
 """
@@ -32,7 +34,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import (
+    Formatter,
+    FuncFormatter,
+    MaxNLocator,
+    PercentFormatter,
+    ScalarFormatter,
+)
+
+from crmsim.i18n import N_, _, format_number, get_language, ngettext
 
 __all__ = [
     "HATCHES",
@@ -44,6 +54,7 @@ __all__ = [
     "disruption_timeline",
     "escape",
     "forest",
+    "forest_markets",
     "network",
     "pareto_efficient",
     "performance_bands",
@@ -133,8 +144,48 @@ def _style(i: int) -> dict[str, Any]:
     }
 
 
+class _DecimalComma(Formatter):
+    """A numeric tick formatter with a decimal comma (Ukrainian, Russian) around another."""
+
+    def __init__(self, inner: Formatter) -> None:
+        self.inner = inner
+
+    def set_axis(self, axis: Any) -> None:
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def set_locs(self, locs: Any) -> None:
+        self.inner.set_locs(locs)
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return str(self.inner(x, pos)).replace(".", ",")
+
+    def format_ticks(self, values: Any) -> list[str]:
+        return [s.replace(".", ",") for s in self.inner.format_ticks(values)]
+
+    def get_offset(self) -> str:
+        return str(self.inner.get_offset()).replace(".", ",")
+
+
+def _localise(fig: Figure) -> Figure:
+    """Numeric ticks in the current language's form (a decimal comma in uk and ru).
+
+    Decided when the figure is made, so a figure drawn later, in another language, keeps
+    the form of its labels.
+    """
+    if get_language() == "en":
+        return fig
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            f = axis.get_major_formatter()
+            if isinstance(f, ScalarFormatter | PercentFormatter):
+                axis.set_major_formatter(_DecimalComma(f))
+    return fig
+
+
 def _money_formatter() -> FuncFormatter:
-    return FuncFormatter(lambda x, _pos: f"{x:,.0f}")
+    lang = get_language()  # of the figure, not of the moment it is drawn
+    return FuncFormatter(lambda x, _pos: format_number(x, 0, lang=lang))
 
 
 def save(fig: Figure, path: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
@@ -173,6 +224,14 @@ def _metadata(fmt: str) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------- network
+
+_ROLE_NAMES: dict[str, str] = {
+    "mine": N_("mine"),
+    "processor": N_("processor"),
+    "market": N_("market"),
+    "recycler": N_("recycler"),
+    "stockpile": N_("stockpile"),
+}
 
 _ROLE_STYLE: dict[str, tuple[str, str]] = {
     # role: (marker, colour) — shapes differ, so roles read without colour.
@@ -304,11 +363,11 @@ def network(
     for n in pos:
         spec = G.nodes[n].get("spec")
         if n in added:
-            tagged[n] = "added"
+            tagged[n] = _("added")
         elif spec is not None and getattr(spec, "entry", None) is not None:
-            tagged[n] = "entrant"
+            tagged[n] = _("entrant")
         elif spec is not None and getattr(spec, "development", None) is not None:
-            tagged[n] = "UNFC dev."
+            tagged[n] = _("UNFC dev.")
     if tagged:
         ax.scatter(
             [pos[n][0] for n in tagged], [pos[n][1] for n in tagged], s=620, marker="o",
@@ -331,17 +390,17 @@ def network(
     _place_share_labels(fig, ax, labels, share_texts)
     handles: list[Any] = [
         Line2D([], [], ls="", marker=_ROLE_STYLE[r][0], ms=8, mfc=_ROLE_STYLE[r][1],
-               mec="black", label=r) for r in roles_seen
+               mec="black", label=_(_ROLE_NAMES.get(r, r))) for r in roles_seen
     ]  # fmt: skip
     handles += [
-        Line2D([], [], color="#555555", lw=3, label="supply (width ∝ share)"),
-        Line2D([], [], color=_ALERT, lw=3.2, label="single-source dependency"),
-        Line2D([], [], color=_ALT, lw=1.2, ls="--", label="qualified alternative"),
+        Line2D([], [], color="#555555", lw=3, label=_("supply (width ∝ share)")),
+        Line2D([], [], color=_ALERT, lw=3.2, label=_("single-source dependency")),
+        Line2D([], [], color=_ALT, lw=1.2, ls="--", label=_("qualified alternative")),
     ]
     if tagged:
         handles.append(
             Line2D([], [], ls="", marker="o", ms=12, mfc="none", mec="black",
-                   label="entrant / development / added")
+                   label=_("entrant / development / added"))
         )  # fmt: skip
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7.5,
               frameon=False)  # fmt: skip
@@ -378,6 +437,9 @@ def _place_share_labels(fig: Figure, ax: Axes, fixed: list[Any], shares: list[An
 
 # --------------------------------------------------------------------------- performance
 
+DAY_AXIS = N_("scored day (days since the start of the horizon)")
+PERFORMANCE_AXIS = N_("daily performance: served ÷ demand (%)")
+
 
 def _disruption_spans(
     disruptions: pd.DataFrame | None, n_replications: int | None
@@ -398,7 +460,8 @@ def _disruption_spans(
             for start, end in common.index:
                 spans.append((str(name), float(start), float(end)))
         else:
-            other.append(f"{name} ({len(g) / max(R, 1):.1f} events per replication, random)")
+            other.append(_("{name} ({rate} events per replication, random)").format(
+                name=name, rate=format_number(len(g) / max(R, 1), 1)))
     return spans, other
 
 
@@ -456,19 +519,19 @@ def performance_bands(
         )  # fmt: skip
         ax.plot(sub["day"], 100 * sub["q50"], color=st["color"], ls=st["ls"], lw=1.6,
                 label=label, zorder=2)  # fmt: skip
-    ax.set_xlabel("scored day (days since the start of the horizon)")
-    ax.set_ylabel("daily performance: served ÷ demand (%)")
+    ax.set_xlabel(_(DAY_AXIS))
+    ax.set_ylabel(_(PERFORMANCE_AXIS))
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]), top=105)
     fig.legend(loc="outside lower center", fontsize=7.5, ncols=2 if len(bands) > 3 else 1,
-               title="median of each option; shaded: 90 % of replications (5–95 %)",
+               title=_("median of each option; shaded: 90 % of replications (5–95 %)"),
                title_fontsize=7.5, frameon=False)  # fmt: skip
-    where = "all markets" if market == "(all)" else f"market {market}"
-    head = title or f"Daily performance, {where}"
+    where = _("all markets") if market == "(all)" else _("market {market}").format(market=market)
+    head = title or _("Daily performance, {where}").format(where=where)
     if other:
-        head += "\n" + textwrap.fill("also random: " + "; ".join(other), 130)
+        head += "\n" + textwrap.fill(_("also random: ") + "; ".join(other), 130)
     ax.set_title(escape(head), fontsize=9)
-    return fig
+    return _localise(fig)
 
 
 def disruption_timeline(
@@ -518,20 +581,22 @@ def disruption_timeline(
             facecolors=st["color"], alpha=alpha, edgecolor="black", lw=0.3,
             hatch=st["hatch"] or None,
         )  # fmt: skip
-        ax.text(1.005, i, f"{len(g) / R:.1f}/rep.", transform=ax.get_yaxis_transform(),
+        ax.text(1.005, i, _("{rate}/rep.").format(rate=format_number(len(g) / R, 1)),
+                transform=ax.get_yaxis_transform(),
                 fontsize=7, va="center")  # fmt: skip
     ax.set_yticks(range(len(names)), [escape(wrap_label(n, 26, 2)) for n in names], fontsize=8)
     if names:
         ax.set_ylim(len(names) - 0.5, -0.5)
     if horizon is not None:
         ax.set_xlim(0, horizon)
-    ax.set_xlabel("scored day (days since the start of the horizon)")
-    ax.set_ylabel("disruption")
+    ax.set_xlabel(_(DAY_AXIS))
+    ax.set_ylabel(_("disruption"))
     if not names:
-        ax.text(0.5, 0.5, "no disruption was realised", transform=ax.transAxes, ha="center")
-    ax.set_title(f"Disruptions in force ({R} replication{'s' if R != 1 else ''}; darker = "
-                 "more often)", fontsize=10)  # fmt: skip
-    return fig
+        ax.text(0.5, 0.5, _("no disruption was realised"), transform=ax.transAxes, ha="center")
+    ax.set_title(ngettext("Disruptions in force ({n} replication; darker = more often)",
+                          "Disruptions in force ({n} replications; darker = more often)",
+                          R).format(n=R), fontsize=10)  # fmt: skip
+    return _localise(fig)
 
 
 def resilience_triangle(
@@ -575,53 +640,58 @@ def resilience_triangle(
         ax.annotate(escape(wrap_label(name, 24, 1)), (start, 0.98), xytext=(3, 0),
                     textcoords="offset points", fontsize=7.5, va="top",
                     xycoords=ax.get_xaxis_transform())  # fmt: skip
-    ax.plot(days, 100 * p, color="black", lw=1.5, label="daily performance", zorder=2)
+    ax.plot(days, 100 * p, color="black", lw=1.5, label=_("daily performance"), zorder=2)
     short = np.minimum(p, 1.0)
     ax.fill_between(days, 100 * short, 100, where=short < 1, color=OKABE_ITO[5], alpha=0.35,
-                    hatch="///", edgecolor=OKABE_ITO[5], lw=0, label="resilience loss",
+                    hatch="///", edgecolor=OKABE_ITO[5], lw=0, label=_("resilience loss"),
                     zorder=1)  # fmt: skip
     loss = float(np.sum(1.0 - short))
     below = np.flatnonzero(short < 1.0 - 1e-9)
-    lines = [f"resilience loss: {loss:,.1f} days of lost demand"]
+    lines = [_("resilience loss: {loss} days of lost demand").format(loss=format_number(loss, 1))]
     if len(p):
         i = int(np.argmin(p))
-        lines.append(f"nadir: {100 * p[i]:.1f} % on day {i}")
-        ax.annotate(f"nadir {100 * p[i]:.1f} %", (i, 100 * p[i]), xytext=(12, -4),
+        low = format_number(100 * p[i], 1)
+        lines.append(_("nadir: {share} % on day {day}").format(share=low, day=i))
+        ax.annotate(_("nadir {share} %").format(share=low), (i, 100 * p[i]), xytext=(12, -4),
                     textcoords="offset points", fontsize=7.5,
                     arrowprops={"arrowstyle": "->", "lw": 0.8})  # fmt: skip
     if ttr is not None and disruption is not None:
         days_, cens = ttr
         name = disruption[0]
         lines.append(
-            f"time to recover from {name}: > {days_:,.0f} days (censored)"
+            _("time to recover from {name}: > {days} days (censored)").format(
+                name=name, days=format_number(days_, 0))
             if cens
-            else f"time to recover from {name}: {days_:,.0f} days"
+            else _("time to recover from {name}: {days} days").format(
+                name=name, days=format_number(days_, 0))
         )
     elif len(below):
         first, last = int(below[0]), int(below[-1])
         if last + 1 < len(p):
-            lines.append(f"time to recover: {last + 1 - first} days (day {first} to {last + 1})")
+            lines.append(_("time to recover: {days} days (day {first} to {last})").format(
+                days=last + 1 - first, first=first, last=last + 1))
         else:
-            lines.append(f"not recovered by the horizon (censored; > {len(p) - first} days)")
+            lines.append(_("not recovered by the horizon (censored; > {days} days)").format(
+                days=len(p) - first))
     ax.text(0.99, 0.04, escape("\n".join(lines)), transform=ax.transAxes, ha="right", va="bottom",
             fontsize=8, bbox={"fc": "white", "ec": "#999999", "boxstyle": "round"})  # fmt: skip
-    ax.set_xlabel("scored day (days since the start of the horizon)")
-    ax.set_ylabel("daily performance: served ÷ demand (%)")
+    ax.set_xlabel(_(DAY_AXIS))
+    ax.set_ylabel(_(PERFORMANCE_AXIS))
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_ylim(min(0.0, 100 * float(p.min(initial=1.0)) - 5), 108)
     ax.legend(fontsize=7.5, loc="center right")
-    ax.set_title(escape(title or "Resilience triangle (one replication)"), fontsize=10)
-    return fig
+    ax.set_title(escape(title or _("Resilience triangle (one replication)")), fontsize=10)
+    return _localise(fig)
 
 
 # --------------------------------------------------------------------------- comparison
 
 #: metric → (axis label, scale to display units, unit or None for the market unit)
 _FOREST: dict[str, tuple[str, float, str | None]] = {
-    "fill_rate": ("fill rate", 100.0, "percentage points"),
-    "nadir": ("nadir", 100.0, "percentage points"),
-    "unmet": ("unmet demand", 1.0, None),
-    "resilience_loss": ("resilience loss", 1.0, "days"),
+    "fill_rate": (N_("fill rate"), 100.0, N_("percentage points")),
+    "nadir": (N_("nadir"), 100.0, N_("percentage points")),
+    "unmet": (N_("unmet demand"), 1.0, None),
+    "resilience_loss": (N_("resilience loss"), 1.0, N_("days")),
 }
 
 
@@ -632,12 +702,53 @@ def _pick_markets(table: pd.DataFrame, market: str | Sequence[str] | None) -> li
     return [market] if isinstance(market, str) else list(market)
 
 
+def forest_markets(table: pd.DataFrame, n: int = 3) -> list[str]:
+    """The markets a forest plot shows by default: ``(all)``, or those that matter most.
+
+    ``["(all)"]`` when the table has it (all markets share a unit). Otherwise the ``n``
+    markets the baseline leaves short the most (largest 1 − mean fill rate), ties broken
+    by the largest change of fill rate any option makes (absolute, in percentage
+    points), then by name — the markets with a problem, and where the options act.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``Comparison.table`` (``market, metric, baseline_mean, diff_mean``).
+    n : int
+        How many markets at most.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"market": ["a", "b", "c", "d"], "metric": "fill_rate",
+    ...                   "baseline_mean": [0.99, 0.80, 0.99, 1.0],
+    ...                   "diff_mean": [0.001, 0.05, 0.009, 0.0]})
+    >>> forest_markets(t, 2)
+    ['b', 'c']
+    """
+    ms = list(dict.fromkeys(table["market"]))
+    if "(all)" in ms:
+        return ["(all)"]
+    fr = table[table["metric"] == "fill_rate"]
+    if not len(fr) or "baseline_mean" not in fr.columns:
+        return sorted(ms)[:n]
+    short = (1.0 - fr.groupby("market")["baseline_mean"].first()).fillna(0.0)
+    change = fr.assign(a=fr["diff_mean"].abs()).groupby("market")["a"].max().fillna(0.0)
+    key = {m: (-round(float(short.get(m, 0.0)), 12), -round(float(change.get(m, 0.0)), 12), m)
+           for m in ms}  # fmt: skip
+    return sorted(ms, key=key.__getitem__)[:n]
+
+
 def forest(
     table: pd.DataFrame,
     *,
     market: str | Sequence[str] | None = None,
     labels: Mapping[str, str] | None = None,
     confidence: float | None = None,
+    max_markets: int = 3,
 ) -> Figure:
     """Forest plot: each option's paired change against the baseline, with its interval.
 
@@ -651,17 +762,23 @@ def forest(
         ``Comparison.table`` (``market, unit, option, metric, better, diff_mean, diff_low,
         diff_high``).
     market : str or sequence of str, optional
-        Markets to show (default ``"(all)"`` when present, else up to three markets).
+        Markets to show (default: :func:`forest_markets` — ``"(all)"`` when present,
+        else the ``max_markets`` markets the baseline leaves short the most).
     labels : mapping, optional
         Readable label of each option.
     confidence : float, optional
         Confidence level, for the title.
+    max_markets : int
+        Most markets shown by default.
 
     Returns
     -------
     Figure
     """
-    markets = _pick_markets(table, market)
+    if market is None:
+        markets = forest_markets(table, max_markets)
+    else:
+        markets = [market] if isinstance(market, str) else list(market)
     options = list(dict.fromkeys(table["option"]))
     metrics = [m for m in _FOREST if m in set(table["metric"])]
     fig = Figure(
@@ -676,7 +793,8 @@ def forest(
             label, scale, unit = _FOREST[metric]
             sub = table[(table["market"] == mk) & (table["metric"] == metric)]
             sub = sub.set_index("option").reindex(options)
-            u = unit or (str(sub["unit"].dropna().iloc[0]) if sub["unit"].notna().any() else "")
+            u = _(unit) if unit else (
+                str(sub["unit"].dropna().iloc[0]) if sub["unit"].notna().any() else "")
             for i, o in enumerate(options):
                 row = sub.loc[o]
                 if not np.isfinite(row["diff_mean"]):
@@ -692,21 +810,26 @@ def forest(
                 )  # fmt: skip
             ax.axvline(0, color="#666666", lw=0.8, ls="--")
             better = str(sub["better"].dropna().iloc[0]) if sub["better"].notna().any() else ""
-            arrow = "better →" if better == "higher" else "← better" if better else ""
-            ax.set_xlabel(escape(f"change in {label} ({u})\n{arrow}"), fontsize=8)
+            arrow = _("better →") if better == "higher" else _("← better") if better else ""
+            xlabel = _("change in {metric} ({unit})").format(metric=_(label), unit=u)
+            ax.set_xlabel(escape(f"{xlabel}\n{arrow}"), fontsize=8)
             if c == 0:
                 ax.set_yticks(range(len(options)), names, fontsize=8)
-                ax.set_ylabel(escape("option" if mk == "(all)" else f"market {mk}"), fontsize=8)
+                ax.set_ylabel(escape(_("option") if mk == "(all)" else
+                                     _("market {market}").format(market=mk)), fontsize=8)
             ax.set_ylim(len(options) - 0.5, -0.5)
             ax.tick_params(labelsize=7.5)
             ax.grid(axis="x", color="#DDDDDD", lw=0.6)
-    conf = f"{100 * confidence:g} % " if confidence else ""
-    fig.suptitle(
-        f"Paired change against the baseline, with {conf}intervals "
-        "(filled: the interval excludes 0)",
-        fontsize=10,
-    )
-    return fig
+    if confidence:
+        level = round(100 * float(confidence), 6)
+        head = _("Paired change against the baseline, with {level} % intervals (filled: the "
+                 "interval excludes 0)").format(
+            level=format_number(level, 0 if level.is_integer() else 1))
+    else:
+        head = _("Paired change against the baseline, with intervals (filled: the interval "
+                 "excludes 0)")
+    fig.suptitle(head, fontsize=10)
+    return _localise(fig)
 
 
 def pareto_efficient(cost: Sequence[float], gain: Sequence[float]) -> np.ndarray:
@@ -773,8 +896,8 @@ def cost_resilience(
     ax = fig.add_subplot()
     order = np.argsort(c[eff], kind="stable")
     ax.plot(c[eff][order], g[eff][order], color="#666666", lw=1, ls="--", zorder=1,
-            label="efficient frontier")  # fmt: skip
-    ax.plot([0], [0], marker="o", color="black", ls="", ms=7, label="baseline", zorder=3)
+            label=_("efficient frontier"))  # fmt: skip
+    ax.plot([0], [0], marker="o", color="black", ls="", ms=7, label=_("baseline"), zorder=3)
     for i, row in sub.iterrows():
         st = _style(int(str(i)) + 1)
         k = int(str(i)) + 1
@@ -784,19 +907,20 @@ def cost_resilience(
         ax.errorbar(
             [c[k]], [g[k]], xerr=xerr, fmt=st["marker"], color=st["color"], ms=8, capsize=3,
             mfc=st["color"] if eff[k] else "white", zorder=3,
-            label=escape(f"{wrap_label(name, 45, 3)}{' (efficient)' if eff[k] else ''}"),
+            label=escape(wrap_label(name, 45, 3) + (" " + _("(efficient)") if eff[k] else "")),
         )  # fmt: skip
     ax.axhline(0, color="#999999", lw=0.7)
-    ax.set_xlabel(escape(f"realised cost per replication over the horizon ({cur})"))
-    ax.set_ylabel("fill-rate gain over the baseline (percentage points)")
+    ax.set_xlabel(escape(_("realised cost per replication over the horizon ({currency})").format(
+        currency=cur)))
+    ax.set_ylabel(_("fill-rate gain over the baseline (percentage points)"))
     ax.xaxis.set_major_formatter(_money_formatter())
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlim(left=min(0.0, ax.get_xlim()[0]))
     fig.legend(loc="outside right upper", fontsize=7.5, frameon=False)
-    where = "all markets" if mk == "(all)" else f"market {mk}"
-    ax.set_title(escape(f"Cost against resilience gained, {where} (filled: efficient)"),
-                 fontsize=10)  # fmt: skip
-    return fig
+    where = _("all markets") if mk == "(all)" else _("market {market}").format(market=mk)
+    title = _("Cost against resilience gained, {where} (filled: efficient)").format(where=where)
+    ax.set_title(escape(textwrap.fill(title, 80)), fontsize=10)
+    return _localise(fig)
 
 
 def _country_shares(flows: pd.DataFrame, variant: str, material: str) -> pd.Series:
@@ -869,11 +993,11 @@ def supply_by_country(
             hh.append(hhi(shares[v].to_numpy()))
         ax.set_yticks(y, [escape(k) for k in countries], fontsize=8)
         ax.set_ylim(len(countries) - 0.5, -0.5)
-        ax.set_xlabel("share of supply (%)", fontsize=8)
-        ax.set_ylabel("supplier country (ISO 3166)", fontsize=8)
+        ax.set_xlabel(_("share of supply (%)"), fontsize=8)
+        ax.set_ylabel(_("supplier country (ISO 3166)"), fontsize=8)
         ax.set_xlim(0, 100)
         ax.xaxis.set_major_formatter(PercentFormatter(100))
-        text = " → ".join("–" if not np.isfinite(x) else f"{x:,.0f}" for x in hh)
+        text = " → ".join("–" if not np.isfinite(x) else format_number(x, 0) for x in hh)
         ax.set_title(escape(f"{m}: HHI {text}"), fontsize=9)
         ax.tick_params(labelsize=7.5)
     for j in range(len(materials), nrow * ncol):
@@ -882,16 +1006,16 @@ def supply_by_country(
         handles, names = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, [wrap_label(n, 70, 2) for n in names], loc="outside lower center",
                    fontsize=7.5, frameon=False)  # fmt: skip
-    fig.suptitle("Supply by country, before and after (HHI 0–10 000: >2 500 highly "
-                 "concentrated)", fontsize=10)  # fmt: skip
-    return fig
+    fig.suptitle(_("Supply by country, before and after (HHI 0–10 000: >2 500 highly "
+                   "concentrated)"), fontsize=10)  # fmt: skip
+    return _localise(fig)
 
 
 _CRMA_NAMES = {
-    "extraction": "extraction at home",
-    "processing": "processing at home",
-    "recycling": "recycling at home",
-    "single_third_country": "largest third country",
+    "extraction": N_("extraction at home"),
+    "processing": N_("processing at home"),
+    "recycling": N_("recycling at home"),
+    "single_third_country": N_("largest third country"),
 }
 
 
@@ -932,7 +1056,8 @@ def crma_card(
     ncol = min(n, 2)
     nrow = math.ceil(n / ncol)
     per = 0.3 * len(variants) * len(indicators) + 1.0
-    fig = Figure(figsize=(5.2 * ncol, per * nrow + 0.6), layout="constrained")
+    # At least 9 inches wide: the title and the legend of one material must fit too.
+    fig = Figure(figsize=(max(5.2 * ncol, 9.0), per * nrow + 0.6), layout="constrained")
     axes = fig.subplots(nrow, ncol, squeeze=False)
     h = 0.8 / max(1, len(variants))
     for j, m in enumerate(materials):
@@ -951,18 +1076,19 @@ def crma_card(
                             hatch=st["hatch"], edgecolor="black", lw=0.5,
                             label=name)  # fmt: skip
                 else:
-                    ax.text(1, y, "n/a", fontsize=7, va="center")
+                    ax.text(1, y, _("n/a"), fontsize=7, va="center")
             if len(rows):
                 b = 100 * float(rows["benchmark"].iloc[0])
                 rule = str(rows["rule"].iloc[0])
                 ax.plot([b, b], [k - 0.45, k + 0.45], color="black", lw=2.2)
-                ax.text(b, k - 0.47, f"{'≥' if rule == '>=' else '≤'}{b:.0f} %", fontsize=7,
+                sign = "≥" if rule == ">=" else "≤"
+                ax.text(b, k - 0.47, f"{sign}{format_number(b, 0)} %", fontsize=7,
                         ha="center", va="bottom")  # fmt: skip
-        ax.set_yticks(range(len(indicators)), [_CRMA_NAMES[i] for i in indicators], fontsize=8)
+        ax.set_yticks(range(len(indicators)), [_(_CRMA_NAMES[i]) for i in indicators], fontsize=8)
         ax.set_ylim(len(indicators) - 0.4, -0.7)
         ax.set_xlim(0, 105)
         ax.xaxis.set_major_formatter(PercentFormatter(100))
-        ax.set_xlabel("share of home consumption (%)", fontsize=8)
+        ax.set_xlabel(_("share of home consumption (%)"), fontsize=8)
         unit = str(sub["unit"].iloc[0]) if "unit" in sub.columns and len(sub) else ""
         ax.set_title(escape(f"{m} ({unit})" if unit else m), fontsize=9)
         ax.tick_params(labelsize=7.5)
@@ -975,12 +1101,14 @@ def crma_card(
     ]  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", fontsize=7, frameon=False,
                ncols=2 if len(variants) > 3 else 1)  # fmt: skip
-    head = "Critical Raw Materials Act benchmarks (black ticks, Reg. (EU) 2024/1252 Art. 5)"
+    head = textwrap.fill(
+        _("Critical Raw Materials Act benchmarks (black ticks, Reg. (EU) 2024/1252 Art. 5)"), 100
+    )
     if skipped:
-        head += "\n" + textwrap.fill("no home consumption (shares undefined): "
-                                      + ", ".join(skipped), 110)  # fmt: skip
+        head += "\n" + textwrap.fill(_("no home consumption (shares undefined): ")
+                                      + ", ".join(skipped), 100)  # fmt: skip
     fig.suptitle(escape(head), fontsize=10)
-    return fig
+    return _localise(fig)
 
 
 # --------------------------------------------------------------------------- circularity
@@ -1033,27 +1161,29 @@ def secondary_supply(
         prim = out[mm & ~rec & ~stock].groupby("day")["shipped"].sum()
         days = sorted(set(sec.index) | set(prim.index))
         sec, prim = sec.reindex(days, fill_value=0.0), prim.reindex(days, fill_value=0.0)
-        u = (units or {}).get(m, "units")
+        u = (units or {}).get(m, _("units"))
         ax1.plot(days, sec, color=st["color"], ls="-", lw=1.5,
-                 label=escape(f"{m}: secondary ({u}/day)"))  # fmt: skip
+                 label=escape(_("{material}: secondary ({unit}/day)").format(
+                     material=m, unit=u)))  # fmt: skip
         ax1.plot(days, prim, color=st["color"], ls=":", lw=1.2,
-                 label=escape(f"{m}: primary ({u}/day)"))  # fmt: skip
+                 label=escape(_("{material}: primary ({unit}/day)").format(
+                     material=m, unit=u)))  # fmt: skip
         tot = (sec + prim).rolling(window, min_periods=1).sum()
         rir = 100 * sec.rolling(window, min_periods=1).sum() / tot.where(tot > 0)
         ax2.plot(days, rir, color=st["color"], ls=st["ls"], lw=1.6, label=escape(m))
     if not len(materials):
-        ax1.text(0.5, 0.5, "no recycler in this scenario", transform=ax1.transAxes,
+        ax1.text(0.5, 0.5, _("no recycler in this scenario"), transform=ax1.transAxes,
                  ha="center", va="center")  # fmt: skip
-    ax1.set_ylabel("shipped (units per day)")
+    ax1.set_ylabel(_("shipped (units per day)"))
     if len(materials):
         ax1.legend(fontsize=7, loc="best")
-    ax1.set_title("Secondary (recycled) and primary supply", fontsize=10)
-    ax2.set_ylabel(f"EOL-RIR, {window}-day rolling (%)")
+    ax1.set_title(_("Secondary (recycled) and primary supply"), fontsize=10)
+    ax2.set_ylabel(_("EOL-RIR, {window}-day rolling (%)").format(window=window))
     ax2.yaxis.set_major_formatter(PercentFormatter(100))
-    ax2.set_xlabel("scored day (days since the start of the horizon)")
+    ax2.set_xlabel(_(DAY_AXIS))
     if len(materials):
         ax2.legend(fontsize=7, loc="best")
-    return fig
+    return _localise(fig)
 
 
 # --------------------------------------------------------------------------- stress test
@@ -1099,14 +1229,15 @@ def stress_test(stress: pd.DataFrame, *, label_all: int = 15) -> Figure:
     fig = Figure(figsize=(6.8, 5.4), layout="constrained")
     ax = fig.add_subplot()
     ax.fill_between([0, top], [0, top], [top, top], color=OKABE_ITO[5], alpha=0.07, lw=0)
-    ax.plot([0, top], [0, top], color="#666666", lw=0.9, ls="--", label="TTR = TTS")
-    ax.text(0.03 * top, 0.95 * top, "at risk: recovery takes longer than the network survives",
+    ax.plot([0, top], [0, top], color="#666666", lw=0.9, ls="--", label=_("TTR = TTS"))
+    ax.text(0.03 * top, 0.95 * top,
+            _("at risk: recovery takes longer than the network survives"),
             fontsize=7, va="top", color=OKABE_ITO[5])  # fmt: skip
 
     def clip(x: float) -> float:
         return top if not np.isfinite(x) else x
 
-    for _, r in df.iterrows():
+    for _i, r in df.iterrows():
         flag = bool(r["flagged"])
         col = _ALERT if flag else OKABE_ITO[4]
         ttr = float(r["ttr"])
@@ -1123,16 +1254,16 @@ def stress_test(stress: pd.DataFrame, *, label_all: int = 15) -> Figure:
                         color=col)  # fmt: skip
     ax.set_xlim(0, top * 1.02)
     ax.set_ylim(0, top * 1.02)
-    ax.set_xlabel("time to survive, TTS (days)")
-    ax.set_ylabel("time to recover, TTR (days)")
+    ax.set_xlabel(_("time to survive, TTS (days)"))
+    ax.set_ylabel(_("time to recover, TTR (days)"))
     handles = [
-        Line2D([], [], marker="o", color=OKABE_ITO[4], ls="", label="TTS, simulated"),
+        Line2D([], [], marker="o", color=OKABE_ITO[4], ls="", label=_("TTS, simulated")),
         Line2D([], [], marker="s", mfc="white", mec=OKABE_ITO[4], ls="",
-               label="TTS, linear programme"),
-        Line2D([], [], marker="D", color=_ALERT, ls="", label="flagged (TTR > TTS)"),
-        Patch(color=OKABE_ITO[5], alpha=0.15, label="at-risk region"),
+               label=_("TTS, linear programme")),
+        Line2D([], [], marker="D", color=_ALERT, ls="", label=_("flagged (TTR > TTS)")),
+        Patch(color=OKABE_ITO[5], alpha=0.15, label=_("at-risk region")),
     ]  # fmt: skip
     ax.legend(handles=handles, fontsize=7.5, loc="lower right")
-    ax.set_title(f"Stress test: {int(df['flagged'].astype(bool).sum())} of {len(df)} nodes "
-                 "flagged", fontsize=10)  # fmt: skip
-    return fig
+    ax.set_title(_("Stress test: {flagged} of {n} nodes flagged").format(
+        flagged=int(df["flagged"].astype(bool).sum()), n=len(df)), fontsize=10)  # fmt: skip
+    return _localise(fig)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crmsim.i18n import N_, _, format_datetime, format_money, format_number, format_percent
 from crmsim.report.data import ReportData
 
 __all__ = [
@@ -33,69 +34,163 @@ __all__ = [
 
 #: Section id → heading, in report order (the stress test only when there are results).
 SECTIONS: dict[str, str] = {
-    "summary": "Summary",
-    "scenario": "Scenario and sources",
-    "network": "The supply network",
-    "disruptions": "Disruptions",
-    "comparison": "Comparison of the options",
-    "ranking": "How sure we are: ranking",
-    "scorecard": "Scorecard",
-    "crma": "Critical Raw Materials Act card",
-    "unfc": "UNFC resource table",
-    "circularity": "Circularity",
-    "stress": "Stress test",
-    "assumptions": "Assumptions",
-    "glossary": "Glossary",
-    "reproducibility": "Reproducibility",
+    "summary": N_("Summary"),
+    "scenario": N_("Scenario and sources"),
+    "network": N_("The supply network"),
+    "disruptions": N_("Disruptions"),
+    "comparison": N_("Comparison of the options"),
+    "ranking": N_("How sure we are: ranking"),
+    "scorecard": N_("Scorecard"),
+    "crma": N_("Critical Raw Materials Act card"),
+    "unfc": N_("UNFC resource table"),
+    "circularity": N_("Circularity"),
+    "stress": N_("Stress test"),
+    "assumptions": N_("Assumptions"),
+    "glossary": N_("Glossary"),
+    "reproducibility": N_("Reproducibility"),
 }
 
-#: Every metric and word the report uses, in plain language.
+#: Every metric and word the report uses, in plain language (term → meaning).
 GLOSSARY: dict[str, str] = {
-    "fill rate": "the share of demand served on the day it arose, over the scored days "
-    "(served ÷ demand); 100 % means no customer ever waited.",
-    "daily performance": "served ÷ demand on one day (100 % on a day without demand).",
-    "nadir": "the worst day: the lowest daily performance over the scored days.",
-    "resilience loss": "the area between 100 % and daily performance, summed over the "
-    "scored days, in days: 10 days of loss is as much missing supply as 10 days with "
-    "nothing delivered at all.",
-    "resilience index": "1 − resilience loss ÷ the number of scored days (1 = no loss).",
-    "unmet demand": "units of demand not served on the day they arose (lost, or "
-    "delivered late where back-orders are allowed), in the market's unit.",
-    "TTR (time to recover)": "days from the start of a disruption until performance is "
-    "back to what it was and stays there.",
-    "censored": "a time to recover that had not ended by the end of the horizon: we only "
-    "know it is longer than that, so it is never averaged as if observed (Kaplan–Meier).",
-    "TTS (time to survive)": "how long the network keeps serving demand after losing a "
-    "node, from its stocks and other suppliers (stress test).",
-    "HHI": "Herfindahl–Hirschman index of concentration: the sum of squared supply shares "
-    "by country, 0–10 000; above 2 500 is highly concentrated, below 1 500 unconcentrated.",
-    "EOL-RIR": "end-of-life recycling input rate: the share of a material's input that "
-    "comes from recycling end-of-life products.",
-    "MSME share": "the share of units shipped by micro, small and medium-sized firms (EU "
-    "definition: fewer than 250 staff), among firms of known size.",
-    "paired difference": "option minus baseline in the same replication (the same demand "
-    "and the same disruptions: common random numbers), averaged over replications.",
-    "interval": "the t-based confidence interval of a mean; a change whose interval "
-    "excludes 0 is clear at that confidence.",
-    "percentage point (pp)": "the difference between two percentages: 95 % → 97 % is +2 pp.",
-    "MCB (multiple comparisons with the best)": "a ranking that says which options could "
-    "be the best and whether one is clearly best, at a joint confidence level.",
-    "realised cost": "what an option costs in a replication over the scored horizon: "
-    "capital, operating and stockpile holding costs, in the scenario's currency.",
-    "cost per percentage point": "realised cost ÷ fill-rate gain; shown only when the gain "
-    "is clear (its interval lies above 0).",
-    "scorecard": "scores from 0 to 1 in five groups (resilience, diversification, "
-    "circularity, MSME inclusion, resource readiness), weighted by the scenario's weights.",
-    "CRMA benchmarks": "Critical Raw Materials Act (Regulation (EU) 2024/1252, Art. 5) "
-    "2030 benchmarks: at least 10 % of consumption extracted, 40 % processed and 25 % "
-    "recycled at home, and at most 65 % from any single third country.",
-    "UNFC": "United Nations Framework Classification for Resources (2019): E = social, "
-    "environmental and economic viability, F = technical feasibility, G = confidence in "
-    "the estimate.",
-    "replication": "one simulated year (or horizon) with its own random demand and "
-    "disruptions; results are averaged over replications.",
-    "warm-up": "days simulated before the scored horizon so that stocks settle; not scored.",
+    N_("fill rate"): N_(
+        "the share of demand served on the day it arose, over the scored days "
+        "(served ÷ demand); 100 % means no customer ever waited."
+    ),
+    N_("daily performance"): N_("served ÷ demand on one day (100 % on a day without demand)."),
+    N_("nadir"): N_("the worst day: the lowest daily performance over the scored days."),
+    N_("resilience loss"): N_(
+        "the area between 100 % and daily performance, summed over the scored days,"
+        " in days: 10 days of loss is as much missing supply as 10 days with "
+        "nothing delivered at all."
+    ),
+    N_("resilience index"): N_("1 − resilience loss ÷ the number of scored days (1 = no loss)."),
+    N_("unmet demand"): N_(
+        "units of demand not served on the day they arose (lost, or delivered late "
+        "where back-orders are allowed), in the market's unit."
+    ),
+    N_("TTR (time to recover)"): N_(
+        "days from the start of a disruption until performance is back to what it "
+        "was and stays there."
+    ),
+    N_("censored"): N_(
+        "a time to recover that had not ended by the end of the horizon: we only "
+        "know it is longer than that, so it is never averaged as if observed "
+        "(Kaplan–Meier)."
+    ),
+    N_("TTS (time to survive)"): N_(
+        "how long the network keeps serving demand after losing a node, from its "
+        "stocks and other suppliers (stress test)."
+    ),
+    N_("HHI"): N_(
+        "Herfindahl–Hirschman index of concentration: the sum of squared supply "
+        "shares by country, 0–10 000; above 2 500 is highly concentrated, below 1 "
+        "500 unconcentrated."
+    ),
+    N_("EOL-RIR"): N_(
+        "end-of-life recycling input rate: the share of a material's input that "
+        "comes from recycling end-of-life products."
+    ),
+    N_("MSME share"): N_(
+        "the share of units shipped by micro, small and medium-sized firms (EU "
+        "definition: fewer than 250 staff), among firms of known size."
+    ),
+    N_("paired difference"): N_(
+        "option minus baseline in the same replication (the same demand and the "
+        "same disruptions: common random numbers), averaged over replications."
+    ),
+    N_("interval"): N_(
+        "the t-based confidence interval of a mean; a change whose interval "
+        "excludes 0 is clear at that confidence."
+    ),
+    N_("percentage point (pp)"): N_(
+        "the difference between two percentages: 95 % → 97 % is +2 pp."
+    ),
+    N_("MCB (multiple comparisons with the best)"): N_(
+        "a ranking that says which options could be the best and whether one is "
+        "clearly best, at a joint confidence level."
+    ),
+    N_("realised cost"): N_(
+        "what an option costs in a replication over the scored horizon: capital, "
+        "operating and stockpile holding costs, in the scenario's currency."
+    ),
+    N_("cost per percentage point"): N_(
+        "realised cost ÷ fill-rate gain; shown only when the gain is clear (its "
+        "interval lies above 0)."
+    ),
+    N_("scorecard"): N_(
+        "scores from 0 to 1 in five groups (resilience, diversification, "
+        "circularity, MSME inclusion, resource readiness), weighted by the "
+        "scenario's weights."
+    ),
+    N_("CRMA benchmarks"): N_(
+        "Critical Raw Materials Act (Regulation (EU) 2024/1252, Art. 5) 2030 "
+        "benchmarks: at least 10 % of consumption extracted, 40 % processed and 25 "
+        "% recycled at home, and at most 65 % from any single third country."
+    ),
+    N_("UNFC"): N_(
+        "United Nations Framework Classification for Resources (2019): E = social, "
+        "environmental and economic viability, F = technical feasibility, G = "
+        "confidence in the estimate."
+    ),
+    N_("replication"): N_(
+        "one simulated year (or horizon) with its own random demand and "
+        "disruptions; results are averaged over replications."
+    ),
+    N_("warm-up"): N_(
+        "days simulated before the scored horizon so that stocks settle; not "
+        "scored."
+    ),
 }
+
+
+#: Words of the tables that come from crmsim's own keys (translated when shown).
+SCORE_GROUPS: dict[str, str] = {
+    "resilience": N_("resilience"),
+    "diversification": N_("diversification"),
+    "circularity": N_("circularity"),
+    "msme_inclusion": N_("MSME inclusion"),
+    "resource_readiness": N_("resource readiness"),
+    "total": N_("total"),
+}
+CRMA_INDICATORS: dict[str, str] = {
+    "extraction": N_("extraction"),
+    "processing": N_("processing"),
+    "recycling": N_("recycling"),
+    "single_third_country": N_("single third country"),
+}
+ROLES: dict[str, str] = {
+    "mine": N_("mine"),
+    "processor": N_("processor"),
+    "market": N_("market"),
+    "recycler": N_("recycler"),
+    "stockpile": N_("stockpile"),
+}
+DISRUPTION_KINDS: dict[str, str] = {
+    "outage": N_("outage"),
+    "export_restriction": N_("export restriction"),
+    "logistics": N_("logistics"),
+    "demand_shock": N_("demand shock"),
+}
+TARGET_FIELDS: dict[str, str] = {
+    "node": N_("node"),
+    "role": N_("role"),
+    "country": N_("country"),
+    "region": N_("region"),
+    "material": N_("material"),
+}
+_TOTAL_RULE = N_("Σ weight × score ÷ Σ weight over defined groups")
+
+
+def _rule(rule: str) -> str:
+    """A scorecard rule (``crmsim.experiment.scorecard``) in the current language."""
+    if rule.startswith(_TOTAL_RULE):
+        rest = rule[len(_TOTAL_RULE):]
+        m = rest.strip().removeprefix("(undefined, left out: ").removesuffix(")")
+        left = ", ".join(_(SCORE_GROUPS.get(g, g)) for g in m.split(", ")) if m else ""
+        return _(_TOTAL_RULE) + (
+            " (" + _("undefined, left out: {groups}").format(groups=left) + ")" if left else ""
+        )
+    return _(rule)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -111,6 +206,8 @@ def _finite(x: Any) -> bool:
 def money(x: Any, currency: str = "") -> str:
     """A sum of money for people: thousands separators, no scientific notation.
 
+    In the current language's form (``21 820 000 USD`` in Ukrainian; :mod:`crmsim.i18n`).
+
     Examples
     --------
     >>> money(21820000.4, "USD"), money(12.345), money(0.0), money(float("nan"), "USD")
@@ -118,13 +215,13 @@ def money(x: Any, currency: str = "") -> str:
     """
     if not _finite(x):
         return "–"
-    v = float(x)
-    text = f"{v:,.0f}" if abs(v) >= 100 or v == 0 else f"{v:,.2f}"
-    return f"{text} {currency}".strip()
+    return format_money(float(x), currency)
 
 
 def number(x: Any, digits: int = 1, signed: bool = False) -> str:
     """A number with thousands separators and fixed decimals ("–" when undefined).
+
+    In the current language's form (a decimal comma in Ukrainian and Russian).
 
     Examples
     --------
@@ -133,15 +230,13 @@ def number(x: Any, digits: int = 1, signed: bool = False) -> str:
     """
     if not _finite(x):
         return "–"
-    v = round(float(x), digits)
-    if v == 0:
-        v = 0.0
-    text = f"{v:+,.{digits}f}" if signed and v != 0 else f"{v:,.{digits}f}"
-    return text
+    return format_number(float(x), digits, signed)
 
 
 def pct(x: Any, digits: int = 1, signed: bool = False) -> str:
     """A fraction as a percentage (or a change as percentage points when ``signed``).
+
+    In the current language's form (``95,1 %``, ``+2,1 в. п.`` in Ukrainian).
 
     Examples
     --------
@@ -150,7 +245,13 @@ def pct(x: Any, digits: int = 1, signed: bool = False) -> str:
     """
     if not _finite(x):
         return "–"
-    return number(100 * float(x), digits, signed) + (" pp" if signed else " %")
+    return format_percent(float(x), digits, signed)
+
+
+def _level(confidence: float) -> str:
+    """A confidence level as a percentage (``95 %``, ``97.5 %``)."""
+    v = round(100 * float(confidence), 6)
+    return f"{format_number(v, 0 if v.is_integer() else 1)} %"
 
 
 def _interval(row: Any, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
@@ -175,7 +276,7 @@ def summary_points(data: ReportData) -> list[str]:
 
     Which option buys the most resilience per unit of cost, the largest gain, how sure
     we are (MCB ranking and the replications needed) and what it costs, in the scenario's
-    currency.
+    currency; in the current language (:mod:`crmsim.i18n`).
 
     Parameters
     ----------
@@ -191,59 +292,82 @@ def summary_points(data: ReportData) -> list[str]:
     out: list[str] = []
     mk = data.main_market
     t = data.table("comparison")
+    R = data.replications
     if mk is None or not len(t):
         if data.bands:
             b = next(iter(data.bands.values()))
             b = b[b["market"] == "(all)"]
             out.append(
-                f"{data.replications} replications of {_label(data, data.variants[0])}: "
-                f"median daily performance {pct(b['q50'].mean())} on average over the "
-                "scored days (no options compared; run `crmsim compare` or `crmsim "
-                "report SCENARIO` for a comparison)."
+                _(
+                    "{n} replications of {option}: median daily performance {median} on "
+                    "average over the scored days (no options compared; run `crmsim "
+                    "compare` or `crmsim report SCENARIO` for a comparison)."
+                ).format(n=R, option=_label(data, data.variants[0]), median=pct(b["q50"].mean()))
             )
         return out
-    where = "over all markets" if mk == "(all)" else f"at market {mk} (the one short the most)"
+    where = (
+        _("over all markets")
+        if mk == "(all)"
+        else _("at market {market} (the one short the most)").format(market=mk)
+    )
     fr = t[(t["market"] == mk) & (t["metric"] == "fill_rate")]
     base = float(fr["baseline_mean"].iloc[0]) if len(fr) else math.nan
-    horizon = f" of the {H}-day horizon" if H else ""
+    horizon = _(" of the {days}-day horizon").format(days=H) if H else ""
     out.append(
-        f"With no policy, {pct(base)} of demand is served on time {where}, averaged over "
-        f"{data.replications} replications{horizon} (the same demand and disruptions for "
-        f"every option)."
+        _(
+            "With no policy, {share} of demand is served on time {where}, averaged over "
+            "{n} replications{horizon} (the same demand and disruptions for every option)."
+        ).format(share=pct(base), where=where, n=R, horizon=horizon)
     )
     costs = data.table("costs")
     c = costs[costs["market"] == mk] if len(costs) else costs
-    conf = f"{100 * data.confidence:g} %"
+    conf = _level(data.confidence)
     if len(c):
         ok = c[c["cost_per_pp"].map(_finite)]
         if len(ok):
             best = ok.iloc[int(np.argmin(ok["cost_per_pp"].to_numpy(dtype=float)))]
             row = fr[fr["option"] == best["option"]].iloc[0]
             cost_text = (
-                "at no realised cost"
+                _("at no realised cost")
                 if float(best["cost_mean"]) == 0
-                else f"for {money(best['cost_mean'], cur)} per replication, i.e. "
-                f"{money(best['cost_per_pp'], cur)} per percentage point of fill rate"
+                else _(
+                    "for {cost} per replication, i.e. {per_pp} per percentage point of "
+                    "fill rate"
+                ).format(cost=money(best["cost_mean"], cur), per_pp=money(best["cost_per_pp"], cur))
             )
             out.append(
-                f"Most resilience per unit of cost: {_label(data, best['option'])} — it "
-                f"raises the fill rate by {_interval(row, 100, 1, 'pp')} ({conf} interval) "
-                f"{cost_text}."
+                _(
+                    "Most resilience per unit of cost: {option} — it raises the fill rate "
+                    "by {change} ({conf} interval) {cost_text}."
+                ).format(
+                    option=_label(data, best["option"]),
+                    change=_interval(row, 100, 1, _("pp")),
+                    conf=conf,
+                    cost_text=cost_text,
+                )
             )
         else:
             out.append(
-                f"No option raises the fill rate {where} by a margin that these "
-                f"{data.replications} replications can tell from zero, so no cost per "
-                "point of resilience can be given; see the ranking for the replications "
-                "needed."
+                _(
+                    "No option raises the fill rate {where} by a margin that these {n} "
+                    "replications can tell from zero, so no cost per point of resilience "
+                    "can be given; see the ranking for the replications needed."
+                ).format(where=where, n=R)
             )
         top = c.iloc[int(np.argmax(c["fill_gain_pp"].to_numpy(dtype=float)))]
         if float(top["fill_gain_pp"]) > 0 and (not len(ok) or top["option"] != best["option"]):
             row = fr[fr["option"] == top["option"]].iloc[0]
             out.append(
-                f"Largest gain: {_label(data, top['option'])}, {_interval(row, 100, 1, 'pp')} "
-                f"fill rate, for {money(top['cost_mean'], cur)} per replication "
-                f"[{money(top['cost_low'], cur)}, {money(top['cost_high'], cur)}]."
+                _(
+                    "Largest gain: {option}, {change} fill rate, for {cost} per replication "
+                    "[{low}, {high}]."
+                ).format(
+                    option=_label(data, top["option"]),
+                    change=_interval(row, 100, 1, _("pp")),
+                    cost=money(top["cost_mean"], cur),
+                    low=money(top["cost_low"], cur),
+                    high=money(top["cost_high"], cur),
+                )
             )
     rank = data.table("ranking")
     r = rank[rank["market"] == mk] if len(rank) else rank
@@ -252,22 +376,28 @@ def summary_points(data: ReportData) -> list[str]:
         possible = r[r["possibly_best"].astype(bool)]
         if len(clear):
             out.append(
-                f"How sure we are: {_label(data, clear['variant'].iloc[0])} is clearly the "
-                f"best on fill rate at {conf} joint confidence (MCB ranking)."
+                _(
+                    "How sure we are: {option} is clearly the best on fill rate at {conf} "
+                    "joint confidence (MCB ranking)."
+                ).format(option=_label(data, clear["variant"].iloc[0]), conf=conf)
             )
         else:
             names = ", ".join(_label(data, v) for v in possible["variant"])
             out.append(
-                f"How sure we are: these {data.replications} replications cannot tell "
-                f"apart {len(possible)} variants that could each be the best on fill rate "
-                f"at {conf} joint confidence (MCB ranking): {names}."
+                _(
+                    "How sure we are: these {n} replications cannot tell apart {k} variants "
+                    "that could each be the best on fill rate at {conf} joint confidence "
+                    "(MCB ranking): {names}."
+                ).format(n=R, k=len(possible), conf=conf, names=names)
             )
     for w in data.warnings:
         if w.startswith(f"{mk}:"):
-            out.append(f"More replications: {w}")
+            out.append(_("More replications: {warning}").format(warning=w))
     out.append(
-        f"Costs are realised costs per replication over the scored horizon (capital, "
-        f"operating and stockpile holding), in {cur}."
+        _(
+            "Costs are realised costs per replication over the scored horizon (capital, "
+            "operating and stockpile holding), in {currency}."
+        ).format(currency=cur)
     )
     return out
 
@@ -313,11 +443,11 @@ def _ranking_rows(data: ReportData) -> list[dict[str, Any]]:
             "variant": _label(data, str(row["variant"])),
             "fill": pct(row["mean_fill_rate"]),
             "mcb": f"[{pct(row['mcb_low'], 1, True)}, {pct(row['mcb_high'], 1, True)}]",
-            "possibly": "yes" if bool(row["possibly_best"]) else "no",
-            "clearly": "yes" if bool(row["clearly_best"]) else "no",
+            "possibly": _("yes") if bool(row["possibly_best"]) else _("no"),
+            "clearly": _("yes") if bool(row["clearly_best"]) else _("no"),
             "share": pct(row["share_best"], 0),
         }
-        for _, row in r.iterrows()
+        for _i, row in r.iterrows()
     ]
 
 
@@ -331,9 +461,9 @@ def _scorecard(data: ReportData) -> dict[str, Any]:
         g = g.set_index("variant")
         rows.append(
             {
-                "group": str(group).replace("_", " "),
+                "group": _(SCORE_GROUPS.get(str(group), str(group).replace("_", " "))),
                 "weight": number(g["weight"].iloc[0], 2),
-                "rule": str(g["rule"].iloc[0]),
+                "rule": _rule(str(g["rule"].iloc[0])),
                 "scores": [number(g.loc[v, "score"], 3) if v in g.index else "–"
                            for v in variants],
             }
@@ -360,7 +490,7 @@ def _crma(data: ReportData) -> dict[str, Any]:
             mark = (
                 ""
                 if met is None or (isinstance(met, float) and math.isnan(met))
-                else (" ✓ met" if bool(met) else " ✗ not met")
+                else (" ✓ " + _("met") if bool(met) else " ✗ " + _("not met"))
             )
             country = r["country"] if isinstance(r["country"], str) and r["country"] else ""
             cells.append(pct(r["share"]) + (f" ({country})" if country else "") + mark)
@@ -369,7 +499,7 @@ def _crma(data: ReportData) -> dict[str, Any]:
                 "material": m,
                 "unit": first["unit"],
                 "consumption": number(first["consumption"], 0),
-                "indicator": str(ind).replace("_", " "),
+                "indicator": _(CRMA_INDICATORS.get(str(ind), str(ind).replace("_", " "))),
                 "benchmark": ("≥ " if first["rule"] == ">=" else "≤ ")
                 + pct(first["benchmark"], 0),
                 "cells": cells,
@@ -397,13 +527,14 @@ def _unfc(data: ReportData) -> list[dict[str, str]]:
         rows.append(
             {
                 "node": n.id,
-                "role": str(n.role),
+                "role": _(ROLES.get(str(n.role), str(n.role))),
                 "country": n.country,
                 "code": code.code,
                 "class": code.project_class,
                 "sub_class": code.sub_class or "–",
-                "produces": "from day 0" if code.on_production else
-                ("after its development" if n.development is not None else "not in this scenario"),
+                "produces": _("from day 0") if code.on_production else
+                (_("after its development") if n.development is not None
+                 else _("not in this scenario")),
                 "meaning": meaning,
             }
         )  # fmt: skip
@@ -421,25 +552,27 @@ def _disruption_rows(data: ReportData) -> list[dict[str, str]]:
         for name in ("node", "role", "country", "region", "material"):
             vals = getattr(tgt, name)
             if vals:
-                parts.append(f"{name}: {', '.join(str(v) for v in vals)}")
+                parts.append(f"{_(TARGET_FIELDS[name])}: {', '.join(str(v) for v in vals)}")
         if tgt.edge:
-            parts.append("edges: " + ", ".join(f"{e.from_}→{e.to}" for e in tgt.edge))
+            parts.append(_("edges") + ": " + ", ".join(f"{e.from_}→{e.to}" for e in tgt.edge))
         if d.random is not None:
-            when = (
-                f"random, {number(d.random.rate_per_year, 2)} per year per target, "
-                f"lasting {d.random.duration} days"
+            when = _("random, {rate} per year per target, lasting {duration} days").format(
+                rate=number(d.random.rate_per_year, 2), duration=d.random.duration
             )
         else:
-            when = f"day {number(d.start, 0)} for {number(d.duration, 0)} days"
+            when = _("day {start} for {duration} days").format(
+                start=number(d.start, 0), duration=number(d.duration, 0)
+            )
         rows.append(
             {
                 "id": d.id,
                 "label": d.label or "",
-                "kind": str(d.kind).replace("_", " "),
+                "kind": _(DISRUPTION_KINDS.get(str(d.kind), str(d.kind).replace("_", " "))),
                 "target": "; ".join(parts),
                 "when": when,
                 "severity": (pct(d.severity, 0) if d.severity is not None else "–")
-                + (f"; lead times × {number(d.factor, 2)}" if d.factor is not None else ""),
+                + ("; " + _("lead times × {factor}").format(factor=number(d.factor, 2))
+                   if d.factor is not None else ""),
                 "source": d.source or "",
             }
         )
@@ -456,11 +589,11 @@ def _recovery_rows(data: ReportData) -> list[dict[str, str]]:
             "impacted": str(int(row["impacted"])),
             "recovered": pct(row["recovered_share"], 0),
             "median": number(row["median_ttr"], 0) if _finite(row["median_ttr"])
-            else f"> {number(row['restricted_to'], 0)} (censored)",
+            else f"> {number(row['restricted_to'], 0)} ({_('censored')})",
             "rmean": number(row["restricted_mean_ttr"], 1),
             "tau": number(row["restricted_to"], 0),
         }
-        for _, row in r.iterrows()
+        for _i, row in r.iterrows()
     ]  # fmt: skip
 
 
@@ -476,8 +609,8 @@ def _stress_rows(data: ReportData) -> list[dict[str, str]]:
 
     return [
         {"node": str(r["node"]), "tts_lp": days(r["tts_lp"]), "tts_sim": days(r["tts_sim"]),
-         "ttr": days(r["ttr"]), "flagged": "yes" if bool(r["flagged"]) else "no"}
-        for _, r in s.iterrows()
+         "ttr": days(r["ttr"]), "flagged": _("yes") if bool(r["flagged"]) else _("no")}
+        for _i, r in s.iterrows()
     ]  # fmt: skip
 
 
@@ -487,17 +620,27 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def render_html(data: ReportData) -> str:
+def render_html(data: ReportData, lang: str | None = None) -> str:
     """The report as one HTML document (figures embedded, no external resources).
 
     Parameters
     ----------
     data : ReportData
+    lang : str, optional
+        ``"en"``, ``"uk"`` or ``"ru"`` (default: the current language,
+        :func:`crmsim.i18n.set_language`): every label, figure and number format.
 
     Returns
     -------
     str
     """
+    from crmsim.i18n import get_language, language, ngettext
+
+    with language(lang):
+        return _render(data, get_language(), ngettext)
+
+
+def _render(data: ReportData, lang: str, ngettext: Any) -> str:
     import jinja2
 
     from crmsim.report.plots import draw_all
@@ -508,13 +651,16 @@ def render_html(data: ReportData) -> str:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_callables(_, ngettext, newstyle=True)  # type: ignore[attr-defined]
     figs = {d.name: {"title": d.title, "png": _png(d.figure)} for d in draw_all(data)}
     sc = data.scenario
-    sections = dict(SECTIONS)
+    sections = {k: _(v) for k, v in SECTIONS.items()}
     if data.stress is None or not len(data.stress):
         sections.pop("stress")
     context = {
+        "lang": lang,
         "data": data,
         "sc": sc,
         "sections": sections,
@@ -523,21 +669,24 @@ def render_html(data: ReportData) -> str:
         "comparison": _comparison_rows(data) if len(data.table("comparison")) else [],
         "ranking": _ranking_rows(data) if len(data.table("ranking")) else [],
         "scorecard": _scorecard(data),
-        "weights": dict(sc.scoring.weights) if sc is not None else {},
+        "weights": {_(SCORE_GROUPS.get(k, k)): v for k, v in sc.scoring.weights.items()}
+        if sc is not None else {},
         "crma": _crma(data),
         "unfc": _unfc(data),
         "disruptions": _disruption_rows(data),
         "recovery": _recovery_rows(data) if len(data.table("recovery")) else [],
         "stress": _stress_rows(data),
-        "glossary": GLOSSARY,
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "conf": f"{100 * data.confidence:g} %",
-    }
+        "glossary": {_(k): _(v) for k, v in GLOSSARY.items()},
+        "generated": format_datetime(datetime.now(UTC), "medium") + " UTC",
+        "conf": _level(data.confidence),
+        "number": number,
+        "roles": {k: _(v) for k, v in ROLES.items()},
+    }  # fmt: skip
     return env.get_template("report.html.j2").render(**context)
 
 
-def write_html(data: ReportData, path: str | Path) -> Path:
-    """Write the report to ``path`` (UTF-8); returns the path."""
+def write_html(data: ReportData, path: str | Path, lang: str | None = None) -> Path:
+    """Write the report to ``path`` (UTF-8) in ``lang`` (default: the current language)."""
     path = Path(path)
-    path.write_text(render_html(data), encoding="utf-8")
+    path.write_text(render_html(data, lang), encoding="utf-8")
     return path

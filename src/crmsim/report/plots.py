@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from crmsim.i18n import N_, _
 from crmsim.report import figures as F
 from crmsim.report.data import ReportData
 
@@ -20,16 +21,16 @@ __all__ = ["FIGURE_TITLES", "Drawn", "draw_all", "save_all"]
 
 #: Figure name → title in the report (and file name stem).
 FIGURE_TITLES: dict[str, str] = {
-    "network": "The supply network",
-    "disruptions": "Disruptions timeline",
-    "performance": "Daily performance per option",
-    "triangle": "Resilience triangle",
-    "forest": "Paired differences against the baseline",
-    "cost_resilience": "Cost against resilience gained",
-    "supply_by_country": "Supply by country, before and after",
-    "crma": "Critical Raw Materials Act card",
-    "secondary_supply": "Secondary supply and EOL-RIR over time",
-    "stress": "Stress test: time to survive and time to recover",
+    "network": N_("The supply network"),
+    "disruptions": N_("Disruptions timeline"),
+    "performance": N_("Daily performance per option"),
+    "triangle": N_("Resilience triangle"),
+    "forest": N_("Paired differences against the baseline"),
+    "cost_resilience": N_("Cost against resilience gained"),
+    "supply_by_country": N_("Supply by country, before and after"),
+    "crma": N_("Critical Raw Materials Act card"),
+    "secondary_supply": N_("Secondary supply and EOL-RIR over time"),
+    "stress": N_("Stress test: time to survive and time to recover"),
 }
 
 
@@ -56,6 +57,8 @@ def _best_option(data: ReportData) -> str | None:
 def draw_all(data: ReportData) -> list[Drawn]:
     """Draw every figure the data allows, in report order.
 
+    Titles, labels and numbers are in the current language (:mod:`crmsim.i18n`).
+
     Parameters
     ----------
     data : ReportData
@@ -67,7 +70,7 @@ def draw_all(data: ReportData) -> list[Drawn]:
     out: list[Drawn] = []
 
     def add(name: str, fig: Figure) -> None:
-        out.append(Drawn(name, FIGURE_TITLES[name], fig))
+        out.append(Drawn(name, _(FIGURE_TITLES[name]), fig))
 
     sc = data.scenario
     if sc is not None:
@@ -102,7 +105,9 @@ def draw_all(data: ReportData) -> list[Drawn]:
 
             worst = max(spans, key=lost)
         base = data.variants[0] if data.variants else "baseline"
-        title = f"Resilience triangle: {data.labels.get(base, base)}, replication 0"
+        title = _("Resilience triangle: {option}, replication 0").format(
+            option=data.labels.get(base, base)
+        )
         ttr = None
         if worst is not None and {"ttr", "censored", "replication"} <= set(dis.columns):
             d0 = dis[(dis["replication"] == 0) & (dis["disruption"] == worst[0])
@@ -115,10 +120,8 @@ def draw_all(data: ReportData) -> list[Drawn]:
                                               title=title))  # fmt: skip
     table = data.table("comparison")
     if len(table):
-        markets = list(dict.fromkeys(table["market"]))
-        shown = ["(all)"] if "(all)" in markets else markets[:5]
-        add("forest", F.forest(table, market=shown, labels=data.labels,
-                               confidence=data.confidence))  # fmt: skip
+        add("forest", F.forest(table, labels=data.labels, confidence=data.confidence,
+                               max_markets=5))  # fmt: skip
     costs = data.table("costs")
     if len(costs):
         add("cost_resilience", F.cost_resilience(costs, market=data.main_market,

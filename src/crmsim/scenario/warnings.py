@@ -9,8 +9,11 @@ that says how to fix it or how to silence it. The kinds:
     A mine's or processor's planned output (mean demand propagated upstream by shares and
     recipes, :func:`crmsim.network.graph.baseline_flows`, the flows the engine sets its
     stock targets from) is above its capacity: the baseline is short before any
-    disruption. Recyclers are left out: their planned flow is an upper bound that their
-    feedstock limits anyway, and orders they cannot fill move to qualified alternatives.
+    disruption. With demand growth (``growth_per_year`` or ``by_year``) the check uses the
+    planned flow of the peak year: each scored year's flows from every market's largest
+    mean in that year, and the node's largest over the years (the message names the year).
+    Recyclers are left out: their planned flow is an upper bound that their feedstock
+    limits anyway, and orders they cannot fill move to qualified alternatives.
 ``recycler_no_feedstock``
     A recycler (in ``nodes``, or one a ``recycling`` policy adds or changes) that can
     collect nothing: no market it collects from demands a product whose ``content``
@@ -158,29 +161,67 @@ class _Collector:
         return self.found
 
     # ------------------------------------------------------------------ (a) capacity
+    def peak_year_means(self) -> list[tuple[int, dict[str, float] | None]]:
+        """Each scored year with each market's largest mean demand in it.
+
+        ``(0, None)`` (the written means) when no market's demand grows; otherwise one
+        entry per scored year ``y`` with the means on its first or last scored day,
+        whichever is larger (a compound path is monotone, a table by year constant within
+        a year).
+        """
+        markets = [n for n in self.s.nodes if n.role is Role.MARKET and n.demand is not None]
+        if not any(n.demand is not None and n.demand.grows for n in markets):
+            return [(0, None)]
+        horizon = int(self.s.horizon_days)
+        years: list[tuple[int, dict[str, float] | None]] = []
+        for y in range(max(1, math.ceil(horizon / 365))):
+            first, last = 365 * y, min(365 * y + 364, horizon - 1)
+            means = {
+                n.id: n.demand.mean * max(n.demand.multiplier(first), n.demand.multiplier(last))
+                for n in markets
+                if n.demand is not None
+            }
+            years.append((y, means))
+        return years
+
     def capacity(self) -> None:
         from crmsim.network.graph import baseline_flows
 
-        rates, flows = baseline_flows(self.G)
-        out_flows: dict[str, list[tuple[str, float]]] = {}
-        for (u, v, _), f in flows.items():
-            if f > 0:
-                out_flows.setdefault(u, []).append((v, f))
+        # The planned output of each node in its peak year (year 0 without growth).
+        years = self.peak_year_means()
+        grows = years[0][1] is not None
+        peak: dict[str, tuple[float, int, dict[str, float]]] = {}
+        for year, means in years:
+            rates, flows = baseline_flows(self.G, means=means)
+            to_buyers: dict[str, dict[str, float]] = {}
+            for (u, v, _), f in flows.items():
+                if f > 0:
+                    to_buyers.setdefault(u, {})[v] = to_buyers.get(u, {}).get(v, 0.0) + f
+            for node, rate in rates.items():
+                if node not in peak or rate > peak[node][0] * (1 + _REL_TOL):
+                    peak[node] = (rate, year, to_buyers.get(node, {}))
         for i, n in enumerate(self.s.nodes):
             if n.role not in (Role.MINE, Role.PROCESSOR) or n.capacity is None:
                 continue
-            planned = rates.get(n.id, 0.0)
+            planned, year, buyer_flows = peak.get(n.id, (0.0, 0, {}))
             if planned <= n.capacity * (1 + _REL_TOL):
                 continue
-            buyers = sorted(out_flows.get(n.id, []))
+            buyers = sorted(buyer_flows.items())
             listed = ", ".join(f"{v} {_num(f)}" for v, f in buyers[:6])
             more = f", ... ({len(buyers)} buyers)" if len(buyers) > 6 else ""
             short = planned - n.capacity
+            when = (
+                f" in scored year {year + 1} (days {365 * year}–"
+                f"{min(365 * year + 364, int(self.s.horizon_days) - 1)}, its peak with demand "
+                "growth)"
+                if grows
+                else ""
+            )
             self.add(
                 "capacity_below_plan",
                 n.id,
-                f"planned output {_num(planned)}/day is above the capacity {_num(n.capacity)}"
-                f"/day, so the baseline is short by {_num(short)}/day "
+                f"planned output {_num(planned)}/day{when} is above the capacity "
+                f"{_num(n.capacity)}/day, so the baseline is short by {_num(short)}/day "
                 f"({short / planned:.0%}) before any disruption (planned flows to buyers, from "
                 f"mean demand by shares and recipes: {listed}{more})",
                 ("nodes", i, "capacity"),
