@@ -1,11 +1,10 @@
 """Inputs for open orders: a producer buys inputs only for the open orders it can make.
 
-The rule (docs/engine.md, step 5): a producer's input target adds the inputs for its open
-orders beyond its output stock, but only for as many as it can make over the input's lead
-time at today's available capacity, ``min(max(0, open orders − output stock), capacity ×
-availability × lead time)``. A halted plant buys no inputs for the orders piling up at it;
-an alternative supplier still buys the inputs for the orders re-sourced to it. Every figure
-below is worked out by hand.
+The rule (docs/engine.md, step 5): a producer with capacity today adds to its input target
+the inputs for its open orders beyond its output stock, ``max(0, open orders − output
+stock)``; a halted plant (no capacity today) adds none. A halted plant buys no inputs for
+the orders piling up at it; an alternative supplier still buys the inputs for the orders
+re-sourced to it. Every figure below is worked out by hand.
 """
 
 from __future__ import annotations
@@ -106,16 +105,18 @@ def test_a_halted_plant_buys_no_inputs_for_the_orders_piling_up_at_it():
     res.check_consistency()
 
 
-def test_a_plant_at_a_quarter_of_capacity_buys_inputs_for_what_it_can_make_over_the_lead_time():
-    # Severity 0.75: ref makes 3 a day (6 ore) and its open orders grow beyond 12 = 3 a day
-    # × 4 days of input lead time. Its target is 180 + 2 × 12 = 204; with 6 × 4 = 24 ore in
-    # transit it holds exactly 180 on hand and the mine ships the 6 a day it uses (the old
-    # rule held 338: inputs for every open order).
+def test_a_plant_at_a_quarter_of_capacity_buys_inputs_for_its_open_orders_beyond_stock():
+    # Severity 0.75: ref makes 3 a day (6 ore). The city's open orders at ref grow until
+    # its position, 9 in transit (3 days × 3) + its open orders, reaches its target
+    # 10 × (7 + 3) = 100: 91 open in the morning. ref still has capacity, so it buys inputs
+    # for the open orders beyond the 3 it made today, 91 − 3 = 88: its ore target is
+    # 180 + 2 × 88 = 356, and it holds 356 − 24 (6 × 4 in transit) = 332 on hand. (A halted
+    # plant, the test above, buys none.)
     res = simulate(plant(severity=0.75), seed=0)
     ore = rows(res, "ref", "input")["on_hand"]
-    assert ore.loc[15:159].to_numpy() == pytest.approx(np.full(145, 180.0))
-    mine = rows(res, "mine", "output")["shipped"]
-    assert mine.loc[12:159].to_numpy() == pytest.approx(np.full(148, 6.0))
+    assert ore.loc[60:159].to_numpy() == pytest.approx(np.full(100, 332.0))
+    made = rows(res, "ref", "output")["produced"]
+    assert made.loc[15:159].to_numpy() == pytest.approx(np.full(145, 3.0))
     res.check_consistency()
 
 

@@ -151,12 +151,13 @@ def both(scenario, node: str) -> tuple[float, float]:
 @pytest.mark.parametrize(("L1", "L2"), [(3, 2), (9, 6)])
 def test_mine_behind_processor_by_hand(L1: int, L2: int) -> None:
     # The mine ends a day with S − 1 days of ore (it refills to S, then ships), the plant
-    # with sp + 1 days (stock + the inputs for the order it fills tomorrow), the market
-    # behind a make-to-order plant with sm − 1. Each day of outage beyond those is a day
-    # of missing arrivals; the pipeline buys nothing (the restart takes the same lead time).
+    # with sp days (its output stock covers this morning's open orders, so it buys no
+    # inputs for them: docs/engine.md step 5), the market behind a make-to-order plant with
+    # sm − 1. Each day of outage beyond those is a day of missing arrivals; the pipeline
+    # buys nothing (the restart takes the same lead time).
     S, sp, sm = 10, 5, 7
-    expected = (S - 1) + (sp + 1) + (sm - 1)
-    assert expected == 21
+    expected = (S - 1) + sp + (sm - 1)
+    assert expected == 20
     assert both(chain(S, sp, sm, L1, L2), "mine") == (expected, expected)
 
 
@@ -171,11 +172,11 @@ def test_market_outage_changes_nothing() -> None:
 
 def test_outage_one_day_longer_loses_demand() -> None:
     m = StressModel.of(chain())
-    assert lost_demand_days(m, "mine", 21) == 0
+    assert lost_demand_days(m, "mine", 20) == 0
     # One more day: one day of the market's demand is lost, in market-days.
-    assert lost_demand_days(m, "mine", 22) == pytest.approx(1.0)
-    assert lp_survives(m, "mine", 21)
-    assert not lp_survives(m, "mine", 22)
+    assert lost_demand_days(m, "mine", 21) == pytest.approx(1.0)
+    assert lp_survives(m, "mine", 20)
+    assert not lp_survives(m, "mine", 21)
 
 
 def _backup_by_hand(sm: int, beta: float, w: int) -> int:
@@ -378,10 +379,10 @@ def test_lp_falls_back_to_the_dual_simplex(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_paper_convention_by_hand() -> None:
     # Static LP: stock on hand and in transit, no lead times, production at capacity × t.
-    # Chain: mine (S−1) + plant (sp+1) + city (sm−1) days on hand, plus L1 + L2 days in
-    # transit: 21 + 5 = 26 days.
+    # Chain: mine (S−1) + plant (sp) + city (sm−1) days on hand, plus L1 + L2 days in
+    # transit: 20 + 5 = 25 days.
     m = StressModel.of(chain())
-    assert tts_paper(m, "mine") == pytest.approx(26.0)
+    assert tts_paper(m, "mine") == pytest.approx(25.0)
     # Back-up b at 4/day beside 21 days of stock and 4 days in transit: 25 / 0.6 days.
     assert tts_paper(StressModel.of(backup()), "a") == pytest.approx(25 / 0.6)
 
@@ -411,17 +412,7 @@ def test_lp_start_state_is_the_simulators(path: Path) -> None:
     np.testing.assert_allclose(m.out0, eng.rec_out[W - 1], rtol=1e-9, atol=1e-9)
 
 
-# ------------------------------------------------------------------ engine defect
-ENGINE_ORDER_DEFECT = (
-    "engine defect (docs/stress.md, 'Where the LP and the simulator differ'): a "
-    "make-to-order node's order-up-to target adds the inputs for *this morning's* open "
-    "orders although today's production has already used the inputs for them (core.py "
-    "step 5; its comment says 'beyond stock'), so its orders echo its own production "
-    "changes, coef × (p(t) − p(t−1)), on top of its customers' orders; once an input runs "
-    "short this feedback swings its orders with growing amplitude"
-)
-
-
+# ------------------------------------------------------------------ make-to-order orders
 def bullwhip():
     """Mines a (80 %) and b (20 %) -> make-to-order plant (5 days) -> city (30 days).
 
@@ -487,13 +478,13 @@ def bullwhip():
     )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ENGINE_ORDER_DEFECT)
 def test_make_to_order_orders_follow_its_customers_orders() -> None:
     # The city orders 10 a day, every day; the plant passes that on, 80 % to a, and a
     # fills it from stock: a ships 8.0 every day, whatever the plant's own output does
-    # once b's share is missing (its stock of ore runs out on day 32). Today a ships 6.4
-    # on day 33, then 9.28, 6.98, 10.05, … 19.06, 0 (day 58, an order clipped at 0) and
-    # about 24 a day by day 80.
+    # once b's share is missing (its stock of ore runs out on day 32). With the inputs for
+    # *all* open orders in the plant's target (the rule before docs/engine.md step 5 said
+    # "beyond output stock"), its orders echoed its own production changes: a shipped 6.4
+    # on day 33, then 9.28, 6.98, 10.05, … 19.06, 0 (day 58) and about 24 a day by day 80.
     res = simulate(bullwhip(), seed=0)
     daily = res.daily
     shipped = daily.loc[(daily["node"] == "a") & (daily["day"] >= 0), "shipped"]
@@ -506,22 +497,13 @@ def test_make_to_order_orders_follow_its_customers_orders() -> None:
 # QUICK_CAP days (an LP over a 365-day outage takes seconds to tens of seconds);
 # CRMSIM_STRESS_FULL=1 checks each node over the horizon, at most FULL_CAP days (the
 # ten-year file's LPs over 3 650-day outages would take hours). There the LP and the
-# simulator agree within one day on every node except those in ENGINE_DEFECT, where the
-# engine's make-to-order order rule (the strict xfail above) decides the number:
-# (tts_lp, tts_sim) = (156, 153) for mine_tjk, (356, 345) for mine_rus and, in the
-# ten-year file, (706, 680) for mine_mmr. With that rule corrected every node agrees to
-# the day (docs/stress.md).
+# simulator agree within one day on every node (with the engine's rule for a make-to-order
+# node's inputs before docs/engine.md step 5 said "beyond output stock", the antimony mines
+# differed: mine_tjk 156 vs 153, mine_rus 356 vs 345, ten-year mine_mmr 706 vs 680).
 QUICK_CAP = 90
 FULL_CAP = 730
 UPPER_CAP = 365
 FULL = os.environ.get("CRMSIM_STRESS_FULL") == "1"
-ENGINE_DEFECT = {
-    ("tajikistan_antimony", "mine_tjk"),
-    ("tajikistan_antimony", "mine_rus"),
-    ("tajikistan_antimony_10y", "mine_tjk"),
-    ("tajikistan_antimony_10y", "mine_rus"),
-    ("tajikistan_antimony_10y", "mine_mmr"),
-}
 
 
 @cache
@@ -556,14 +538,7 @@ def _full_cases() -> list:
     cases = []
     for path in SCENARIOS:
         for node in sorted(n.id for n in load_scenario(path).nodes):
-            marks = ()
-            if (path.stem, node) in ENGINE_DEFECT:
-                marks = (
-                    pytest.mark.xfail(
-                        strict=True, raises=AssertionError, reason=ENGINE_ORDER_DEFECT
-                    ),
-                )
-            cases.append(pytest.param(path, node, marks=marks, id=f"{path.stem}-{node}"))
+            cases.append(pytest.param(path, node, id=f"{path.stem}-{node}"))
     return cases
 
 
@@ -574,10 +549,9 @@ def test_lp_and_simulation_agree_on_every_node_full_horizon(path: Path, node: st
     _check_node(m, node, sim[node])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ENGINE_ORDER_DEFECT)
 def test_lp_and_simulation_agree_on_the_tajik_mine() -> None:
-    # The default run's view of the gap (the full run checks every node): 153 days by
-    # simulation, 156 by LP.
+    # The default run's check beyond QUICK_CAP on the node that differed most (153 days by
+    # simulation, 156 by LP, before the make-to-order rule was corrected).
     m = StressModel.of(load_scenario(SCENARIOS_BY_STEM["tajikistan_antimony"]), max_days=170)
     _check_node(m, "mine_tjk", tts_sim(m, "mine_tjk"))
 
@@ -601,7 +575,7 @@ def test_stress_table() -> None:
     # The Chinese refinery's own scheduled shutdown: 90 days + 10 days of ramp.
     assert row.loc["refinery_chn", "ttr"] == 100
     assert row.loc["parts_maker", "ttr"] == 20  # the default
-    assert row.loc["refinery_chn", "tts_sim"] == 38
+    assert row.loc["refinery_chn", "tts_sim"] == 34
     assert row.loc["parts_maker", "tts_sim"] == 6
     assert bool(row.loc["refinery_chn", "flagged"])
     assert bool(row.loc["parts_maker", "flagged"])

@@ -323,14 +323,6 @@ class Engine:
         self._prod_sel = np.flatnonzero(prod_mask)
         self._prod_owner = lay.slot_node[self._prod_sel]
         self._prod_coef = lay.slot_coef[self._prod_sel]
-        # Inputs for open orders (docs/engine.md step 5): share-weighted mean whole-day lead
-        # time of each producer input slot (plain mean where every share is 0), at least 1.
-        planned = np.bincount(lay.edge_slot, weights=lay.edge_share, minlength=S) > 0
-        w = np.where(planned[lay.edge_slot], lay.edge_share, 1.0)
-        lead_w = np.bincount(lay.edge_slot, weights=w * lay.edge_lead_fixed, minlength=S)
-        share_w = np.bincount(lay.edge_slot, weights=w, minlength=S)
-        slot_lead = np.divide(lead_w, share_w, out=np.ones(S), where=share_w > 0)
-        self._prod_lead = np.maximum(1.0, slot_lead[self._prod_sel])
         self._developed = np.zeros(N, dtype=bool)
         for i, _, _ in self.developments:
             self._developed[i] = True
@@ -693,7 +685,7 @@ class Engine:
             # inputs for re-sourced orders).
             owner = self._prod_owner
             beyond = np.maximum(0.0, open_orders[owner] - self.out_stock[owner])
-            makeable = np.minimum(beyond, cap_today[owner] * self._prod_lead)
+            makeable = np.where(cap_today[owner] > 0, beyond, 0.0)
             target[self._prod_sel] += self._prod_coef * makeable
             if self._has_stockpile:
                 sp = lay.slot_is_stockpile

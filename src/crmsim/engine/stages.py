@@ -443,9 +443,8 @@ def ordering(s: State, day: Day) -> None:
     """Stage 5a: order up to the target inventory position, split over suppliers by share.
 
     A producer's target also covers the inputs for its open orders beyond its output
-    stock (lets an alternative supplier buy the inputs for re-sourced orders), but only for
-    what it can make before inputs ordered today arrive, at today's available capacity
-    (``docs/engine.md`` step 5): a halted plant buys none.
+    stock (lets an alternative supplier buy the inputs for re-sourced orders), unless it
+    has no capacity today (``docs/engine.md`` step 5): a halted plant buys none.
     """
     st, lay, d = s.st, s.st.layout, day.d
     S = lay.n_slots
@@ -464,7 +463,7 @@ def ordering(s: State, day: Day) -> None:
     assert day.cap_today is not None
     owner = st.prod_owner
     beyond = np.maximum(0.0, day.open_orders[:, owner] - s.out_stock[:, owner])
-    makeable = np.minimum(beyond, day.cap_today[:, owner] * st.prod_lead)
+    makeable = np.where(day.cap_today[:, owner] > 0, beyond, 0.0)  # a halted plant: none
     target[:, st.prod_sel] += st.prod_coef * makeable
     if st.has_stockpile:
         sp = lay.slot_is_stockpile

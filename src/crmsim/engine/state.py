@@ -195,7 +195,6 @@ class Static:
     prod_sel: np.ndarray
     prod_owner: np.ndarray
     prod_coef: np.ndarray
-    prod_lead: np.ndarray  # share-weighted mean whole-day lead time of each producer input
     developed: np.ndarray  # (N,) bool: nodes brought into production by a development
     primary: np.ndarray
     primary_material: np.ndarray
@@ -276,15 +275,6 @@ def static_for(G: Any, lay: Layout) -> Static:
         owners_all = lay.slot_node[sel]
         first = np.flatnonzero(np.r_[True, owners_all[1:] != owners_all[:-1]])
         slot_groups = (first, owners_all[first], sel)
-    # Inputs for open orders (docs/engine.md step 5): the share-weighted mean whole-day lead
-    # time of each producer input slot (the plain mean where every supplier has share 0),
-    # at least 1 day.
-    S = lay.n_slots
-    planned = np.bincount(lay.edge_slot, weights=lay.edge_share, minlength=S) > 0
-    w = np.where(planned[lay.edge_slot], lay.edge_share, 1.0)
-    lead_w = np.bincount(lay.edge_slot, weights=w * lay.edge_lead_fixed, minlength=S)
-    share_w = np.bincount(lay.edge_slot, weights=w, minlength=S)
-    slot_lead = np.divide(lead_w, share_w, out=np.ones(S), where=share_w > 0)
     developed = np.array(
         [G.nodes[v]["spec"].development is not None for v in lay.nodes], dtype=bool
     )
@@ -313,7 +303,6 @@ def static_for(G: Any, lay: Layout) -> Static:
         prod_sel=sel,
         prod_owner=lay.slot_node[sel],
         prod_coef=lay.slot_coef[sel],
-        prod_lead=np.maximum(1.0, slot_lead[sel]),
         developed=developed,
         primary=primary,
         primary_material=lay.node_material[primary],

@@ -199,7 +199,6 @@ class StressModel:
         W = lay.warmup_days
         has_slot = np.zeros(N, dtype=bool)
         has_slot[lay.slot_node] = True
-        market = np.array([r is Role.MARKET for r in lay.role])
         mto = lay.producer & has_slot & ~lay.recycler
         holds = lay.producer & ~has_slot & ~lay.recycler
         cap_days = int(max_days if max_days is not None else base.horizon_days)
@@ -243,12 +242,21 @@ class StressModel:
         # Open orders at the end of a day: a make-to-order supplier fills today's order
         # tomorrow; a supplier with stock ships it today.
         backlog0 = np.where(mto[lay.edge_src], lay.edge_flow, 0.0) if E else np.zeros(0)
-        # Input stock at the end of a day: target position − in transit − open orders
-        # (a processor's target also covers the inputs for its own open orders).
-        slot_flow = lay.slot_coef * lay.rate[lay.slot_node]
-        open_own = np.where(market[lay.slot_node], 0.0, slot_flow)  # coef × yesterday's orders
+        # Input stock at the end of a day: target position − in transit − open orders at
+        # suppliers (a processor's own open orders add nothing in the steady state: its
+        # output stock covers them, docs/engine.md step 5).
         owed = np.bincount(lay.edge_slot, weights=backlog0, minlength=lay.n_slots)
-        in0 = lay.slot_target + open_own - owed
+        in0 = lay.slot_target - owed
+        # Which stock exists at t = 0 is the simulator's own: its deterministic warm-up can
+        # end away from the planned state above (e.g. a recycler that starts with an empty
+        # pool has its orders re-sourced during the warm-up), so the input and output
+        # stocks are read from it (scored day −1); the planned state is the hand
+        # derivation of the conventions (docs/stress.md) and equals it elsewhere.
+        warm = simulate(deterministic_scenario(base, horizon=1), seed=0, record="daily")._engine
+        rec_in, rec_out = warm.arrays["rec_in"], warm.arrays["rec_out"]
+        if rec_in is not None and rec_out is not None and W > 0:
+            in0 = np.asarray(rec_in[W - 1], dtype=float).copy()
+            out0 = np.asarray(rec_out[W - 1], dtype=float).copy()
         demand = np.array([float(d.mean) for d in lay.market_demand])
         return cls(
             scenario=base,
@@ -897,7 +905,7 @@ def stress(
     >>> table = stress(chain, nodes=["mine"], ttr=30)
     >>> row = table.iloc[0]
     >>> float(row.tts_lp), float(row.tts_sim), float(row.ttr), bool(row.flagged)
-    (10.0, 10.0, 30.0, True)
+    (9.0, 9.0, 30.0, True)
     """
     model = StressModel.of(scenario)
     lay = model.lay
