@@ -13,6 +13,8 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
+from cli_helpers import SerialCliRunner
+
 # The suite checks English labels unless a test chooses a language: a developer's
 # CRMSIM_LANG must not change what it sees (read when crmsim.i18n is imported).
 os.environ.pop("CRMSIM_LANG", None)
@@ -88,5 +90,5 @@ def write_file(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def cli_runner() -> CliRunner:
-    """A click test runner (stdout and stderr kept apart)."""
-    return CliRunner()
+    """A click test runner (stdout and stderr kept apart), simulating with one worker."""
+    return SerialCliRunner()

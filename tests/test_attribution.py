@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cli_helpers import one_worker
 from crmsim.cli import cli
 from crmsim.engine import Engine, simulate
 from crmsim.engine.attribution import _ttr_columns, marginal
@@ -509,7 +510,7 @@ def test_run_replications_passes_the_experiment_confidence_and_horizon():
 
 # ------------------------------------------------------------------ the CLI
 def _invoke(args: list[str]):
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    return CliRunner().invoke(cli, one_worker(args), catch_exceptions=False)
 
 
 def test_cli_disruption_table_shows_overlap_and_censoring(tmp_path):

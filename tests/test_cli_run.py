@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import crmsim.experiment
+from cli_helpers import one_worker
 from crmsim.cli import cli, commands_scenario, main
 from crmsim.experiment import pool, runner
 
@@ -25,7 +26,7 @@ TUTORIAL = str(ROOT / "scenarios" / "tutorial.yaml")
 
 
 def invoke(args):
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    return CliRunner().invoke(cli, one_worker(args), catch_exceptions=False)
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
@@ -182,6 +183,29 @@ def test_a_replication_that_kills_its_worker_is_reported_and_nothing_written(tmp
     assert "simulate(scenario, seed=3, replication=2)" in line
     assert line.endswith("; no results written")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "sweep", "sensitivity", "report"])
+def test_every_simulating_command_uses_every_core_by_default(command):
+    (option,) = [p for p in cli.commands[command].params if p.name == "workers"]
+    assert option.default == 0  # 0 = one worker per core (resolve_workers(None))
+    assert "0, the default = one per core" in (option.help or "")
+
+
+def test_run_without_workers_uses_one_worker_per_core(monkeypatch):
+    seen = []
+    real = crmsim.experiment.run_replications
+
+    def spy(*args, workers, **kwargs):
+        seen.append(workers)
+        return real(*args, workers=1, **kwargs)
+
+    monkeypatch.setattr(crmsim.experiment, "run_replications", spy)
+    res = CliRunner().invoke(cli, ["run", TUTORIAL, "-r", "2", "--no-daily"])
+    assert res.exit_code == 0, res.output
+    assert seen == [pool.available_cores()]
+    assert CliRunner().invoke(cli, ["run", TUTORIAL, "-r", "2", "-w", "1"]).exit_code == 0
+    assert seen[-1] == 1
 
 
 def test_more_workers_than_cores_are_capped_with_a_warning(tmp_path):

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crmsim
+from cli_helpers import one_worker
 from crmsim import load_scenario
 from crmsim.cli import cli
 from crmsim.engine import simulate
@@ -305,7 +306,7 @@ def test_package_level_compare_and_confidence() -> None:
 
 
 def invoke(args: list[str]) -> Any:
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    return CliRunner().invoke(cli, one_worker(args), catch_exceptions=False)
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])

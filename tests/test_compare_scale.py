@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from pandas.testing import assert_frame_equal
 from scipy.stats import t as student
 
+from cli_helpers import one_worker
 from crmsim.cli import cli
 from crmsim.experiment import compare as compare_module
 from crmsim.experiment import pool as pool_module
@@ -78,7 +79,7 @@ WRITTEN = ("replications", "comparison", "costs", "ranking", "disruptions", "flo
 
 
 def invoke(args: list[str]) -> Any:
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    return CliRunner().invoke(cli, one_worker(args), catch_exceptions=False)
 
 
 def scenario_file(tmp_path: Path, **experiment: Any) -> Path:
@@ -114,7 +115,7 @@ def test_killed_compare_resumes_to_the_uninterrupted_tables(tmp_path: Path, sig:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from crmsim.cli import main; main()",
-         "compare", str(path), *opts, "-o", str(cut)],
+         "compare", str(path), *opts, "-o", str(cut), "-w", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -384,6 +385,50 @@ def test_dask_scheduler_address_on_the_command_line(tmp_path: Path, dask_client:
             check_exact=True,
             obj=name,
         )
+
+
+def test_run_replications_on_dask_is_identical_to_one_process(
+    dask_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmsim.experiment import bands as bands_module
+    from crmsim.experiment import run_replications
+
+    s = scenario_from_dict(CHAIN)
+    for exact_max in (256, 4):  # exact bands, then histogram bands
+        monkeypatch.setattr(bands_module, "EXACT_MAX_REPLICATIONS", exact_max)
+        local = run_replications(s, 11, 3, workers=1, keep_first_daily=False)
+        dasked = run_replications(s, 11, 3, scheduler=dask_client, keep_first_daily=False)
+        for name in ("market_summary", "disruptions", "bands"):
+            assert_frame_equal(getattr(local, name), getattr(dasked, name), check_exact=True)
+        assert_frame_equal(
+            local.summary.drop(columns="seconds"),
+            dasked.summary.drop(columns="seconds"),
+            check_exact=True,
+        )
+    assert local.summary["fill_rate"].nunique() > 1  # replications differ: not trivially equal
+    assert dask_client.status == "running"  # a client passed in is left open
+
+
+def test_run_on_the_command_line_with_a_dask_scheduler(tmp_path: Path, dask_client: Any) -> None:
+    path = scenario_file(tmp_path)
+    a, b = tmp_path / "local", tmp_path / "dask"
+    base = ["run", str(path), "-r", "5", "-s", "4", "--no-daily"]
+    assert invoke([*base, "-o", str(a)]).exit_code == 0
+    res = crmsim_cli(*base, "-o", str(b), "--scheduler", dask_client.scheduler.address)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((b / "manifest.json").read_text())["options"]["scheduler"] == (
+        dask_client.scheduler.address
+    )
+    for name in ("summary", "market_summary", "disruptions", "bands"):
+        left = pd.read_parquet(a / f"{name}.parquet")
+        right = pd.read_parquet(b / f"{name}.parquet")
+        if name == "summary":
+            left, right = left.drop(columns="seconds"), right.drop(columns="seconds")
+        assert_frame_equal(left, right, check_exact=True, obj=name)
+    bad = crmsim_cli(*base, "--scheduler", "tcp://127.0.0.1:9")
+    assert bad.returncode == 1
+    assert "cannot connect to the Dask scheduler at tcp://127.0.0.1:9" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:

@@ -203,7 +203,7 @@ def test_ten_year_demand_grows_one_and_a_half_percent_a_year():
 )
 def test_crmsim_run_prints_the_producer_view(name, policy, expected):
     result = CliRunner().invoke(
-        cli, ["run", str(ROOT / "scenarios" / name), "-r", "2", "-p", policy]
+        cli, ["run", str(ROOT / "scenarios" / name), "-r", "2", "-p", policy, "-w", "1"]
     )
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
@@ -212,6 +212,8 @@ def test_crmsim_run_prints_the_producer_view(name, policy, expected):
 
 
 def test_crmsim_run_of_an_importer_scenario_prints_no_producer_view():
-    result = CliRunner().invoke(cli, ["run", str(ROOT / "scenarios" / "tutorial.yaml"), "-r", "1"])
+    result = CliRunner().invoke(
+        cli, ["run", str(ROOT / "scenarios" / "tutorial.yaml"), "-r", "1", "-w", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "producer-country view" not in result.output

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from cli_helpers import one_worker
 from crmsim.cli import cli
 from crmsim.report.data import ReportData, from_folder
 from crmsim.report.html import SECTIONS, money, render_html, summary_points
@@ -27,7 +28,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def invoke(args: list[str]):
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    return CliRunner().invoke(cli, one_worker(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import crmsim
+from cli_helpers import one_worker
 from crmsim.cli import cli
 from crmsim.experiment.sensitivity import parse_bounds, run_sensitivity
 from crmsim.experiment.sweep import SettingError
@@ -130,7 +131,7 @@ def test_parse_bounds() -> None:
 
 
 def invoke(args: list[str]) -> Any:
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    return CliRunner().invoke(cli, one_worker(args), catch_exceptions=False)
 
 
 def test_cli_errors_exit_1_without_traceback() -> None:

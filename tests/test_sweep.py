@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import crmsim
+from cli_helpers import one_worker
 from crmsim.cli import cli
 from crmsim.experiment.sweep import SettingError, parse_values, run_sweep, set_fields
 from crmsim.scenario.loader import scenario_from_dict
@@ -149,7 +150,7 @@ def test_a_policy_field_without_the_policy_is_refused(bound: Any) -> None:
 
 
 def invoke(args: list[str]) -> Any:
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    return CliRunner().invoke(cli, one_worker(args), catch_exceptions=False)
 
 
 def test_cli_errors_exit_1_without_traceback(tmp_path: Path) -> None:

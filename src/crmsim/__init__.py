@@ -11,7 +11,6 @@ Examples
 '0.1.0'
 """
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,10 +19,7 @@ if TYPE_CHECKING:
     from crmsim.i18n import get_language, set_language
     from crmsim.scenario import Scenario, ScenarioError, load_scenario, loads_scenario
 
-try:
-    __version__ = version("crmsim")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+    __version__: str
 
 __all__ = [
     "Scenario",
@@ -47,9 +43,18 @@ def __getattr__(name: str) -> Any:
     """Import the public API on first use.
 
     ``import crmsim`` itself stays light (the command line handles Ctrl-C before anything
-    heavy loads); the scenario API needs pydantic, the experiment API pandas, scipy and the
-    engine.
+    heavy loads, and ``crmsim --help`` starts at once); the scenario API needs pydantic,
+    the experiment API pandas, scipy and the engine.
     """
+    if name == "__version__":  # (importlib.metadata costs 60 ms: only when asked)
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("crmsim")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            found = "0.0.0"
+        globals()["__version__"] = found
+        return found
     if name in _SCENARIO_API:
         import crmsim.scenario
 

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from crmsim import __version__
-
 if TYPE_CHECKING:
     from crmsim.scenario.schema import Scenario
 
@@ -37,7 +35,7 @@ class Interrupted(BaseException):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="crmsim")
+@click.version_option(package_name="crmsim", prog_name="crmsim")  # (looked up when asked)
 def cli() -> None:
     """crmsim: critical-raw-material supply-chain resilience simulator."""
 
@@ -47,10 +45,10 @@ WORKERS_OPTION = click.option(
     "-w",
     "--workers",
     type=click.IntRange(min=0),
-    default=1,
+    default=0,
     show_default=True,
-    help="Worker processes (0 = one per core; more than the cores are capped). "
-    "Results do not depend on it.",
+    help="Worker processes (0, the default = one per core; 1 = in this process; more than "
+    "the cores are capped). Results do not depend on it.",
 )
 
 

@@ -8,7 +8,6 @@ import click
 
 from crmsim.cli import LANG_OPTION, cli, load_or_exit
 from crmsim.i18n import language
-from crmsim.scenario.warnings import check_warnings, locate_warnings
 
 __all__ = ["show"]
 
@@ -56,6 +55,8 @@ def show(file: Path, plot_path: Path | None, material: str | None, lang: str | N
 
     click.echo(resource_table_text(scenario) + producer_options_text(scenario), nl=False)
     text = file.read_bytes().decode("utf-8-sig")
+    from crmsim.scenario.warnings import check_warnings, locate_warnings
+
     for problem in locate_warnings(check_warnings(scenario), text, str(file)):
         click.echo(str(problem), err=True)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
@@ -55,6 +55,13 @@ MARGINAL_HELP = (
     help="Directory for Parquet/CSV results and manifest.json.",
 )
 @WORKERS_OPTION
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the replications on this Dask cluster (pip install 'crmsim[dask]'). "
+    "Results are identical to a local run.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
 @click.option("--no-daily", is_flag=True, help="Do not keep replication 0's full daily record.")
 @click.option(
@@ -80,6 +87,7 @@ def run_command(
     policy: str,
     marginal: bool = False,
     lang: str | None = None,
+    scheduler: str | None = None,
 ) -> None:
     """Simulate SCENARIO_FILE and report what was lost, how deep and for how long.
 
@@ -106,7 +114,10 @@ def run_command(
     before = _manifest_stamp(out)
     try:
         with language(lang):
-            _run(scenario_file, replications, seed, out, workers, no_daily, policy, marginal)
+            _run(
+                scenario_file, replications, seed, out, workers, no_daily, policy, marginal,
+                scheduler,
+            )
     except (KeyboardInterrupt, Interrupted):
         if out is None:
             what = ""
@@ -138,6 +149,7 @@ def _run(
     no_daily: bool,
     policy: str,
     marginal: bool,
+    scheduler: str | None = None,
 ) -> None:
     from crmsim.experiment import run_replications
     from crmsim.experiment.io import OutputError, find_non_finite, write_run
@@ -150,8 +162,17 @@ def _run(
     R = replications if replications is not None else scenario.experiment.replications
     s = seed if seed is not None else scenario.experiment.seed
     n_workers, capped = resolve_workers(None if workers == 0 else workers)
-    if capped:
+    if capped and scheduler is None:
         click.echo(f"warning: --workers {workers}: {capped}", err=True)
+    dask = None
+    if scheduler is not None:
+        from crmsim.experiment.pool import DaskExecutor
+
+        try:  # connect now: a wrong address is one line, before anything is simulated
+            dask = DaskExecutor(scheduler)
+        except (RuntimeError, ValueError, OSError) as exc:
+            click.echo(f"--scheduler {scheduler}: {exc}", err=True)
+            raise SystemExit(1) from None
     console = Console(stderr=True)
     try:
         # auto_refresh=False: no refresh thread, so worker processes are forked from a
@@ -182,10 +203,14 @@ def _run(
                 application=application,
                 progress=advance,
                 marginal=marginal,
+                scheduler=dask.client if dask is not None else None,
             )
     except WorkerError as exc:
         click.echo(f"crmsim run: {exc}; no results written", err=True)
         raise SystemExit(1) from None
+    finally:
+        if dask is not None:
+            dask.close()
     non_finite = find_non_finite(run, daily=out is not None)  # (the daily table: if written)
     if non_finite:
         for problem in non_finite:
@@ -202,6 +227,7 @@ def _run(
                     "replications": R,
                     "seed": s,
                     "workers": workers,
+                    "scheduler": scheduler,
                     "daily": not no_daily,
                     "policy": application.combination,
                     "policy_label": application.label,
@@ -303,11 +329,11 @@ def _pct(level: float) -> str:
 
 def _g(x: float, digits: int = 4) -> str:
     """A number to ``digits`` significant digits, in the current language's form."""
-    if not np.isfinite(x):
+    if not math.isfinite(x):
         return "—"
     if x == 0:
         return "0"
-    mag = int(np.floor(np.log10(abs(x))))
+    mag = math.floor(math.log10(abs(x)))
     decimals = max(0, digits - 1 - mag)
     text = format_number(float(x), decimals)
     if decimals and ("." in text or "," in text):
@@ -460,7 +486,7 @@ def _print_marginal(console: Console, table, level: float) -> None:
     for i, c in enumerate(heads):
         t4.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
     for _i, r in table.iterrows():
-        ci = "—" if np.isnan(r["ci_low"]) else f"{_g(r['ci_low'])} … {_g(r['ci_high'])}"
+        ci = "—" if math.isnan(r["ci_low"]) else f"{_g(r['ci_low'])} … {_g(r['ci_high'])}"
         t4.add_row(
             str(r["disruption"]),
             str(int(r["events"])),

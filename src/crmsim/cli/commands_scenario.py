@@ -8,13 +8,15 @@ output) ends with a message and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from crmsim.cli import cli
-from crmsim.scenario.errors import Problem, ScenarioError
-from crmsim.scenario.schema import Scenario
-from crmsim.scenario.warnings import load_with_warnings
+
+if TYPE_CHECKING:  # (imported when a command runs: `crmsim --help` stays light)
+    from crmsim.scenario.errors import Problem
+    from crmsim.scenario.schema import Scenario
 
 __all__ = ["schema", "summary_line", "validate", "validate_file"]
 
@@ -70,6 +72,9 @@ def validate_file(path: str) -> tuple[Scenario | None, list[Problem]]:
         When valid, its warnings (``severity="warning"``, located; often none);
         otherwise every error, located.
     """
+    from crmsim.scenario.errors import Problem, ScenarioError
+    from crmsim.scenario.warnings import load_with_warnings
+
     p = Path(path)
     try:
         return load_with_warnings(p)

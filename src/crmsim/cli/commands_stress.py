@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from crmsim.cli import LANG_OPTION, cli, load_or_exit
 from crmsim.i18n import _, format_number, language
+
+if TYPE_CHECKING:  # (pandas is imported when a command runs: `crmsim --help` stays light)
+    import pandas as pd
 
 __all__ = ["parse_ttr", "stress_command"]
 
@@ -56,6 +59,8 @@ def parse_ttr(text: str | None, nodes: list[str]) -> dict[str, float] | None:
 
 
 def _fmt(value: object, digits: int = 0) -> str:
+    import pandas as pd
+
     if value is None or value is pd.NA:
         return "—"
     value = float(value)  # type: ignore[arg-type]

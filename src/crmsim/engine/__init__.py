@@ -6,15 +6,17 @@ same results per replication, faster per replication).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from crmsim.engine.attribution import marginal
-from crmsim.engine.batch import BatchEngine, Replication, run_batch
-from crmsim.engine.consistency import ConsistencyError
-from crmsim.engine.core import Engine
-from crmsim.engine.results import ConservationError, SimulationResult
-from crmsim.scenario.schema import Scenario
+if TYPE_CHECKING:
+    from crmsim.engine.attribution import marginal
+    from crmsim.engine.batch import BatchEngine, Replication, run_batch
+    from crmsim.engine.consistency import ConsistencyError
+    from crmsim.engine.core import Engine
+    from crmsim.engine.results import ConservationError, SimulationResult
+    from crmsim.scenario.schema import Scenario
 
 __all__ = [
     "BatchEngine",
@@ -27,6 +29,26 @@ __all__ = [
     "run_batch",
     "simulate",
 ]
+
+#: Where the public names live; imported on first use, so that a module that needs only
+#: :mod:`crmsim.engine.disruptions` (the scenario warnings) does not load pandas.
+_WHERE = {
+    "ConservationError": "results",
+    "ConsistencyError": "consistency",
+    "BatchEngine": "batch",
+    "Engine": "core",
+    "Replication": "batch",
+    "run_batch": "batch",
+    "SimulationResult": "results",
+    "marginal": "attribution",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name of the package from its module on first use."""
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"crmsim.engine.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'crmsim.engine' has no attribute {name!r}")
 
 
 def simulate(
@@ -92,6 +114,9 @@ def simulate(
                event  lost_units  ttr
     0  flood[node=mine]#0       170.0  ...
     """
+    from crmsim.engine.core import Engine
+    from crmsim.engine.results import SimulationResult
+
     if seed is None:
         seed = scenario.experiment.seed
     engine = Engine(scenario, seed, replication, record=record, exclude=exclude).run()

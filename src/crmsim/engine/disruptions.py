@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from crmsim.engine.streams import Streams
 from crmsim.scenario.schema import Disruption, DisruptionKind, Role, Target
+
+if TYPE_CHECKING:  # (numpy only when events are drawn: the scenario warnings use this module)
+    from crmsim.engine.streams import Streams
 
 __all__ = ["DisruptionEvent", "generate_events", "match_edges", "match_nodes"]
 

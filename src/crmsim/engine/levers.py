@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-from scipy import stats
 
 from crmsim.engine.layout import Layout
 from crmsim.engine.streams import Streams
@@ -248,6 +247,8 @@ def plan_recycling(G: nx.MultiDiGraph, lay: Layout) -> list[RecyclingPlan]:
 
 
 def _cdf(dist: Dist, x: np.ndarray) -> np.ndarray:
+    from scipy import stats  # here, not at import: scipy.stats costs half a second
+
     fam = dist.family
     if fam == "fixed":
         return (x >= float(dist.fixed)).astype(float)  # type: ignore[arg-type]

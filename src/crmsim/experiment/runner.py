@@ -2,15 +2,20 @@
 
 Replications are independent: replication ``r`` draws from streams keyed by ``(seed, r,
 source name)``, so results do not depend on how replications are split across worker
-processes. With many replications the daily record is kept as quantile bands of each
-market's performance (not every replication's table), and the full daily table of one
-replication (the first) is kept for inspection. Worker processes are managed by
+processes. The daily record is kept as quantile bands of each market's performance,
+streamed over replications in memory that does not grow with their number
+(:mod:`crmsim.experiment.bands`), and the full daily table of one replication (the
+first) is kept for inspection. Worker processes are managed by
 :mod:`crmsim.experiment.pool` (bounded work in flight, Ctrl-C, workers that die).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import warnings
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +24,19 @@ import numpy as np
 import pandas as pd
 
 from crmsim.engine import simulate
+from crmsim.experiment.bands import BAND_QUANTILES, BandAccumulator
 from crmsim.experiment.pool import WorkersCappedWarning, resolve_workers, run_pooled
 from crmsim.scenario.schema import Scenario
 
-__all__ = ["BAND_QUANTILES", "RunResult", "run_replications"]
+__all__ = ["BAND_QUANTILES", "PREPARED_CACHE_SIZE", "RunResult", "run_replications", "scenario_key"]
 
-#: Quantiles kept for the daily performance bands.
-BAND_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Scenarios whose graph and layout each process keeps (the variants of a comparison, the
+#: points of a small grid); the least recently used is dropped beyond this.
+PREPARED_CACHE_SIZE = 16
+
+_prepared: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+_prepared_lock = threading.Lock()  # (a Dask worker runs tasks in threads)
+_keys: dict[int, tuple[weakref.ref[Scenario], str]] = {}
 
 
 @dataclass(frozen=True)
@@ -39,13 +50,57 @@ class _Rep:
     stats: dict[str, Any]
 
 
+def scenario_key(scenario: Scenario) -> str:
+    """The SHA-256 of a scenario's canonical JSON: equal scenarios have equal keys.
+
+    Computed once per scenario object (scenarios are immutable).
+
+    Examples
+    --------
+    >>> from crmsim.scenario.loader import scenario_from_dict
+    >>> d = {"crmsim": 1, "name": "x", "materials": [{"id": "ore"}],
+    ...      "nodes": [{"id": "m", "role": "mine", "country": "AUS", "output": "ore",
+    ...                 "capacity": 1}, {"id": "c", "role": "market", "country": "DEU",
+    ...                 "demand": {"mean": 1}}], "edges": [{"from": "m", "to": "c"}]}
+    >>> scenario_key(scenario_from_dict(d)) == scenario_key(scenario_from_dict(d))
+    True
+    """
+    ident = id(scenario)
+    known = _keys.get(ident)
+    if known is not None and known[0]() is scenario:
+        return known[1]
+    key = hashlib.sha256(scenario.model_dump_json().encode("utf-8")).hexdigest()
+
+    def forget(_: object, ident: int = ident) -> None:
+        _keys.pop(ident, None)
+
+    _keys[ident] = (weakref.ref(scenario, forget), key)
+    return key
+
+
 def _prepare(scenario: Scenario) -> tuple[Any, Any]:
-    """Build the graph and array layout once, for every replication of a scenario."""
+    """The graph and array layout of a scenario, built once per process and shared.
+
+    Memoised by :func:`scenario_key` (bounded: :data:`PREPARED_CACHE_SIZE` scenarios), so
+    every chunk a worker runs, every batch of a comparison and every call in this process
+    reuse them; forked workers inherit what the parent built. The engine only reads them.
+    """
+    with _prepared_lock:
+        key = scenario_key(scenario)
+        hit = _prepared.get(key)
+        if hit is not None:
+            _prepared.move_to_end(key)
+            return hit
     from crmsim.engine.layout import build_layout
     from crmsim.network.graph import build_graph
 
     G = build_graph(scenario)
-    return G, build_layout(G, scenario.simulation.switching_delay_days)
+    built = (G, build_layout(G, scenario.simulation.switching_delay_days))
+    with _prepared_lock:
+        _prepared[key] = built
+        while len(_prepared) > PREPARED_CACHE_SIZE:
+            _prepared.popitem(last=False)
+    return built
 
 
 #: Replications simulated together in one pass of the engine. Any batch size gives the
@@ -106,6 +161,36 @@ def _one(
         res.performance,
         res.stats,
     )
+
+
+class _Gather:
+    """Per-replication tables, folded into blocks as they arrive; one table at the end.
+
+    The table is the concatenation of the replications' tables in replication order, each
+    with a ``replication`` column (the same as concatenating them all at once, sorted).
+    """
+
+    #: Tables folded into one block at a time.
+    BLOCK = 128
+
+    def __init__(self) -> None:
+        self.blocks: list[pd.DataFrame] = []
+        self.pending: list[pd.DataFrame] = []
+
+    def add(self, replication: int, table: pd.DataFrame) -> None:
+        if len(table):
+            self.pending.append(table.assign(replication=replication))
+        if len(self.pending) >= self.BLOCK:
+            self.blocks.append(pd.concat(self.pending, ignore_index=True))
+            self.pending = []
+
+    def frame(self) -> pd.DataFrame:
+        parts, self.blocks, self.pending = [*self.blocks, *self.pending], [], []
+        out = _concat(parts)
+        del parts  # (the blocks go as soon as they are copied: at most two copies at once)
+        if len(out):
+            out = out.sort_values("replication", kind="stable", ignore_index=True)
+        return _front(out)
 
 
 def _batch(
@@ -329,21 +414,16 @@ class RunResult:
 
 
 def _bands(perfs: list[np.ndarray], overall: list[np.ndarray], markets: list[str]) -> pd.DataFrame:
-    frames = []
-    stacked = {"(all)": np.stack(overall)}  # (R, H)
-    cube = np.stack(perfs) if perfs else None  # (R, H, K)
-    for k, m in enumerate(markets):
-        assert cube is not None
-        stacked[m] = cube[:, :, k]
-    for name, arr in stacked.items():
-        q = np.quantile(arr, BAND_QUANTILES, axis=0)
-        frame = pd.DataFrame(
-            {"day": np.arange(arr.shape[1]), "market": name, "mean": arr.mean(axis=0)}
-        )
-        for qi, qv in zip(BAND_QUANTILES, q, strict=True):
-            frame[f"q{round(qi * 100):02d}"] = qv
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    """The bands of replications ``0 … R − 1`` given in order: each ``(H, K)`` and ``(H,)``.
+
+    For callers that hold every replication's performance already (a comparison's
+    batches); the same :class:`~crmsim.experiment.bands.BandAccumulator` as
+    :func:`run_replications`, so the same numbers for the same replications.
+    """
+    acc = BandAccumulator(markets, len(overall[0]), len(overall))
+    for r, (p, o) in enumerate(zip(perfs, overall, strict=True)):
+        acc.add(r, p, o)
+    return acc.table()
 
 
 def run_replications(
@@ -356,6 +436,7 @@ def run_replications(
     progress: Callable[[int], None] | None = None,
     application: Any = None,
     marginal: bool = False,
+    scheduler: Any = None,
 ) -> RunResult:
     """Simulate ``replications`` independent replications of a scenario.
 
@@ -385,6 +466,10 @@ def run_replications(
         Also measure every event's marginal effect (``RunResult.marginal``,
         :meth:`RunResult.describe_marginal`): one more simulation per event, in this
         process.
+    scheduler : str or distributed.Client, optional
+        Run the replications on this Dask cluster (``tcp://HOST:PORT``, or a connected
+        client, which is left open) instead of local workers (``workers`` is then
+        ignored); the results are identical. Needs the ``dask`` extra.
 
     Returns
     -------
@@ -419,45 +504,62 @@ def run_replications(
     seed = int(seed if seed is not None else scenario.experiment.seed)
     if R < 1:
         raise ValueError(f"replications must be at least 1, not {R}")
-    n_workers, capped = resolve_workers(workers)
+    n_workers, capped = resolve_workers(workers if scheduler is None else 1)
     if capped:
         warnings.warn(capped, WorkersCappedWarning, stacklevel=2)
     n_workers = min(n_workers, R)
-    reps: list[_Rep] = []
-    if n_workers == 1:
+    # Each replication's daily performance goes into the bands as it arrives and is then
+    # dropped: memory does not grow with R (crmsim.experiment.bands).
+    # The per-replication tables are folded into blocks as they arrive (a few hundred
+    # small DataFrames cost far more memory than one table of the same rows).
+    rows: list[dict[str, Any]] = []
+    per_market, events = _Gather(), _Gather()
+    acc: list[BandAccumulator] = []
+
+    def collect(batch: Sequence[_Rep]) -> None:
+        for rep in batch:
+            if not acc:
+                markets = [str(m) for m in rep.market_summary.get("market", [])]
+                acc.append(BandAccumulator(markets, len(rep.overall), R))
+            acc[0].add(rep.replication, rep.performance, rep.overall)
+            rows.append(
+                {
+                    "replication": rep.replication,
+                    **rep.summary,
+                    "simpy_events": rep.stats["simpy_events"],
+                    "seconds": rep.stats["seconds"],
+                }
+            )
+            per_market.add(rep.replication, rep.market_summary)
+            events.add(rep.replication, rep.disruptions)
+        if progress:
+            progress(len(batch))
+
+    if scheduler is not None:
+        from crmsim.experiment.pool import DaskExecutor
+
+        executor = DaskExecutor(scheduler)
+        try:
+            size = max(1, min(25, R // (executor.parallelism * 4) or 1))
+            chunks = (list(range(a, min(R, a + size))) for a in range(0, R, size))
+            executor.map_chunks(_chunk, (scenario, seed, application), chunks, collect, seed=seed)
+        finally:
+            executor.close()
+    elif n_workers == 1:
         prepared = _prepare(scenario)
         for lo in range(0, R, BATCH_SIZE):
             batch = list(range(lo, min(R, lo + BATCH_SIZE)))
-            reps.extend(_batch(scenario, seed, batch, prepared, application))
-            if progress:
-                progress(len(batch))
+            collect(_batch(scenario, seed, batch, prepared, application))
     else:
-
-        def collect(batch: Sequence[_Rep]) -> None:
-            reps.extend(batch)
-            if progress:
-                progress(len(batch))
-
         size = max(1, min(25, R // (n_workers * 4) or 1))
         run_pooled(
             _chunk, (scenario, seed, application), R, n_workers, collect, chunk_size=size, seed=seed
         )
-    reps.sort(key=lambda rep: rep.replication)
-    summary = pd.DataFrame(
-        [
-            {
-                "replication": rep.replication,
-                **rep.summary,
-                "simpy_events": rep.stats["simpy_events"],
-                "seconds": rep.stats["seconds"],
-            }
-            for rep in reps
-        ]
-    )
-    market_summary = _concat(rep.market_summary.assign(replication=rep.replication) for rep in reps)
-    disruptions = _concat(rep.disruptions.assign(replication=rep.replication) for rep in reps)
-    markets = sorted(market_summary["market"].unique()) if len(market_summary) else []
-    bands = _bands([rep.performance for rep in reps], [rep.overall for rep in reps], markets)
+    rows.sort(key=lambda row: int(row["replication"]))
+    summary = pd.DataFrame(rows)
+    market_summary = per_market.frame()
+    disruptions = events.frame()
+    bands = acc[0].table()
     first = simulate(scenario, seed, replication=0, record="daily") if keep_first_daily else None
     effects = _marginal(scenario, seed, R) if marginal else None
     return RunResult(
@@ -465,8 +567,8 @@ def run_replications(
         seed,
         R,
         summary,
-        _front(market_summary),
-        _front(disruptions),
+        market_summary,
+        disruptions,
         bands,
         first,
         confidence=scenario.experiment.confidence,

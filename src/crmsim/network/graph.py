@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import networkx as nx
-import numpy as np
 
 from crmsim.scenario.schema import Role, Scenario
+
+if TYPE_CHECKING:  # (imported by reach_matrix: building a graph needs no numpy)
+    import numpy as np
 
 __all__ = [
     "EdgeKey",
@@ -343,6 +346,8 @@ def reach_matrix(
     >>> reach_matrix(G, ["a", "b", "mine", "plant"], ["a", "b"], packed=True).ravel().tolist()
     [1, 2, 3, 1]
     """
+    import numpy as np
+
     row = {n: i for i, n in enumerate(nodes)}
     N, K = len(nodes), len(markets)
     words = max(1, -(-K // 64))

@@ -41,11 +41,15 @@ from __future__ import annotations
 
 import math
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy import optimize, special, stats
+
+# numpy and scipy are imported where they are used, not here: loading and checking a
+# scenario (``crmsim validate``) draws nothing, so it does not pay for them (``scipy.stats``
+# alone takes about half a second).
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "MAX_DAYS",
@@ -84,6 +88,7 @@ class TruncatedNormal:
 
     Examples
     --------
+    >>> import numpy as np
     >>> d = TruncatedNormal(0.0, 1.0)  # half-normal: mean sqrt(2/pi)
     >>> round(d.mean(), 6)
     0.797885
@@ -101,22 +106,34 @@ class TruncatedNormal:
         # for loc < 0) to double precision: treated as one, so no ratio overflows.
         tiny = self.scale < 1e-12 * abs(self.loc) or self.scale < 1e-200
         self._point = max(self.loc, 0.0) if tiny else None
-        self._mass = 1.0 if self._point is not None else float(special.ndtr(self.loc / self.scale))
+        self._mass = 1.0
+        if self._point is None:
+            from scipy.special import ndtr, ndtri
+
+            self._ndtri = ndtri
+            self._mass = float(ndtr(self.loc / self.scale))
 
     @cached_property
     def _scipy(self) -> Any:
+        import numpy as np
+        from scipy import stats
+
         return stats.truncnorm(-self.loc / self.scale, np.inf, loc=self.loc, scale=self.scale)
 
     def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """``size`` draws from the Generator ``rng`` (never global state)."""
+        import numpy as np
+
         u = 1.0 - rng.random(size)  # (0, 1]
         if self._point is not None:
             return np.full(size, self._point)
-        x = self.loc - self.scale * special.ndtri(u * self._mass)
+        x = self.loc - self.scale * self._ndtri(u * self._mass)
         return np.maximum(x, 0.0)  # rounding only: the inversion is >= 0 in exact arithmetic
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """Distribution function at ``x``."""
+        import numpy as np
+
         if self._point is not None:
             return (np.asarray(x) >= self._point).astype(float)
         return np.asarray(self._scipy.cdf(x), dtype=float)
@@ -194,7 +211,9 @@ def normal_for_moments(mean: float, cv: float) -> tuple[float, float]:
         return mean, cv * mean
     # In units of the pre-truncation sd, the truncated mean is t + phi(t)/Phi(t) and the cv
     # falls monotonically in t from 1 (t -> -inf) to 0 (t -> inf).
-    t = optimize.brentq(lambda x: _cv_at(x) - cv, -20.0, 12.0, xtol=1e-13, rtol=1e-13)
+    from scipy.optimize import brentq
+
+    t = brentq(lambda x: _cv_at(x) - cv, -20.0, 12.0, xtol=1e-13, rtol=1e-13)
     m1 = truncated_normal(t, 1.0).mean()
     scale = mean / m1
     return t * scale, scale
@@ -383,6 +402,8 @@ class Dist(BaseModel):
         float or numpy.ndarray
             Non-negative draws.
         """
+        import numpy as np
+
         fam = self.family
         n = 1 if size is None else size
         if fam == "fixed":
