@@ -294,7 +294,8 @@ def levers(s: State, d: int) -> None:
             if ramp <= 0:
                 factor = np.where(present, 1.0, 0.0)
             else:
-                factor = np.where(present, np.minimum(1.0, (d - day) / ramp), 0.0)
+                with np.errstate(over="ignore"):  # a denormal ramp: full at once
+                    factor = np.where(present, np.minimum(1.0, (d - day) / ramp), 0.0)
             qualified = present & (d >= day + en.qualification_days[p])
             for mask, logged, what in (
                 (exited, en.exit_logged, "exited"),

@@ -97,8 +97,9 @@ def deterministic_scenario(
     """The deterministic copy of a scenario that the stress test simulates.
 
     Every disruption and policy is removed, every market's demand is set to its mean
-    (cv 0, no growth: the stress test measures the network at its planned state), an entrant that starts on day 0 with certain finance is taken as established
-    (see :func:`_established`), and, when ``node`` and ``days > 0`` are given, one
+    (cv 0, no growth: the stress test measures the network at its planned state), an
+    entrant that starts on day 0 with certain finance is taken as established (see
+    :func:`_established`), and, when ``node`` and ``days > 0`` are given, one
     scheduled full outage (severity 1, no recovery ramp, no stock loss) of ``node`` on
     scored days ``0 .. days − 1`` is added.
 
