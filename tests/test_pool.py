@@ -97,6 +97,8 @@ def test_tasks_in_flight_stay_within_the_bound(tutorial, monkeypatch):
             yield reps
 
     monkeypatch.setattr(pool_module, "_chunks", chunks)
+    # Engine passes of at most 5 replications (forked workers inherit it): 8 chunks.
+    monkeypatch.setattr(runner, "BATCH_SIZE", 5)
     progress = []
 
     def count(n):
@@ -104,7 +106,7 @@ def test_tasks_in_flight_stay_within_the_bound(tutorial, monkeypatch):
         progress.append(n)
 
     run = run_replications(tutorial, 40, 2, workers=2, keep_first_daily=False, progress=count)
-    assert taken[0] == 8  # chunks of R // (4 × workers) = 5 replications
+    assert taken[0] == 8  # chunks of min(BATCH_SIZE, R / (2 × workers)) = 5 replications
     bound = 2 * pool_module.TASKS_PER_WORKER + 1  # sent to the workers, and one looked at
     assert 1 < peak[0] <= bound
     assert sum(progress) == 40

@@ -93,7 +93,7 @@ class _RateColumn(ProgressColumn):
     "--batch-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Replications per batch written to --out/parts as it completes (default 100).",
+    help="Replications per batch written to --out/parts as it completes (default 250).",
 )
 @click.option(
     "--target-halfwidth",

@@ -96,7 +96,7 @@ METRICS: dict[str, tuple[int, str, str]] = {
 MAX_REPLICATIONS_NEEDED = 100_000
 
 #: Replications per batch (a part file per variant and batch) unless told otherwise.
-DEFAULT_BATCH_SIZE = 100
+DEFAULT_BATCH_SIZE = 250
 
 #: Default cap of replications per variant with a target half-width.
 DEFAULT_MAX_REPLICATIONS = 10_000
@@ -410,7 +410,7 @@ def _batched(
     A batch that raises is left out: its replications are then simulated one by one by
     :func:`_replicate`, which names the one that fails.
     """
-    from crmsim.experiment.runner import BATCH_SIZE, _prepare
+    from crmsim.experiment.runner import _prepare, batch_size_for
 
     by_variant: dict[int, list[int]] = {}
     for v, r in items:
@@ -420,8 +420,9 @@ def _batched(
         _, scenario, _ = variants[v]
         if v not in prepared:
             prepared[v] = _prepare(scenario)
-        for lo in range(0, len(reps), BATCH_SIZE):
-            part = reps[lo : lo + BATCH_SIZE]
+        step = batch_size_for(prepared[v][1])
+        for lo in range(0, len(reps), step):
+            part = reps[lo : lo + step]
             flows = any(r < n_flow for r in part)
             try:
                 views = _simulate(scenario, seed, part, prepared[v], flows)
@@ -863,7 +864,9 @@ def run_experiment(
                     todo.remove(key)
         if not todo:
             return
-        size = max(1, min(25, b // (2 * ex.parallelism) or 1))
+        # One engine pass per task: a batch split over the workers (no finer, or each
+        # pass would simulate few replications).
+        size = max(1, -(-b // ex.parallelism))
 
         def chunks() -> Any:
             for v, k in todo:

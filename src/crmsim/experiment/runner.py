@@ -103,10 +103,26 @@ def _prepare(scenario: Scenario) -> tuple[Any, Any]:
     return built
 
 
-#: Replications simulated together in one pass of the engine. Any batch size gives the
-#: same results (each replication draws from its own streams); it only sets the speed and
-#: the memory of a pass.
-BATCH_SIZE = 64
+#: Most replications simulated together in one pass of the engine. Any batch size gives
+#: the same results (each replication draws from its own streams); it only sets the speed
+#: and the memory of a pass (benchmarks/RESULTS.md: a pass costs about the same for 64 and
+#: 256 replications of a small network).
+BATCH_SIZE = 256
+
+#: Replications × (nodes + edges) per pass: bounds the memory of a pass on large networks
+#: (a 10 000-node network runs about 70 replications per pass).
+BATCH_CELLS = 2_000_000
+
+
+def batch_size_for(layout: Any) -> int:
+    """Replications per engine pass for a layout: :data:`BATCH_SIZE`, fewer on big networks."""
+    cells = max(1, int(layout.n_nodes) + int(layout.n_edges))
+    return max(1, min(int(BATCH_SIZE), BATCH_CELLS // cells))
+
+
+def _chunk_size(R: int, workers: int, layout: Any) -> int:
+    """Replications per task for ``workers`` processes: two tasks per worker, each one pass."""
+    return max(1, min(batch_size_for(layout), -(-R // (2 * max(1, workers)))))
 
 
 def _views(
@@ -121,7 +137,7 @@ def _views(
     from crmsim.engine.recorders import Summary
 
     G, layout = prepared if prepared is not None else _prepare(scenario)
-    size = max(1, int(batch_size or BATCH_SIZE))
+    size = max(1, int(batch_size or batch_size_for(layout)))
     out: list[Any] = []
     for lo in range(0, len(reps), size):
         out.extend(
@@ -540,18 +556,19 @@ def run_replications(
 
         executor = DaskExecutor(scheduler)
         try:
-            size = max(1, min(25, R // (executor.parallelism * 4) or 1))
+            size = _chunk_size(R, executor.parallelism, _prepare(scenario)[1])
             chunks = (list(range(a, min(R, a + size))) for a in range(0, R, size))
             executor.map_chunks(_chunk, (scenario, seed, application), chunks, collect, seed=seed)
         finally:
             executor.close()
     elif n_workers == 1:
         prepared = _prepare(scenario)
-        for lo in range(0, R, BATCH_SIZE):
-            batch = list(range(lo, min(R, lo + BATCH_SIZE)))
+        step = batch_size_for(prepared[1])
+        for lo in range(0, R, step):
+            batch = list(range(lo, min(R, lo + step)))
             collect(_batch(scenario, seed, batch, prepared, application))
     else:
-        size = max(1, min(25, R // (n_workers * 4) or 1))
+        size = _chunk_size(R, n_workers, _prepare(scenario)[1])
         run_pooled(
             _chunk, (scenario, seed, application), R, n_workers, collect, chunk_size=size, seed=seed
         )
