@@ -38,7 +38,7 @@ ROOT = HERE.parent
 BEFORE_FILE = HERE / "before_issue11.json"
 SIZES = (100, 500, 1000, 10000)
 #: Replications per crmsim measurement, by network size (enough for a stable median).
-CRMSIM_REPS = {100: 40, 500: 20, 1000: 12, 10000: 3}
+CRMSIM_REPS = {100: 512, 500: 256, 1000: 128, 10000: 16}  # batches: enough replications per pass
 
 
 def _rss_mb() -> float:
@@ -289,10 +289,10 @@ def main() -> None:
             print(f"run {run + 1}: {n} nodes: crmsim {c['seconds_per_rep'] * 1e3:.1f} ms/rep"
                   + (f", floor {res['floor'][n][-1] * 1e3:.2f} ms/rep" if n in floor_sizes
                      else ""), flush=True)  # fmt: skip
-        p = measure("pilot", 4 if args.quick else 20, src=src)
+        p = measure("pilot", 16 if args.quick else 512, src=src)
         res.setdefault("pilot", []).append(p["seconds_per_rep"])
         if args.before_src:
-            b = measure("pilot", 4 if args.quick else 20, src=args.before_src.resolve())
+            b = measure("pilot", 16 if args.quick else 512, src=args.before_src.resolve())
             res.setdefault("pilot_before", []).append(b["seconds_per_rep"])
     if "supplynetpy" not in args.skip:
         try:
