@@ -1,7 +1,7 @@
 """The batched engine gives every replication bitwise the results of the engine it replaced.
 
-The oracle is ``crmsim.engine._reference`` (the one-replication engine before batching,
-kept verbatim for these tests only). Every per-replication output is compared exactly:
+The oracle is ``tests/reference_engine.py`` (the one-replication engine before batching,
+with the same rules, kept for these tests only). Every per-replication output is compared exactly:
 summary, market summary, disruptions, daily records, ledger, levers, materials, the
 consistency checks — for the shipped scenarios with and without each policy, for random
 scenarios, and for batch sizes 1, 7 and 64.
@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmsim.engine import SimulationResult, run_batch, simulate
-from crmsim.engine._reference import Engine as Reference
 from crmsim.engine.batch import BatchEngine
 from crmsim.engine.consistency import check_all
 from crmsim.engine.layout import build_layout
@@ -29,6 +28,7 @@ from crmsim.engine.recorders import Daily, EdgeFlows, Summary, recorders_for
 from crmsim.network.graph import build_graph
 from crmsim.policy import apply_policies
 from crmsim.scenario.loader import load_scenario, scenario_from_dict
+from reference_engine import Engine as Reference
 from test_engine_properties import networks
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))

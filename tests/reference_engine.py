@@ -1,7 +1,11 @@
 """The engine as it was before the batched rewrite: the test oracle (used only by tests).
 
-Kept verbatim (only this docstring differs) so that tests can compare the batched engine
-with it bitwise. Not part of the public API.
+A one-replication engine kept beside the batched one so that tests can compare them
+bitwise (tests/test_engine_batch.py). It is the pre-batching code with every later rule
+change applied to it too (docs/engine.md step 5, inputs for open orders; re-sourcing of a
+developed resource), and it keeps its own copies of the helpers the batched engine has in
+``crmsim.engine.state`` on purpose: an oracle that shared them could not catch a slip in
+them. Change a rule here and in ``crmsim.engine.stages`` together.
 
 SimPy keeps the calendar — disruption starts, ends and recovery ramps (processes at whole
 days) — and one daily process settles the flows of all nodes and edges at once with numpy
