@@ -521,8 +521,9 @@ def resource(s: State, day: Day) -> None:
     # A developed resource's drawn capacity factor is its capacity, not an impairment: once
     # it produces it counts as fully available (docs/engine.md, "Re-sourcing").
     cap_factor = s.cap_factor
-    if st.developed.any():
-        cap_factor = np.where(st.developed, cap_factor > 0, cap_factor)
+    if st.developed.size:
+        cap_factor = cap_factor.copy()
+        cap_factor[:, st.developed] = cap_factor[:, st.developed] > 0
     avail_frac = st.cap_nonzero * s.avail * cap_factor
     rec = st.recyclers  # integer positions (faster than a mask on 2-D arrays)
     if st.has_recycler:

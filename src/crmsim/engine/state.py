@@ -195,7 +195,7 @@ class Static:
     prod_sel: np.ndarray
     prod_owner: np.ndarray
     prod_coef: np.ndarray
-    developed: np.ndarray  # (N,) bool: nodes brought into production by a development
+    developed: np.ndarray  # (D,) positions of nodes brought into production by a development
     primary: np.ndarray
     primary_material: np.ndarray
     has_stockpile: bool
@@ -275,9 +275,9 @@ def static_for(G: Any, lay: Layout) -> Static:
         owners_all = lay.slot_node[sel]
         first = np.flatnonzero(np.r_[True, owners_all[1:] != owners_all[:-1]])
         slot_groups = (first, owners_all[first], sel)
-    developed = np.array(
-        [G.nodes[v]["spec"].development is not None for v in lay.nodes], dtype=bool
-    )
+    developed = np.flatnonzero(
+        [G.nodes[v]["spec"].development is not None for v in lay.nodes]
+    ).astype(np.intp)
     primary = np.flatnonzero((lay.node_material >= 0) & ~lay.recycler)
     unavailable = lay.producer & ((lay.capacity <= 0) | ~lay.on_production)
     has_out = np.bincount(lay.edge_src, minlength=N) > 0 if E else np.zeros(N, dtype=bool)
