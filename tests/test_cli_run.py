@@ -161,6 +161,35 @@ def test_ctrl_c_keeps_the_earlier_results(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["res"]
 
 
+def test_ctrl_c_that_a_library_turns_into_its_own_error_still_ends_as_interrupted(
+    tmp_path, monkeypatch, capsys
+):
+    # pydantic's serializer catches the interrupt and raises "Error serializing to JSON:
+    # Interrupted" (seen in CI: Ctrl-C while the scenario was hashed). Reproduced here by a
+    # key function that does the same.
+    real = runner.scenario_key
+
+    def key(scenario):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler raises here
+        except BaseException as exc:
+            raise RuntimeError(f"Error serializing to JSON: {exc!r}") from None
+        return real(scenario)
+
+    monkeypatch.setattr(runner, "scenario_key", key)
+    out = tmp_path / "res"
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", TUTORIAL, "-r", "2", "-w", "1", "-o", str(out)])
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err == "crmsim run: interrupted: no results written\n"
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(runner, "scenario_key", real)
+    with pytest.raises(SystemExit) as exit_:  # the next command starts afresh
+        main(["run", TUTORIAL, "-r", "2", "-w", "1", "--replications", "x"])
+    assert exit_.value.code == 2
+
+
 def test_a_replication_that_kills_its_worker_is_reported_and_nothing_written(tmp_path, monkeypatch):
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("workers inherit the monkeypatched function only when forked")

@@ -19,7 +19,15 @@ import click
 if TYPE_CHECKING:
     from crmsim.scenario.schema import Scenario
 
-__all__ = ["LANG_OPTION", "WORKERS_OPTION", "Interrupted", "cli", "load_or_exit", "main"]
+__all__ = [
+    "LANG_OPTION",
+    "WORKERS_OPTION",
+    "Interrupted",
+    "cli",
+    "ctrl_c",
+    "load_or_exit",
+    "main",
+]
 
 #: Exit status after Ctrl-C.
 EXIT_INTERRUPTED = 130
@@ -79,10 +87,37 @@ def load_or_exit(path: str | Path) -> Scenario:
     raise SystemExit(1)
 
 
+#: Set by the SIGINT handler of :func:`main` (read by :func:`ctrl_c`).
+_SIGINT_SEEN = threading.Event()
+
+
 def _on_sigint(signum: int, frame: Any) -> None:
     # A second Ctrl-C must not cut short the clean-up the first one started.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _SIGINT_SEEN.set()
     raise Interrupted
+
+
+def ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` is how a Ctrl-C surfaced.
+
+    Either the interrupt itself, or any error raised after Ctrl-C was pressed: code that
+    catches every exception turns the interrupt into its own error (pydantic's
+    serializer, for one, reports "Error serializing to JSON: Interrupted").
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception that ended a command.
+
+    Returns
+    -------
+    bool
+        True if the command should end as interrupted (exit status 130).
+    """
+    if isinstance(exc, (KeyboardInterrupt, Interrupted)):
+        return True
+    return isinstance(exc, Exception) and _SIGINT_SEEN.is_set()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,10 +126,13 @@ def main(argv: list[str] | None = None) -> None:
     Ctrl-C at any moment ends it with one line on stderr and exit status 130.
     """
     in_main_thread = threading.current_thread() is threading.main_thread()
+    _SIGINT_SEEN.clear()
     previous = signal.signal(signal.SIGINT, _on_sigint) if in_main_thread else None
     try:
         cli.main(args=argv, prog_name="crmsim")
-    except (Interrupted, KeyboardInterrupt):
+    except BaseException as exc:
+        if not ctrl_c(exc):
+            raise
         if in_main_thread:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # also for the exit that follows
         click.echo("crmsim: interrupted", err=True)

@@ -25,8 +25,8 @@ from crmsim.cli import (
     EXIT_INTERRUPTED,
     LANG_OPTION,
     WORKERS_OPTION,
-    Interrupted,
     cli,
+    ctrl_c,
     load_or_exit,
 )
 from crmsim.i18n import _, format_number, language
@@ -176,7 +176,9 @@ def compare_command(
                 flow_replications, home, resume, scheduler, batch_size, target_halfwidth,
                 max_replications,
             )  # fmt: skip
-    except (KeyboardInterrupt, Interrupted):
+    except BaseException as exc:
+        if not ctrl_c(exc):
+            raise
         what = ""
         if out is not None:
             n = len(list((out / "parts").glob("variant=*/batch-*"))) if out.is_dir() else 0

@@ -15,8 +15,8 @@ from crmsim.cli import (
     EXIT_INTERRUPTED,
     LANG_OPTION,
     WORKERS_OPTION,
-    Interrupted,
     cli,
+    ctrl_c,
     load_or_exit,
 )
 from crmsim.i18n import _, format_money, format_number, language, ngettext
@@ -118,7 +118,9 @@ def run_command(
                 scenario_file, replications, seed, out, workers, no_daily, policy, marginal,
                 scheduler,
             )
-    except (KeyboardInterrupt, Interrupted):
+    except BaseException as exc:
+        if not ctrl_c(exc):
+            raise
         if out is None:
             what = ""
         elif _manifest_stamp(out) != before:
