@@ -19,6 +19,7 @@ from crmsim.cli import (
     ctrl_c,
     load_or_exit,
 )
+from crmsim.cli.tables import fit, table_console
 from crmsim.i18n import _, format_money, format_number, language, ngettext
 
 __all__ = ["policies_command", "run_command"]
@@ -344,7 +345,7 @@ def _g(x: float, digits: int = 4) -> str:
 
 
 def _print_summary(run, currency: str = "") -> None:
-    console = Console(width=max(150, Console().width))
+    console = table_console(150)
     d = run.describe()
     level = float(d["confidence"].iloc[0]) if len(d) else run.confidence
     R = run.replications
@@ -374,7 +375,7 @@ def _print_summary(run, currency: str = "") -> None:
         fmt = (lambda x: format_money(x)) if key == "cost_total" else _g
         ci = "—" if R < 2 else f"{fmt(row['ci_low'])} … {fmt(row['ci_high'])}"
         t.add_row(label, fmt(row["mean"]), ci)
-    console.print(t)
+    console.print(fit(t, console))
 
     ms = run.market_summary
     if len(ms):
@@ -396,7 +397,7 @@ def _print_summary(run, currency: str = "") -> None:
                 format_number(g["nadir"].mean(), 3),
                 _g(g["resilience_loss"].mean(), 3),
             )
-        console.print(t2)
+        console.print(fit(t2, console))
 
     table = run.describe_disruptions()
     if len(table):
@@ -439,7 +440,7 @@ def _print_disruptions(console: Console, table, horizon: int | None) -> None:
     )
     for i, c in enumerate(heads):
         left = i < 2
-        t3.add_column(c, justify="left" if left else "right", overflow="fold", no_wrap=True)
+        t3.add_column(c, justify="left" if left else "right")
     for _i, r in table.iterrows():
         attributed = int(r["attributed"])
         impacted = f"{int(r['impacted'])}/{attributed}" if attributed else "—"
@@ -461,7 +462,7 @@ def _print_disruptions(console: Console, table, horizon: int | None) -> None:
             median,
             mean,
         )
-    console.print(t3)
+    console.print(fit(t3, console))
 
 
 def _print_marginal(console: Console, table, level: float) -> None:
@@ -486,7 +487,7 @@ def _print_marginal(console: Console, table, level: float) -> None:
         _("median TTR (days)"),
     )
     for i, c in enumerate(heads):
-        t4.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
+        t4.add_column(c, justify="left" if i == 0 else "right")
     for _i, r in table.iterrows():
         ci = "—" if math.isnan(r["ci_low"]) else f"{_g(r['ci_low'])} … {_g(r['ci_high'])}"
         t4.add_row(
@@ -497,4 +498,4 @@ def _print_marginal(console: Console, table, level: float) -> None:
             _g(r["lost_units_elsewhere"]),
             str(r["ttr_median_text"]) if int(r["impacted"]) else "—",
         )
-    console.print(t4)
+    console.print(fit(t4, console))
