@@ -292,37 +292,51 @@ def _print_policy(application) -> None:
 
 @cli.command("policies")
 @click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
-def policies_command(scenario_file: Path) -> None:
+@LANG_OPTION
+def policies_command(scenario_file: Path, lang: str | None = None) -> None:
     """List the policies of SCENARIO_FILE: id, label, levers and static costs.
 
-    Costs are as written in the file: capex in total (all entrants), opex per day with
-    everything operating, and the stockpile holding cost per day at its initial stock.
+    Costs are as written in the file, in its currency: capex in total (all entrants),
+    opex per day with everything operating, and the stockpile holding cost per day at its
+    initial stock.
     """
     from crmsim.policy import static_cost
     from crmsim.scenario.schema import LEVERS
 
     scenario = load_or_exit(scenario_file)
-    if not scenario.policies:
-        click.echo(f"{scenario_file}: no policies (only the baseline)")
-        return
-    t = Table(title=f"{scenario.name} — policies")
-    for col in ("id", "label", "levers", "capex", "opex/day", "holding/day"):
-        t.add_column(
-            col, justify="right" if col in ("capex", "opex/day", "holding/day") else "left"
+    with language(lang):
+        if not scenario.policies:
+            click.echo(_("{file}: no policies (only the baseline)").format(file=scenario_file))
+            return
+        cur = scenario.currency
+        t = Table(title=_("{scenario} — policies").format(scenario=scenario.name))
+        t.add_column("id")
+        t.add_column(_("label"))
+        t.add_column(_("levers"))
+        for head in (
+            _("capex ({currency})"),
+            _("opex ({currency}/day)"),
+            _("holding ({currency}/day)"),
+        ):
+            t.add_column(head.format(currency=cur), justify="right")
+        for p in scenario.policies:
+            c = static_cost(scenario, p)
+            levers = ", ".join(lv for lv in LEVERS if getattr(p, lv) is not None)
+            t.add_row(
+                p.id,
+                p.label or "",
+                levers,
+                _money(c.capex),
+                _money(c.opex_per_day),
+                _money(c.holding_per_day) if c.holding_cost_per_unit_day else "—",
+            )
+        console = table_console(120)
+        console.print(fit(t, console))
+        click.echo(
+            _("compared by default (experiment.compare): {variants}").format(
+                variants=", ".join(scenario.experiment.compare)
+            )
         )
-    for p in scenario.policies:
-        c = static_cost(scenario, p)
-        levers = ", ".join(lv for lv in LEVERS if getattr(p, lv) is not None)
-        t.add_row(
-            p.id,
-            p.label or "",
-            levers,
-            _money(c.capex),
-            _money(c.opex_per_day),
-            _money(c.holding_per_day) if c.holding_cost_per_unit_day else "—",
-        )
-    Console(width=max(120, Console().width)).print(t)
-    click.echo("compare: " + ", ".join(scenario.experiment.compare))
 
 
 def _pct(level: float) -> str:

@@ -14,6 +14,8 @@ tables are laid out ``wide`` characters wide, so a saved table keeps one line pe
 from __future__ import annotations
 
 import os
+import textwrap
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -40,7 +42,7 @@ def table_console(wide: int) -> Console:
 
 
 def fit(table: Table, console: Console) -> Table:
-    """Lay ``table`` out to the console's width, wrapping and folding instead of cutting.
+    r"""Lay ``table`` out to the console's width, wrapping and folding instead of cutting.
 
     A table that fits keeps its natural widths. One wider than the console gives each
     right-aligned column (figures) the width of its longest figure — a number or an
@@ -77,6 +79,13 @@ def fit(table: Table, console: Console) -> Table:
     'india_paracetamol_api_restriction'
     >>> "1,234,567" in cap.get()
     True
+    >>> t = Table("x")
+    >>> t.add_column("interval", justify="right")
+    >>> t.add_row("india_paracetamol_api_restriction", "932 [784, 1\xa0081]")
+    >>> with console.capture() as cap:
+    ...     console.print(fit(t, console))
+    >>> "1\xa0081]" in cap.get()
+    True
     """
     from rich.measure import Measurement
     from rich.text import Text
@@ -110,7 +119,17 @@ def fit(table: Table, console: Console) -> Table:
         widths = _share(widths, goal, room)
     for col, w in zip(cols, widths, strict=True):
         col.width = w
+        if col.justify == "right":
+            # rich wraps at any space, a no-break one too; textwrap only at ASCII
+            # whitespace: lines that fit are not wrapped again, so "1 081" stays whole.
+            col._cells[:] = [_wrap(c, w) for c in col._cells]
     return table
+
+
+def _wrap(cell: Any, width: int) -> Any:
+    if not isinstance(cell, str) or len(cell) <= width:
+        return cell
+    return "\n".join(textwrap.wrap(cell, width, break_on_hyphens=False))
 
 
 def _share(widths: list[int], goal: list[int], room: int) -> list[int]:
