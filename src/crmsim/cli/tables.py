@@ -46,11 +46,13 @@ def fit(table: Table, console: Console) -> Table:
 
     A table that fits keeps its natural widths. One wider than the console gives each
     right-aligned column (figures) the width of its longest figure — a number or an
-    interval bound is never split, and ``12 345,7`` keeps its no-break space — and shares
-    the room left between the columns in proportion to how much wider each would like to
-    be; headers and left-aligned ids wrap at spaces and fold a word longer than their
-    column. Only if even the figures do not fit is the widest of them folded too. No
-    cell is ever shortened to ``…`` or cropped.
+    interval bound is never split, and ``12 345,7`` keeps its no-break space — then
+    widens each column so that its words (and each figure cell) fit whole, and shares
+    what room is left in proportion to how much wider each would like to be; when the
+    room runs short, the columns get it in proportion to what they lack. Headers and
+    left-aligned texts wrap at spaces and fold a word (an id) longer than their column.
+    Only if even the figures do not fit is the widest of them folded too. No cell is
+    ever shortened to ``…`` or cropped.
 
     Parameters
     ----------
@@ -101,9 +103,11 @@ def fit(table: Table, console: Console) -> Table:
     for col in cols:
         cells = list(col.cells)
         head = Measurement.get(console, options, col.header)
-        body = [Measurement.get(console, options, c).maximum for c in cells]
-        natural.append(max([head.maximum, *body]))
-        target.append(max([head.minimum, *body]))  # the header wrapped at its spaces
+        body = [Measurement.get(console, options, c) for c in cells]
+        natural.append(max([head.maximum, *(m.maximum for m in body)]))
+        # First each header and text wrapped at its spaces, each figure on one line.
+        right = col.justify == "right"
+        target.append(max([head.minimum, *(m.maximum if right else m.minimum for m in body)]))
         # A figure of a right-aligned column is kept whole ("12 345,7" has no-break
         # spaces); headers and the words of left-aligned columns (ids) may fold.
         words = [w for c in cells if col.justify == "right"
@@ -115,7 +119,7 @@ def fit(table: Table, console: Console) -> Table:
     widths = list(keep)
     while sum(widths) > room and max(widths) > 1:  # even the figures do not fit
         widths[widths.index(max(widths))] -= 1
-    for goal in (target, natural):  # first whole cells and header words, then more
+    for goal in (target, natural):  # first whole words and figures, then whole lines
         widths = _share(widths, goal, room)
     for col, w in zip(cols, widths, strict=True):
         col.width = w
