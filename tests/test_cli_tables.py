@@ -110,3 +110,14 @@ def test_table_console_uses_the_terminal_width_when_known(monkeypatch):
     assert table_console(150).width == 80
     monkeypatch.delenv("COLUMNS")
     assert table_console(150).width == 150  # not a terminal: a file keeps one line a row
+
+
+def test_stress_table_keeps_node_ids_whole_at_80_columns():
+    """The Tajikistan pilot's ids were cut (``battery_maker…``) in a 140-column layout."""
+    nodes = ("battery_maker_usa", "deposit_konchoch", "recycler_usa")
+    out = _invoke(["stress", str(ROOT / "scenarios" / "tajikistan_antimony.yaml"),
+                   "--nodes", ",".join(nodes), "--lang", "uk"])  # fmt: skip
+    assert not re.search(r"\S…", out)
+    cells = _first_column(out, "Стрес-тест")
+    for node in nodes:
+        assert node in cells, node
