@@ -357,3 +357,156 @@ def test_crmsim_lang_environment_variable_sets_the_default():
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True)  # fmt: skip
         assert out.stdout.strip() == want
+
+
+# ------------------------------------------------------------- sweep, sensitivity, policies
+
+
+def _serial(args: list[str]):
+    """Run a command with room for every table on one line a row (``COLUMNS=250``)."""
+    from cli_helpers import SerialCliRunner
+
+    return SerialCliRunner().invoke(cli, args, env={"COLUMNS": "250"}, catch_exceptions=False)
+
+
+def test_sweep_prints_ukrainian_headers():
+    path = str(ROOT / "scenarios" / "tutorial.yaml")
+    args = ["sweep", path, "--set", "nodes.refinery_deu.capacity=10,20", "-r", "2"]
+    res = _serial([*args, "--lang", "uk"])
+    assert res.exit_code == 0, res.output
+    for text in ("2 точки сітки", "на базовому сценарії", "по 2 реплікації",
+                 "різниці порівняно з першою точкою сітки", "рівень виконання замовлень, %",
+                 "незадоволений попит, t", "незадоволений попит Δ t"):  # fmt: skip
+        assert text in res.output, text
+    assert re.search(r"\d+,\d{2} \[\d+,\d{2}, \d+,\d{2}\]", res.output)  # decimal commas
+    for english in ("fill rate", "unmet", "grid point", "replications", "differences"):
+        assert english not in res.output, english
+    en = _serial(args)
+    assert "2 grid points, on the baseline, 2 replications each" in en.output
+    assert "fill rate %" in en.output
+    assert "fill rate Δ pp" in en.output
+    assert crmsim.get_language() == "en"  # --lang does not leak
+
+
+def test_sensitivity_prints_russian_labels():
+    path = str(ROOT / "scenarios" / "tutorial.yaml")
+    res = _serial(["sensitivity", path, "--vary", "nodes.refinery_deu.capacity=10:20",
+                   "--vary", "nodes.mine_aus.capacity=20:40", "-n", "2", "-r", "1",
+                   "--lang", "ru"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    for text in ("скрининг Морриса: траекторий — 2", "1 репликация на точку",
+                 "входные величины по влиянию на показатель «уровень выполнения заказов»",
+                 "место", "диапазон", "сходимость:", "20–40"):  # fmt: skip
+        assert text in res.output, text
+    assert "Morris screening" not in res.output
+    assert "inputs ranked" not in res.output
+    assert re.search(r"0,\d{4}", res.output)
+
+
+def test_policies_table_translates_and_shows_the_currency():
+    path = str(ROOT / "scenarios" / "tajikistan_antimony.yaml")
+    res = _serial(["policies", path, "--lang", "uk"])
+    assert res.exit_code == 0, res.output
+    for text in ("варіанти політики", "назва", "важелі", "капітальні витрати (USD)",
+                 "операційні витрати (USD/день)", "25\u00a0000\u00a0000",
+                 "порівнюються за замовчуванням (experiment.compare):"):  # fmt: skip
+        assert text in res.output, text
+    en = _serial(["policies", path])
+    assert "capex (USD)" in en.output
+    assert "25,000,000" in en.output
+
+
+# --------------------------------------------------------------------------- the workbook
+
+
+@pytest.fixture(scope="module")
+def report_with_stress(report_data):
+    import dataclasses
+
+    import pandas as pd
+
+    stress = pd.DataFrame({"node": ["smelter_chn"], "role": ["processor"], "country": ["CHN"],
+                           "tts_lp": [12.0], "tts_sim": [12.0], "tts_upper_bound_paper": [30.0],
+                           "ttr": [60.0], "flagged": [True], "exposure": [1234.0],
+                           "rank": [1]})  # fmt: skip
+    return dataclasses.replace(report_data, stress=stress)
+
+
+def _workbook(data, lang, tmp_path):
+    import pandas as pd
+
+    from crmsim.report.xlsx import write_xlsx
+
+    return pd.read_excel(write_xlsx(data, tmp_path / f"{lang}.xlsx", lang=lang), sheet_name=None)
+
+
+@pytest.mark.parametrize("lang", ["uk", "ru"])
+def test_workbook_has_every_sheet_and_no_english_header(report_with_stress, lang, tmp_path):
+    from crmsim.report.xlsx import SHEETS, sheet_name
+
+    en = _workbook(report_with_stress, "en", tmp_path)
+    wb = _workbook(report_with_stress, lang, tmp_path)
+    assert list(en) == list(SHEETS)  # English: the results files' names
+    assert list(wb) == [sheet_name(s, lang) for s in SHEETS]
+    for name in wb:
+        assert len(name) <= 31, name  # Excel's rules
+        assert not set(name) & set("[]:*?/\\"), name
+    assert not set(wb) & set(en)
+    english_headers = {str(c) for df in en.values() for c in df.columns}
+    for (sheet, df), (_en_sheet, en_df) in zip(wb.items(), en.items(), strict=True):
+        assert len(df) == len(en_df), sheet  # the same rows
+        left = {str(c) for c in df.columns} & english_headers
+        assert left == set(), f"{lang} {sheet}: headers still in English: {left}"
+    dd_name = sheet_name("data_dictionary", lang)
+    dd, en_dd = wb[dd_name], en["data_dictionary"]
+    # One more column: each column's name in the results files, which is the English one.
+    with language(lang):
+        assert list(dd.columns) == [_(c) for c in ("sheet", "column", "meaning", "unit",
+                                                   "name in the results files")]  # fmt: skip
+    files = dd.iloc[:, 4]
+    assert list(files) == list(en_dd["column"])
+    # Every sheet's every column is listed, under its translated name.
+    for sheet, df in wb.items():
+        assert not any(re.search(r"\.\d+$", str(c)) for c in df.columns), sheet  # unique
+        if sheet == dd_name:
+            continue
+        listed = dd.loc[dd.iloc[:, 0] == sheet, dd.columns[1]]
+        assert set(listed) == {str(c) for c in df.columns}, sheet
+    # Every meaning is translated; units too, except the currency and its symbols.
+    meanings = dd.iloc[:, 2].fillna("")
+    same = [(f, m) for f, m, e in zip(files, meanings, en_dd["meaning"].fillna(""), strict=True)
+            if e and m == e]  # fmt: skip
+    assert same == [], f"{lang}: meanings still in English: {same}"
+    assert not (en_dd["meaning"].fillna("") == "").any()  # and none is empty
+    units = dict(zip(files, dd.iloc[:, 3].fillna(""), strict=True))
+    assert units["cost_mean"] == "USD"
+    assert units["cost_per_pp"] == "USD/" + ("в. п." if lang == "uk" else "п. п.")
+    en_units = set(en_dd["unit"].dropna()) - {"USD"}
+    assert not set(dd.iloc[:, 3].dropna()) & en_units
+    # The summary's items are translated; its values (the scenario's words, ids) are not.
+    summary = wb[sheet_name("summary", lang)]
+    items = list(summary.iloc[:, 0])
+    assert not set(items) & set(en["summary"]["item"])
+    assert summary.iloc[:, 1].tolist()[-2] == "USD"
+    # Number formats follow the column, whatever its header.
+    from openpyxl import load_workbook
+
+    ws = load_workbook(tmp_path / f"{lang}.xlsx")[sheet_name("costs", lang)]
+    header = [c.value for c in ws[1]]
+    with language(lang):
+        col = header.index(_("mean cost")) + 1
+    assert ws.cell(row=2, column=col).number_format == "#,##0"
+
+
+def test_report_command_writes_the_workbook_in_the_language(tmp_path):
+    import pandas as pd
+
+    from crmsim.report.xlsx import SHEETS, sheet_name
+
+    out = tmp_path / "звіт.xlsx"
+    res = _serial(["report", str(ROOT / "scenarios" / "tutorial.yaml"), "-r", "2", "--lang", "uk",
+                   "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    sheets = pd.read_excel(out, sheet_name=None)
+    assert list(sheets) == [sheet_name(s, "uk") for s in SHEETS if s != "stress"]
+    assert "середня різниця" in sheets["порівняння"].columns

@@ -29,6 +29,7 @@ from crmsim.cli import (
     ctrl_c,
     load_or_exit,
 )
+from crmsim.cli.tables import fit, table_console
 from crmsim.i18n import _, format_number, language
 
 __all__ = ["compare_command"]
@@ -403,7 +404,7 @@ def _print(cmp: Any) -> None:
     from crmsim.report.html import SCORE_GROUPS, _rule
 
     run = cmp.run
-    console = Console(width=max(200, Console().width))
+    console = table_console(200)
     cur = cmp.currency
     level = round(100 * float(cmp.confidence), 6)
     conf = f"{format_number(level, 0 if level.is_integer() else 1)} %"
@@ -461,7 +462,7 @@ def _print(cmp: Any) -> None:
                 _("{currency} per {unit} avoided").format(currency=cur, unit=unit),
             )
         ):
-            tab.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+            tab.add_column(col, justify="left" if i == 0 else "right")
         for option in run.variants[1:]:
             sel = t[(t.market == market) & (t.option == option)].set_index("metric")
             fr = sel.loc["fill_rate"]
@@ -477,7 +478,7 @@ def _print(cmp: Any) -> None:
                 money(c["cost_per_pp"]),
                 money(c["cost_per_unit_avoided"]),
             )
-        console.print(tab)
+        console.print(fit(tab, console))
     if len(run.variants) > 1:
         console.print(
             _(
@@ -515,7 +516,7 @@ def _print(cmp: Any) -> None:
                     verdict,
                     _share(row["share_best"]),
                 )
-        console.print(tab)
+        console.print(fit(tab, console))
     for w in cmp.warnings:
         console.print(f"[yellow]{_('warning')}:[/yellow] {w}")
 
@@ -544,7 +545,7 @@ def _print(cmp: Any) -> None:
                 _num1(row["restricted_mean_ttr"]),
                 tau,
             )
-        console.print(tab)
+        console.print(fit(tab, console))
     elif len(rec):
         console.print(
             _(
@@ -574,7 +575,7 @@ def _print(cmp: Any) -> None:
         for v, g in sc.groupby("variant", sort=False):
             s = g.set_index("group")["score"]
             tab.add_row(str(v), *[_num(s[x]) for x in groups], _num(s["total"]))
-        console.print(tab)
+        console.print(fit(tab, console))
         for g in groups:
             rule = sc.loc[sc.group == g, "rule"].iloc[0]
             console.print(f"  {_(SCORE_GROUPS.get(g, g))}: {_rule(rule)}")
@@ -615,7 +616,7 @@ def _print(cmp: Any) -> None:
                         txt += " ✓" if met else " ✗"
                     cells.append(txt)
                 tab.add_row(str(v), money(float(s["consumption"].iloc[0])), *cells)
-            console.print(tab)
+            console.print(fit(tab, console))
         console.print(
             _(
                 "CRMA card: “–” = undefined (the home consumes none of the material, or no "

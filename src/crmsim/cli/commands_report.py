@@ -166,7 +166,7 @@ def report_command(
             raise SystemExit(1) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "xlsx":
-        write_xlsx(data, out)
+        write_xlsx(data, out, lang=lang)
     else:
         write_html(data, out, lang=lang)
     click.echo(f"report written to {out}")

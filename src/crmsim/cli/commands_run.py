@@ -19,6 +19,7 @@ from crmsim.cli import (
     ctrl_c,
     load_or_exit,
 )
+from crmsim.cli.tables import fit, table_console
 from crmsim.i18n import _, format_money, format_number, language, ngettext
 
 __all__ = ["policies_command", "run_command"]
@@ -291,37 +292,51 @@ def _print_policy(application) -> None:
 
 @cli.command("policies")
 @click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
-def policies_command(scenario_file: Path) -> None:
+@LANG_OPTION
+def policies_command(scenario_file: Path, lang: str | None = None) -> None:
     """List the policies of SCENARIO_FILE: id, label, levers and static costs.
 
-    Costs are as written in the file: capex in total (all entrants), opex per day with
-    everything operating, and the stockpile holding cost per day at its initial stock.
+    Costs are as written in the file, in its currency: capex in total (all entrants),
+    opex per day with everything operating, and the stockpile holding cost per day at its
+    initial stock.
     """
     from crmsim.policy import static_cost
     from crmsim.scenario.schema import LEVERS
 
     scenario = load_or_exit(scenario_file)
-    if not scenario.policies:
-        click.echo(f"{scenario_file}: no policies (only the baseline)")
-        return
-    t = Table(title=f"{scenario.name} — policies")
-    for col in ("id", "label", "levers", "capex", "opex/day", "holding/day"):
-        t.add_column(
-            col, justify="right" if col in ("capex", "opex/day", "holding/day") else "left"
+    with language(lang):
+        if not scenario.policies:
+            click.echo(_("{file}: no policies (only the baseline)").format(file=scenario_file))
+            return
+        cur = scenario.currency
+        t = Table(title=_("{scenario} — policies").format(scenario=scenario.name))
+        t.add_column("id")
+        t.add_column(_("label"))
+        t.add_column(_("levers"))
+        for head in (
+            _("capex ({currency})"),
+            _("opex ({currency}/day)"),
+            _("holding ({currency}/day)"),
+        ):
+            t.add_column(head.format(currency=cur), justify="right")
+        for p in scenario.policies:
+            c = static_cost(scenario, p)
+            levers = ", ".join(lv for lv in LEVERS if getattr(p, lv) is not None)
+            t.add_row(
+                p.id,
+                p.label or "",
+                levers,
+                _money(c.capex),
+                _money(c.opex_per_day),
+                _money(c.holding_per_day) if c.holding_cost_per_unit_day else "—",
+            )
+        console = table_console(120)
+        console.print(fit(t, console))
+        click.echo(
+            _("compared by default (experiment.compare): {variants}").format(
+                variants=", ".join(scenario.experiment.compare)
+            )
         )
-    for p in scenario.policies:
-        c = static_cost(scenario, p)
-        levers = ", ".join(lv for lv in LEVERS if getattr(p, lv) is not None)
-        t.add_row(
-            p.id,
-            p.label or "",
-            levers,
-            _money(c.capex),
-            _money(c.opex_per_day),
-            _money(c.holding_per_day) if c.holding_cost_per_unit_day else "—",
-        )
-    Console(width=max(120, Console().width)).print(t)
-    click.echo("compare: " + ", ".join(scenario.experiment.compare))
 
 
 def _pct(level: float) -> str:
@@ -344,7 +359,7 @@ def _g(x: float, digits: int = 4) -> str:
 
 
 def _print_summary(run, currency: str = "") -> None:
-    console = Console(width=max(150, Console().width))
+    console = table_console(150)
     d = run.describe()
     level = float(d["confidence"].iloc[0]) if len(d) else run.confidence
     R = run.replications
@@ -374,7 +389,7 @@ def _print_summary(run, currency: str = "") -> None:
         fmt = (lambda x: format_money(x)) if key == "cost_total" else _g
         ci = "—" if R < 2 else f"{fmt(row['ci_low'])} … {fmt(row['ci_high'])}"
         t.add_row(label, fmt(row["mean"]), ci)
-    console.print(t)
+    console.print(fit(t, console))
 
     ms = run.market_summary
     if len(ms):
@@ -396,7 +411,7 @@ def _print_summary(run, currency: str = "") -> None:
                 format_number(g["nadir"].mean(), 3),
                 _g(g["resilience_loss"].mean(), 3),
             )
-        console.print(t2)
+        console.print(fit(t2, console))
 
     table = run.describe_disruptions()
     if len(table):
@@ -439,7 +454,7 @@ def _print_disruptions(console: Console, table, horizon: int | None) -> None:
     )
     for i, c in enumerate(heads):
         left = i < 2
-        t3.add_column(c, justify="left" if left else "right", overflow="fold", no_wrap=True)
+        t3.add_column(c, justify="left" if left else "right")
     for _i, r in table.iterrows():
         attributed = int(r["attributed"])
         impacted = f"{int(r['impacted'])}/{attributed}" if attributed else "—"
@@ -461,7 +476,7 @@ def _print_disruptions(console: Console, table, horizon: int | None) -> None:
             median,
             mean,
         )
-    console.print(t3)
+    console.print(fit(t3, console))
 
 
 def _print_marginal(console: Console, table, level: float) -> None:
@@ -486,7 +501,7 @@ def _print_marginal(console: Console, table, level: float) -> None:
         _("median TTR (days)"),
     )
     for i, c in enumerate(heads):
-        t4.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
+        t4.add_column(c, justify="left" if i == 0 else "right")
     for _i, r in table.iterrows():
         ci = "—" if math.isnan(r["ci_low"]) else f"{_g(r['ci_low'])} … {_g(r['ci_high'])}"
         t4.add_row(
@@ -497,4 +512,4 @@ def _print_marginal(console: Console, table, level: float) -> None:
             _g(r["lost_units_elsewhere"]),
             str(r["ttr_median_text"]) if int(r["impacted"]) else "—",
         )
-    console.print(t4)
+    console.print(fit(t4, console))

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from crmsim.cli import LANG_OPTION, cli, load_or_exit
+from crmsim.cli.tables import fit, table_console
 from crmsim.i18n import _, format_number, language
 
 if TYPE_CHECKING:  # (pandas is imported when a command runs: `crmsim --help` stays light)
@@ -171,7 +171,8 @@ def _print(name: str, table: pd.DataFrame) -> None:
             _fmt(row.exposure, 2),
             _fmt(row.rank),
         )
-    Console(width=140).print(view)
+    console = table_console(140)
+    console.print(fit(view, console))
     click.echo(
         _(
             "TTS: longest full outage from scored day 0 with no lost demand at any market "

@@ -20,8 +20,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from crmsim.cli import WORKERS_OPTION, cli, load_or_exit
+from crmsim.cli import LANG_OPTION, WORKERS_OPTION, cli, load_or_exit
 from crmsim.cli.commands_compare import _RateColumn
+from crmsim.cli.tables import fit, table_console
+from crmsim.i18n import N_, _, format_number, language, ngettext
 
 __all__ = ["sensitivity_command", "sweep_command"]
 
@@ -68,7 +70,17 @@ _COMMON = [
                  default=None, help="New directory for the tables (Parquet and CSV), data "
                  "dictionary and manifest."),
     click.option("--overwrite", is_flag=True, help="Write into an existing --out directory."),
+    LANG_OPTION,
 ]  # fmt: skip
+
+#: The metrics of --metric, as the tables name them.
+METRIC_LABELS = {
+    "fill_rate": N_("fill rate"),
+    "unmet": N_("unmet demand"),
+    "nadir": N_("nadir"),
+    "resilience_loss": N_("resilience loss"),
+    "resilience_index": N_("resilience index"),
+}
 
 
 def _common(f: Any) -> Any:
@@ -102,6 +114,7 @@ def sweep_command(
     policy: str | None,
     out: Path | None,
     overwrite: bool,
+    lang: str | None = None,
 ) -> None:
     """Run a grid of field values of SCENARIO_FILE with common random numbers.
 
@@ -134,8 +147,10 @@ def sweep_command(
     scenario = load_or_exit(scenario_file)
     R = replications if replications is not None else scenario.experiment.replications
     n_points = math.prod(len(v) for v in settings.values())
+    with language(lang):
+        label = _("{points} grid points × {n} replications").format(points=n_points, n=R)
     try:
-        with _progress(f"{n_points} grid points × {R} replications") as (start, advance):
+        with _progress(label) as (start, advance):
             run = run_sweep(
                 scenario, settings, policy, R, seed,
                 workers=None if workers == 0 else workers, progress=advance, start=start,
@@ -143,7 +158,8 @@ def sweep_command(
             )  # fmt: skip
     except SettingError as exc:
         _fail(str(exc))
-    _print_sweep(run)
+    with language(lang):
+        _print_sweep(run)
     if out is not None:
         write_tables(
             out,
@@ -169,7 +185,17 @@ def sweep_command(
 
 
 def _fmt(x: float, digits: int) -> str:
-    return "–" if not math.isfinite(x) else f"{x:,.{digits}f}"
+    r"""A figure in the current language's form; ``–`` when undefined.
+
+    Examples
+    --------
+    >>> _fmt(12345.678, 1), _fmt(float("nan"), 1)
+    ('12,345.7', '–')
+    >>> with language("uk"):
+    ...     _fmt(12345.678, 1)
+    '12\xa0345,7'
+    """
+    return "–" if not math.isfinite(x) else format_number(x, digits)
 
 
 def _signed(x: float, digits: int) -> str:
@@ -180,10 +206,25 @@ def _signed(x: float, digits: int) -> str:
     >>> _signed(-0.001, 0), _signed(2.5, 1), _signed(float("nan"), 1)
     ('0', '+2.5', '–')
     """
-    if not math.isfinite(x):
-        return "–"
-    text = f"{x:+,.{digits}f}"
-    return text[1:] if float(text.replace(",", "")) == 0 else text
+    return "–" if not math.isfinite(x) else format_number(x, digits, signed=True)
+
+
+def _plain(x: float) -> str:
+    """A value as written (``0.2``, ``90``), with the language's decimal sign.
+
+    Examples
+    --------
+    >>> _plain(0.25), _plain(90.0), _plain(1e-7)
+    ('0.25', '90', '0.0000001')
+    >>> with language("ru"):
+    ...     _plain(0.25)
+    '0,25'
+    """
+    from decimal import Decimal
+
+    exponent = Decimal(repr(float(x))).normalize().as_tuple().exponent
+    digits = max(0, -exponent) if isinstance(exponent, int) else 0
+    return format_number(x, digits)
 
 
 def _ci(mean: float, low: float, high: float, digits: int, signed: bool = False) -> str:
@@ -195,14 +236,28 @@ def _ci(mean: float, low: float, high: float, digits: int, signed: bool = False)
     return f"{f(mean)} [{f(low)}, {f(high)}]"
 
 
+def _conf(level: float) -> str:
+    return f"{_plain(round(100 * float(level), 6))} %"
+
+
 def _print_sweep(run: Any) -> None:
-    console = Console(width=max(160, Console().width))
-    conf = f"{100 * run.confidence:g} %"
-    what = f"with {run.policy} applied" if run.policy else "baseline"
+    console = table_console(160)
+    k, R = len(run.points), run.n_replications
+    what = (_("with {policy} applied").format(policy=run.policy) if run.policy
+            else _("on the baseline"))  # fmt: skip
+    against = (_("differences against the baseline at the same point") if run.policy
+               else _("differences against the first grid point"))  # fmt: skip
     console.print(
-        f"[bold]{run.scenario.name}[/bold]: {len(run.points)} grid point(s), {what}, "
-        f"{run.n_replications} replications each, seed {run.seed}, common random numbers; "
-        f"intervals at {conf}; differences against the {run.reference}"
+        f"[bold]{run.scenario.name}[/bold]: "
+        + ngettext("{k} grid point", "{k} grid points", k).format(k=k)
+        + f", {what}, "
+        + ngettext(
+            "{n} replication each, seed {seed}", "{n} replications each, seed {seed}", R
+        ).format(n=R, seed=run.seed)
+        + "; "
+        + _("common random numbers; intervals at {conf}; {against}").format(
+            conf=_conf(run.confidence), against=against
+        )
     )
     names = list(run.settings)
     t = run.table
@@ -211,13 +266,18 @@ def _print_sweep(run: Any) -> None:
         tab = Table(title=f"{market} ({unit})")
         for n in names:
             tab.add_column(n, justify="right")
-        for col in ("fill rate %", "Δ fill rate pp", f"unmet {unit}", f"Δ unmet {unit}"):
+        for col in (
+            _("fill rate %"),
+            _("fill rate Δ pp"),
+            _("unmet {unit}").format(unit=unit),
+            _("unmet Δ {unit}").format(unit=unit),
+        ):
             tab.add_column(col, justify="right")
-        for _, gp in g.groupby("point", sort=True):
+        for _point, gp in g.groupby("point", sort=True):
             s = gp.set_index("metric")
             fr, un = s.loc["fill_rate"], s.loc["unmet"]
             tab.add_row(
-                *[str(gp[n].iloc[0]) for n in names],
+                *[_value(gp[n].iloc[0]) for n in names],
                 _ci(100 * fr["mean"], 100 * fr["low"], 100 * fr["high"], 2),
                 _ci(
                     100 * fr["diff_mean"],
@@ -229,7 +289,14 @@ def _print_sweep(run: Any) -> None:
                 _ci(un["mean"], un["low"], un["high"], 0),
                 _ci(un["diff_mean"], un["diff_low"], un["diff_high"], 0, signed=True),
             )
-        console.print(tab)
+        console.print(fit(tab, console))
+
+
+def _value(v: Any) -> str:
+    """A grid value: a number in the language's form, anything else as written."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    return _plain(float(v)) if math.isfinite(v) else str(v)
 
 
 # --------------------------------------------------------------------------- sensitivity
@@ -274,6 +341,7 @@ def sensitivity_command(
     policy: str | None,
     out: Path | None,
     overwrite: bool,
+    lang: str | None = None,
 ) -> None:
     """Rank uncertain inputs of SCENARIO_FILE by their influence on a metric.
 
@@ -306,8 +374,12 @@ def sensitivity_command(
     base = n if n is not None else METHODS[method]
     points = base * (k + 1 if method == "morris" else k + 2)
     R = replications if replications is not None else 10
+    with language(lang):
+        label = _("{method}: {points} points × {n} replications").format(
+            method=method, points=points, n=R
+        )
     try:
-        with _progress(f"{method}: {points} points × {R} replications") as (start, advance):
+        with _progress(label) as (start, advance):
             res = run_sensitivity(
                 scenario, bounds, metric, market, method, n, R, seed, policy=policy,
                 workers=None if workers == 0 else workers, progress=advance, start=start,
@@ -315,7 +387,8 @@ def sensitivity_command(
             )  # fmt: skip
     except (SettingError, ValueError) as exc:
         _fail(str(exc))
-    _print_sensitivity(res, scenario.name)
+    with language(lang):
+        _print_sensitivity(res, scenario.name)
     if out is not None:
         write_tables(
             out,
@@ -348,39 +421,53 @@ def sensitivity_command(
 
 
 def _print_sensitivity(res: Any, name: str) -> None:
-    console = Console(width=max(160, Console().width))
+    console = table_console(160)
     if res.method == "morris":
-        design = (f"Morris screening, {res.n} trajectories × {len(res.table) + 1} points on "
-                  f"{res.levels} levels = {res.n_points} points "
-                  f"({res.n_simulated} distinct)")  # fmt: skip
+        design = _(
+            "Morris screening, {n} trajectories × {k} points on {levels} levels = {points} "
+            "points ({distinct} distinct)"
+        ).format(n=res.n, k=len(res.table) + 1, levels=res.levels, points=res.n_points,
+                 distinct=res.n_simulated)  # fmt: skip
     else:
-        design = (f"Sobol' indices, Saltelli sample N = {res.n} × {len(res.table) + 2} = "
-                  f"{res.n_points} points")  # fmt: skip
+        design = _("Sobol' indices, Saltelli sample N = {n} × {k} = {points} points").format(
+            n=res.n, k=len(res.table) + 2, points=res.n_points
+        )
+    metric = _(METRIC_LABELS.get(res.metric, res.metric))
     console.print(
-        f"[bold]{name}[/bold]: {res.metric} at {res.market}; {design}; {res.replications} "
-        f"replications per point, seed {res.seed}, common random numbers (SALib)"
+        f"[bold]{name}[/bold]: "
+        + _("{metric} at {market}").format(metric=metric, market=res.market)
+        + f"; {design}; "
+        + ngettext(
+            "{n} replication per point, seed {seed}, common random numbers (SALib)",
+            "{n} replications per point, seed {seed}, common random numbers (SALib)",
+            res.replications,
+        ).format(n=res.replications, seed=res.seed)
     )
-    tab = Table(title=f"inputs ranked by influence on {res.metric} ({res.market})")
-    tab.add_column("rank", justify="right")
-    tab.add_column("input")
-    tab.add_column("range", justify="right")
+    tab = Table(
+        title=_("inputs ranked by influence on {metric} ({market})").format(
+            metric=metric, market=res.market
+        )
+    )
+    tab.add_column(_("rank"), justify="right")
+    tab.add_column(_("input"))
+    tab.add_column(_("range"), justify="right")
     cols = (["mu_star", "mu_star_conf", "mu", "sigma"] if res.method == "morris"
             else ["S1", "S1_conf", "ST", "ST_conf"])  # fmt: skip
     for c in cols:
-        tab.add_column(c.replace("_conf", " ±"), justify="right")
-    for _, row in res.table.iterrows():
+        tab.add_column(c.replace("_conf", " ±"), justify="right")  # symbols, not words
+    for _i, row in res.table.iterrows():
         tab.add_row(
             str(row["rank"]),
             str(row["input"]),
-            f"{row['low']:g}–{row['high']:g}",
+            f"{_plain(row['low'])}–{_plain(row['high'])}",
             *[_fmt(float(row[c]), 4) for c in cols],
         )
-    console.print(tab)
+    console.print(fit(tab, console))
     if res.method == "morris":
-        console.print("mu_star: mean absolute change of the metric when the input alone moves "
-                      "across its whole range; sigma: spread of those changes (interactions "
-                      "or non-linearity)")  # fmt: skip
+        console.print(_("mu_star: mean absolute change of the metric when the input alone "
+                        "moves across its whole range; sigma: spread of those changes "
+                        "(interactions or non-linearity)"))  # fmt: skip
     else:
-        console.print("S1: share of the metric's variance due to the input alone; ST: with "
-                      "all its interactions; ± = bootstrap half-width")  # fmt: skip
-    console.print(f"convergence: {res.convergence}")
+        console.print(_("S1: share of the metric's variance due to the input alone; ST: with "
+                        "all its interactions; ± = bootstrap half-width"))  # fmt: skip
+    console.print(_("convergence: {verdict}").format(verdict=res.convergence))
