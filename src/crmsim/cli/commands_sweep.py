@@ -445,7 +445,7 @@ def _print_sensitivity(res: Any, name: str) -> None:
     )
     tab = Table(
         title=_("inputs ranked by influence on {metric} ({market})").format(
-            metric=metric, market=res.market
+            metric=metric, market=_("all markets") if res.market == "(all)" else res.market
         )
     )
     tab.add_column(_("rank"), justify="right")
