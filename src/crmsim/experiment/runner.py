@@ -28,7 +28,15 @@ from crmsim.experiment.bands import BAND_QUANTILES, BandAccumulator
 from crmsim.experiment.pool import WorkersCappedWarning, resolve_workers, run_pooled
 from crmsim.scenario.schema import Scenario
 
-__all__ = ["BAND_QUANTILES", "PREPARED_CACHE_SIZE", "RunResult", "run_replications", "scenario_key"]
+__all__ = [
+    "BAND_MARKETS",
+    "BAND_QUANTILES",
+    "PREPARED_CACHE_SIZE",
+    "RunResult",
+    "band_series",
+    "run_replications",
+    "scenario_key",
+]
 
 #: Scenarios whose graph and layout each process keeps (the variants of a comparison, the
 #: points of a small grid); the least recently used is dropped beyond this.
@@ -39,15 +47,12 @@ _prepared_lock = threading.Lock()  # (a Dask worker runs tasks in threads)
 _keys: dict[int, tuple[weakref.ref[Scenario], str]] = {}
 
 
-@dataclass(frozen=True)
-class _Rep:
-    replication: int
-    summary: dict[str, Any]
-    market_summary: pd.DataFrame
-    disruptions: pd.DataFrame
-    performance: np.ndarray  # (H, K) per market
-    overall: np.ndarray  # (H,)
-    stats: dict[str, Any]
+@dataclass(frozen=True, eq=False)
+class _Tables:
+    """A batch of replications, as columns (what a worker sends back for its chunk)."""
+
+    tables: Any  # crmsim.engine.results.BatchTables
+    extra: dict[str, list[Any]]  # per replication: cost_* (with policies), then run stats
 
 
 def scenario_key(scenario: Scenario) -> str:
@@ -155,56 +160,61 @@ def _one(
     prepared: tuple[Any, Any] | None = None,
     application: Any = None,
     view: Any = None,
-) -> _Rep:
-    """Replication ``r`` as a :class:`_Rep` (``view``: its result, if already simulated)."""
-    from crmsim.engine import SimulationResult
+) -> dict[str, Any]:
+    """What replication ``r`` adds to its summary row besides its metrics.
 
+    Its realised cost (``cost_capex`` … ``cost_total``, with policies) and its run
+    statistics (``simpy_events``, ``seconds``); ``view``: its result, if already
+    simulated.
+    """
     if view is None:
         (view,) = _views(scenario, seed, [r], prepared)
-    res = SimulationResult(scenario.name, int(seed), int(r), view.stats, view)
-    summary = dict(res.summary)
+    out: dict[str, Any] = {}
     if application is not None and application.policies:
+        from crmsim.engine import SimulationResult
         from crmsim.policy import realised_cost
 
+        res = SimulationResult(scenario.name, int(seed), int(r), view.stats, view)
         cost = realised_cost(application, res)
-        summary.update({f"cost_{k}": cost[k] for k in ("capex", "opex", "holding", "total")})
-    return _Rep(
-        r,
-        summary,
-        res.market_summary,
-        res.disruptions,
-        res.market_performance,
-        res.performance,
-        res.stats,
-    )
+        out.update({f"cost_{k}": cost[k] for k in ("capex", "opex", "holding", "total")})
+    out["simpy_events"] = view.stats["simpy_events"]
+    out["seconds"] = view.stats["seconds"]
+    return out
 
 
 class _Gather:
-    """Per-replication tables, folded into blocks as they arrive; one table at the end.
+    """Tables of batches of replications, kept as columns; one table at the end.
 
-    The table is the concatenation of the replications' tables in replication order, each
-    with a ``replication`` column (the same as concatenating them all at once, sorted).
+    The table is the concatenation of the replications' tables in replication order (the
+    same as concatenating every replication's table and sorting by ``replication``).
+    Columns of numbers stay numpy arrays and repeated strings references to one object,
+    so a batch of replications costs about its numbers, not a DataFrame per replication.
     """
 
-    #: Tables folded into one block at a time.
-    BLOCK = 128
-
     def __init__(self) -> None:
-        self.blocks: list[pd.DataFrame] = []
-        self.pending: list[pd.DataFrame] = []
+        self.blocks: list[dict[str, Any]] = []
 
-    def add(self, replication: int, table: pd.DataFrame) -> None:
-        if len(table):
-            self.pending.append(table.assign(replication=replication))
-        if len(self.pending) >= self.BLOCK:
-            self.blocks.append(pd.concat(self.pending, ignore_index=True))
-            self.pending = []
+    def add(self, columns: dict[str, Any]) -> None:
+        self.blocks.append(columns)
 
-    def frame(self) -> pd.DataFrame:
-        parts, self.blocks, self.pending = [*self.blocks, *self.pending], [], []
-        out = _concat(parts)
-        del parts  # (the blocks go as soon as they are copied: at most two copies at once)
-        if len(out):
+    def frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        blocks, self.blocks = [b for b in self.blocks if len(b["replication"])], []
+        if not blocks:
+            return pd.DataFrame(columns=list(columns) if columns is not None else None)
+        names = list(blocks[0])
+        blocks.sort(key=lambda b: int(b["replication"][0]))
+        data: dict[str, Any] = {}
+        for c in names:
+            parts = [b.pop(c) for b in blocks]
+            if all(isinstance(v, np.ndarray) for v in parts):
+                data[c] = np.concatenate(parts)
+            else:
+                data[c] = [x for v in parts for x in v]
+            del parts
+        out = pd.DataFrame(data)
+        del data
+        rep = out["replication"].to_numpy()
+        if rep.size > 1 and (rep[1:] < rep[:-1]).any():
             out = out.sort_values("replication", kind="stable", ignore_index=True)
         return _front(out)
 
@@ -216,20 +226,74 @@ def _batch(
     prepared: tuple[Any, Any] | None = None,
     application: Any = None,
     batch_size: int | None = None,
-) -> list[_Rep]:
-    """Replications ``reps`` simulated in batches, as the same :class:`_Rep` objects."""
+    band_columns: Sequence[int] | np.ndarray | None = None,
+) -> _Tables:
+    """Replications ``reps`` simulated in batches and their tables built together."""
+    from crmsim.engine.results import batch_tables
+
     prepared = prepared if prepared is not None else _prepare(scenario)
     views = _views(scenario, seed, reps, prepared, batch_size)
-    return [
-        _one(scenario, seed, r, prepared, application, view)
-        for r, view in zip(reps, views, strict=True)
-    ]
+    extra: dict[str, list[Any]] = {}
+    for r, view in zip(reps, views, strict=True):
+        for k, v in _one(scenario, seed, r, prepared, application, view).items():
+            extra.setdefault(k, []).append(v)
+    tables = batch_tables(views, band_columns)
+    del views
+    return _Tables(tables, extra)
 
 
-def _chunk(payload: tuple[Scenario, int, Any], reps: list[int]) -> list[_Rep]:
+def _chunk(payload: tuple[Scenario, int, Any, Any], reps: list[int]) -> list[_Tables]:
     """In a worker: replications ``reps`` of the scenario (the layout built once)."""
-    scenario, seed, application = payload
-    return _batch(scenario, seed, reps, _prepare(scenario), application)
+    scenario, seed, application, band_columns = payload
+    return [_batch(scenario, seed, reps, _prepare(scenario), application, None, band_columns)]
+
+
+#: Most markets with their own daily performance bands when the caller names none: a
+#: network with more markets gets bands for ``"(all)"`` and the :data:`BAND_MARKETS`
+#: markets of largest mean demand (:func:`band_series`).
+BAND_MARKETS = 50
+
+
+def band_series(layout: Any, asked: Sequence[str] | None = None) -> np.ndarray:
+    """Positions (layout order) of the markets that get their own daily performance band.
+
+    Parameters
+    ----------
+    layout : Layout
+        The scenario's array layout.
+    asked : sequence of str, optional
+        Market ids the caller wants bands for (any number; an empty sequence: only
+        ``"(all)"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Every market when ``asked`` is None and there are at most :data:`BAND_MARKETS`;
+        otherwise the markets asked for, or else the :data:`BAND_MARKETS` with the
+        largest mean demand (ties: by id). Sorted.
+
+    Raises
+    ------
+    ValueError
+        If an id in ``asked`` is not a market of the scenario (the message lists them).
+    """
+    names = [layout.nodes[i] for i in layout.markets]
+    K = len(names)
+    if asked is None:
+        if K <= BAND_MARKETS:
+            return np.arange(K)
+        mean = np.array([float(d.mean) for d in layout.market_demand])
+        order = sorted(range(K), key=lambda k: (-mean[k], names[k]))
+        return np.sort(np.array(order[:BAND_MARKETS], dtype=np.intp))
+    where = {m: k for k, m in enumerate(names)}
+    unknown = [str(m) for m in asked if m not in where]
+    if unknown:
+        shown = ", ".join(names[:20]) + (f", … ({K} in all)" if K > 20 else "")
+        raise ValueError(
+            f"band_markets: {', '.join(unknown)} is not a market of this scenario; "
+            f"markets: {shown or 'none'}"
+        )
+    return np.array(sorted({where[m] for m in asked}), dtype=np.intp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -453,6 +517,7 @@ def run_replications(
     application: Any = None,
     marginal: bool = False,
     scheduler: Any = None,
+    band_markets: Sequence[str] | None = None,
 ) -> RunResult:
     """Simulate ``replications`` independent replications of a scenario.
 
@@ -486,6 +551,10 @@ def run_replications(
         Run the replications on this Dask cluster (``tcp://HOST:PORT``, or a connected
         client, which is left open) instead of local workers (``workers`` is then
         ignored); the results are identical. Needs the ``dask`` extra.
+    band_markets : sequence of str, optional
+        Markets that get their own daily performance band besides ``"(all)"``
+        (default: every market on networks of at most :data:`BAND_MARKETS` markets,
+        else the :data:`BAND_MARKETS` of largest mean demand; :func:`band_series`).
 
     Returns
     -------
@@ -497,6 +566,9 @@ def run_replications(
     crmsim.experiment.pool.WorkerError
         When replications kill their worker process even when retried alone (their
         numbers and the seed are in the error).
+    ValueError
+        If ``replications`` is below 1 or ``band_markets`` names a market the scenario
+        does not have.
 
     Examples
     --------
@@ -524,56 +596,51 @@ def run_replications(
     if capped:
         warnings.warn(capped, WorkersCappedWarning, stacklevel=2)
     n_workers = min(n_workers, R)
-    # Each replication's daily performance goes into the bands as it arrives and is then
-    # dropped: memory does not grow with R (crmsim.experiment.bands).
-    # The per-replication tables are folded into blocks as they arrive (a few hundred
-    # small DataFrames cost far more memory than one table of the same rows).
-    rows: list[dict[str, Any]] = []
-    per_market, events = _Gather(), _Gather()
+    # Each batch's daily performance goes into the bands as it arrives and is then
+    # dropped: memory does not grow with R (crmsim.experiment.bands). The per-replication
+    # tables of a batch arrive as columns and are kept as such until the end.
+    prepared = _prepare(scenario)
+    layout = prepared[1]
+    columns = band_series(layout, band_markets)
+    market_names = [layout.nodes[i] for i in layout.markets]
     acc: list[BandAccumulator] = []
+    summaries, per_market, events = _Gather(), _Gather(), _Gather()
 
-    def collect(batch: Sequence[_Rep]) -> None:
-        for rep in batch:
+    def collect(batch: Sequence[_Tables]) -> None:
+        done = 0
+        for part in batch:
+            t = part.tables
             if not acc:
-                markets = [str(m) for m in rep.market_summary.get("market", [])]
-                acc.append(BandAccumulator(markets, len(rep.overall), R))
-            acc[0].add(rep.replication, rep.performance, rep.overall)
-            rows.append(
-                {
-                    "replication": rep.replication,
-                    **rep.summary,
-                    "simpy_events": rep.stats["simpy_events"],
-                    "seconds": rep.stats["seconds"],
-                }
-            )
-            per_market.add(rep.replication, rep.market_summary)
-            events.add(rep.replication, rep.disruptions)
+                names = [market_names[k] for k in columns]
+                acc.append(BandAccumulator(names, t.overall.shape[1], R))
+            acc[0].add_many(t.replications, t.performance, t.overall)
+            summaries.add({"replication": t.replications, **t.summary, **part.extra})
+            per_market.add(t.market_summary)
+            events.add(t.disruptions)
+            done += len(t.replications)
         if progress:
-            progress(len(batch))
+            progress(done)
 
+    payload = (scenario, seed, application, columns)
     if scheduler is not None:
         from crmsim.experiment.pool import DaskExecutor
 
         executor = DaskExecutor(scheduler)
         try:
-            size = _chunk_size(R, executor.parallelism, _prepare(scenario)[1])
+            size = _chunk_size(R, executor.parallelism, layout)
             chunks = (list(range(a, min(R, a + size))) for a in range(0, R, size))
-            executor.map_chunks(_chunk, (scenario, seed, application), chunks, collect, seed=seed)
+            executor.map_chunks(_chunk, payload, chunks, collect, seed=seed)
         finally:
             executor.close()
     elif n_workers == 1:
-        prepared = _prepare(scenario)
-        step = batch_size_for(prepared[1])
+        step = batch_size_for(layout)
         for lo in range(0, R, step):
             batch = list(range(lo, min(R, lo + step)))
-            collect(_batch(scenario, seed, batch, prepared, application))
+            collect([_batch(scenario, seed, batch, prepared, application, None, columns)])
     else:
-        size = _chunk_size(R, n_workers, _prepare(scenario)[1])
-        run_pooled(
-            _chunk, (scenario, seed, application), R, n_workers, collect, chunk_size=size, seed=seed
-        )
-    rows.sort(key=lambda row: int(row["replication"]))
-    summary = pd.DataFrame(rows)
+        size = _chunk_size(R, n_workers, layout)
+        run_pooled(_chunk, payload, R, n_workers, collect, chunk_size=size, seed=seed)
+    summary = summaries.frame()
     market_summary = per_market.frame()
     disruptions = events.frame()
     bands = acc[0].table()
