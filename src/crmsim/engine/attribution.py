@@ -418,6 +418,31 @@ def attributions(engs: Sequence[Engine]) -> list[Attribution]:
         ]
         evs = [eng.events[i] for i in near]
         per.append((evs, [keys[i] for i in near], [reach_of(e) for e in evs]))
+    # Chunks of replications with at most ATTRIBUTION_CELLS values per (days × events)
+    # array and per (days × markets) stack: the memory of a batch stays bounded.
+    out: list[Attribution] = []
+    lo, cells = 0, 0
+    for hi, p in enumerate(per):
+        add = H * (len(p[0]) + K)
+        if hi > lo and cells + add > ATTRIBUTION_CELLS:
+            out += _attribute_chunk(engs[lo:hi], per[lo:hi])
+            lo, cells = hi, 0
+        cells += add
+    return out + _attribute_chunk(engs[lo:], per[lo:])
+
+
+#: Most values (scored days × (events + markets) of its replications) in one chunk of
+#: :func:`attributions`.
+ATTRIBUTION_CELLS = 1_000_000
+
+
+def _attribute_chunk(
+    engs: Sequence[Engine], per: list[tuple[list[DisruptionEvent], list[str], list[np.ndarray]]]
+) -> list[Attribution]:
+    """:func:`attributions` of a chunk of replications, their events listed in ``per``."""
+    W, H = engs[0].W, engs[0].H
+    window = engs[0].layout.impact_window
+    K = len(engs[0].layout.markets)
     sizes = np.array([len(p[0]) for p in per], dtype=np.intp)
     first = np.concatenate([[0], np.cumsum(sizes)])
     n = int(first[-1])

@@ -452,8 +452,8 @@ MARKET_SUMMARY_COLUMNS = (
 )
 
 #: Most values (replications × scored days × markets) stacked at once by
-#: :func:`batch_tables`: bounds its memory on large networks (32 MB per stacked array).
-TABLE_CELLS = 4_000_000
+#: :func:`batch_tables`: bounds its memory on large networks (8 MB per stacked array).
+TABLE_CELLS = 1_000_000
 
 
 @dataclass(frozen=True, eq=False)

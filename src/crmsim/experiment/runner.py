@@ -11,13 +11,14 @@ first) is kept for inspection. Worker processes are managed by
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,8 +52,10 @@ _keys: dict[int, tuple[weakref.ref[Scenario], str]] = {}
 class _Tables:
     """A batch of replications, as columns (what a worker sends back for its chunk)."""
 
-    tables: Any  # crmsim.engine.results.BatchTables
-    extra: dict[str, list[Any]]  # per replication: cost_* (with policies), then run stats
+    tables: Any  # crmsim.engine.results.BatchTables (its tables as columns)
+    summary: pd.DataFrame  # one row per replication: metrics, cost_* (with policies), stats
+    market_summary: pd.DataFrame
+    disruptions: pd.DataFrame
 
 
 def scenario_key(scenario: Scenario) -> str:
@@ -145,12 +148,19 @@ def _views(
     size = max(1, int(batch_size or batch_size_for(layout)))
     out: list[Any] = []
     for lo in range(0, len(reps), size):
-        out.extend(
-            run_batch(
-                scenario, seed, reps[lo : lo + size], recorders=[Summary()], layout=layout, graph=G
-            )
-        )
+        part = reps[lo : lo + size]
+        out.extend(run_batch(scenario, seed, part, recorders=[Summary()], layout=layout, graph=G))
+        if len(part) * (int(layout.n_nodes) + int(layout.n_edges)) >= GC_CELLS:
+            # A pass leaves reference cycles (frozen scipy distributions) that hold its
+            # arrays until Python's cyclic collector runs, which counts objects, not bytes:
+            # collected now, the next pass reuses the memory instead of adding to it.
+            gc.collect()
     return out
+
+
+#: Passes of at least this many replications × (nodes + edges) are followed by a
+#: collection of reference cycles (:func:`_views`).
+GC_CELLS = 4_000
 
 
 def _one(
@@ -183,39 +193,30 @@ def _one(
 
 
 class _Gather:
-    """Tables of batches of replications, kept as columns; one table at the end.
+    """Tables of batches of replications, one block per batch; one table at the end.
 
     The table is the concatenation of the replications' tables in replication order (the
-    same as concatenating every replication's table and sorting by ``replication``).
-    Columns of numbers stay numpy arrays and repeated strings references to one object,
-    so a batch of replications costs about its numbers, not a DataFrame per replication.
+    same as concatenating every replication's table and sorting by ``replication``). A
+    block is one DataFrame per batch (strings stored as Arrow strings, not one Python
+    object per cell), never one per replication.
     """
 
     def __init__(self) -> None:
-        self.blocks: list[dict[str, Any]] = []
+        self.blocks: list[pd.DataFrame] = []
 
-    def add(self, columns: dict[str, Any]) -> None:
-        self.blocks.append(columns)
+    def add(self, block: pd.DataFrame) -> None:
+        if len(block):
+            self.blocks.append(block)
 
-    def frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        blocks, self.blocks = [b for b in self.blocks if len(b["replication"])], []
-        if not blocks:
-            return pd.DataFrame(columns=list(columns) if columns is not None else None)
-        names = list(blocks[0])
-        blocks.sort(key=lambda b: int(b["replication"][0]))
-        data: dict[str, Any] = {}
-        for c in names:
-            parts = [b.pop(c) for b in blocks]
-            if all(isinstance(v, np.ndarray) for v in parts):
-                data[c] = np.concatenate(parts)
-            else:
-                data[c] = [x for v in parts for x in v]
-            del parts
-        out = pd.DataFrame(data)
-        del data
-        rep = out["replication"].to_numpy()
-        if rep.size > 1 and (rep[1:] < rep[:-1]).any():
-            out = out.sort_values("replication", kind="stable", ignore_index=True)
+    def frame(self) -> pd.DataFrame:
+        blocks, self.blocks = self.blocks, []
+        blocks.sort(key=lambda b: int(b["replication"].iat[0]))
+        out = _concat(blocks)
+        del blocks  # (the blocks go as soon as they are copied: at most two copies at once)
+        if len(out):
+            rep = out["replication"].to_numpy()
+            if (rep[1:] < rep[:-1]).any():
+                out = out.sort_values("replication", kind="stable", ignore_index=True)
         return _front(out)
 
 
@@ -239,7 +240,11 @@ def _batch(
             extra.setdefault(k, []).append(v)
     tables = batch_tables(views, band_columns)
     del views
-    return _Tables(tables, extra)
+    summary = pd.DataFrame({"replication": tables.replications, **tables.summary, **extra})
+    market_summary = pd.DataFrame(tables.market_summary)
+    disruptions = pd.DataFrame(tables.disruptions)
+    slim = replace(tables, summary={}, market_summary={}, disruptions={})
+    return _Tables(slim, summary, market_summary, disruptions)
 
 
 def _chunk(payload: tuple[Scenario, int, Any, Any], reps: list[int]) -> list[_Tables]:
@@ -614,9 +619,9 @@ def run_replications(
                 names = [market_names[k] for k in columns]
                 acc.append(BandAccumulator(names, t.overall.shape[1], R))
             acc[0].add_many(t.replications, t.performance, t.overall)
-            summaries.add({"replication": t.replications, **t.summary, **part.extra})
-            per_market.add(t.market_summary)
-            events.add(t.disruptions)
+            summaries.add(part.summary)
+            per_market.add(part.market_summary)
+            events.add(part.disruptions)
             done += len(t.replications)
         if progress:
             progress(done)
