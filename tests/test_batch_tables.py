@@ -18,6 +18,7 @@ import pytest
 
 import crmsim
 from crmsim.engine import SimulationResult, run_batch, simulate
+from crmsim.engine import attribution as attribution_module
 from crmsim.engine import results as results_module
 from crmsim.engine.recorders import Summary
 from crmsim.engine.results import batch_tables
@@ -150,6 +151,7 @@ def test_batch_tables_in_pieces_equal_the_whole_and_band_columns_select(monkeypa
     views = run_batch(s, 3, list(range(6)), recorders=[Summary()])
     whole = batch_tables(views)
     monkeypatch.setattr(results_module, "TABLE_CELLS", 1)  # one replication stacked at a time
+    monkeypatch.setattr(attribution_module, "ATTRIBUTION_CELLS", 1)  # and attributed
     _assert_same(views, band_columns=[0, 2])
     pieces = batch_tables(views)
     for c, v in whole.summary.items():
@@ -257,3 +259,22 @@ def test_add_many_is_add_of_each(R):
             fresh.add_many([1, 1], perf[:2], overall[:2])
         with pytest.raises(ValueError, match=r"replication 5 is not in 0 … 4"):
             fresh.add_many([0, 5], perf[:2], overall[:2])
+
+
+def test_passes_are_bounded_by_the_daily_market_records(monkeypatch):
+    s = _markets({"m_a": 5, "m_b": 30, "m_c": 20})
+    layout = runner._prepare(s)[1]
+    days = s.warmup_days + s.horizon_days  # 50 days × 3 markets = 150 values a replication
+    assert runner.batch_size_for(layout, days) == runner.BATCH_SIZE
+    monkeypatch.setattr(runner, "BATCH_RECORD_CELLS", 1000)
+    assert runner.batch_size_for(layout, days) == 6  # 1000 // 150
+    assert runner.batch_size_for(layout) == runner.BATCH_SIZE  # no days: no such bound
+    monkeypatch.setattr(runner, "BATCH_RECORD_CELLS", 10)
+    assert runner.batch_size_for(layout, days) == 1
+    small = run_replications(s, 7, 1, workers=1, keep_first_daily=False)
+    monkeypatch.setattr(runner, "BATCH_RECORD_CELLS", 10**9)
+    big = run_replications(s, 7, 1, workers=1, keep_first_daily=False)
+    pd.testing.assert_frame_equal(small.summary.drop(columns="seconds"),
+                                  big.summary.drop(columns="seconds"), check_exact=True)  # fmt: skip
+    pd.testing.assert_frame_equal(small.disruptions, big.disruptions, check_exact=True)
+    pd.testing.assert_frame_equal(small.bands, big.bands, check_exact=True)

@@ -420,7 +420,7 @@ def _batched(
         _, scenario, _ = variants[v]
         if v not in prepared:
             prepared[v] = _prepare(scenario)
-        step = batch_size_for(prepared[v][1])
+        step = batch_size_for(prepared[v][1], scenario.warmup_days + scenario.horizon_days)
         for lo in range(0, len(reps), step):
             part = reps[lo : lo + step]
             flows = any(r < n_flow for r in part)

@@ -121,16 +121,44 @@ BATCH_SIZE = 256
 #: (a 10 000-node network runs about 70 replications per pass).
 BATCH_CELLS = 2_000_000
 
+#: Replications × simulated days × markets per pass: bounds the daily market records a
+#: pass keeps (the engine's and each replication's copy, four arrays each; 8 M values:
+#: 256 MB per copy). A 10 000-node network with 4 000 markets runs 4 replications per
+#: pass over 425 days; 100 nodes (40 markets) stay at :data:`BATCH_SIZE`.
+BATCH_RECORD_CELLS = 8_000_000
 
-def batch_size_for(layout: Any) -> int:
-    """Replications per engine pass for a layout: :data:`BATCH_SIZE`, fewer on big networks."""
+
+def batch_size_for(layout: Any, days: int = 0) -> int:
+    """Replications per engine pass for a layout: :data:`BATCH_SIZE`, fewer on big networks.
+
+    Parameters
+    ----------
+    layout : Layout
+        The scenario's array layout.
+    days : int
+        Simulated days (warm-up and horizon), for the bound :data:`BATCH_RECORD_CELLS`
+        on the daily market records (0: no such bound).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     cells = max(1, int(layout.n_nodes) + int(layout.n_edges))
-    return max(1, min(int(BATCH_SIZE), BATCH_CELLS // cells))
+    size = min(int(BATCH_SIZE), BATCH_CELLS // cells)
+    record = int(days) * len(layout.markets)
+    if record > 0:
+        size = min(size, BATCH_RECORD_CELLS // record)
+    return max(1, size)
 
 
-def _chunk_size(R: int, workers: int, layout: Any) -> int:
+def _days(scenario: Scenario) -> int:
+    return int(scenario.warmup_days) + int(scenario.horizon_days)
+
+
+def _chunk_size(R: int, workers: int, layout: Any, days: int = 0) -> int:
     """Replications per task for ``workers`` processes: two tasks per worker, each one pass."""
-    return max(1, min(batch_size_for(layout), -(-R // (2 * max(1, workers)))))
+    return max(1, min(batch_size_for(layout, days), -(-R // (2 * max(1, workers)))))
 
 
 def _views(
@@ -145,7 +173,7 @@ def _views(
     from crmsim.engine.recorders import Summary
 
     G, layout = prepared if prepared is not None else _prepare(scenario)
-    size = max(1, int(batch_size or batch_size_for(layout)))
+    size = max(1, int(batch_size or batch_size_for(layout, _days(scenario))))
     out: list[Any] = []
     for lo in range(0, len(reps), size):
         part = reps[lo : lo + size]
@@ -632,18 +660,18 @@ def run_replications(
 
         executor = DaskExecutor(scheduler)
         try:
-            size = _chunk_size(R, executor.parallelism, layout)
+            size = _chunk_size(R, executor.parallelism, layout, _days(scenario))
             chunks = (list(range(a, min(R, a + size))) for a in range(0, R, size))
             executor.map_chunks(_chunk, payload, chunks, collect, seed=seed)
         finally:
             executor.close()
     elif n_workers == 1:
-        step = batch_size_for(layout)
+        step = batch_size_for(layout, _days(scenario))
         for lo in range(0, R, step):
             batch = list(range(lo, min(R, lo + step)))
             collect([_batch(scenario, seed, batch, prepared, application, None, columns)])
     else:
-        size = _chunk_size(R, n_workers, layout)
+        size = _chunk_size(R, n_workers, layout, _days(scenario))
         run_pooled(_chunk, payload, R, n_workers, collect, chunk_size=size, seed=seed)
     summary = summaries.frame()
     market_summary = per_market.frame()
