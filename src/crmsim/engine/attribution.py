@@ -440,7 +440,7 @@ def _attribute_chunk(
     engs: Sequence[Engine], per: list[tuple[list[DisruptionEvent], list[str], list[np.ndarray]]]
 ) -> list[Attribution]:
     """:func:`attributions` of a chunk of replications, their events listed in ``per``."""
-    W, H = engs[0].W, engs[0].H
+    W, _H = engs[0].W, engs[0].H
     window = engs[0].layout.impact_window
     K = len(engs[0].layout.markets)
     sizes = np.array([len(p[0]) for p in per], dtype=np.intp)

@@ -238,7 +238,7 @@ class _Gather:
 
     def frame(self) -> pd.DataFrame:
         blocks, self.blocks = self.blocks, []
-        blocks.sort(key=lambda b: int(b["replication"].iat[0]))
+        blocks.sort(key=lambda b: int(b["replication"].to_numpy()[0]))
         out = _concat(blocks)
         del blocks  # (the blocks go as soon as they are copied: at most two copies at once)
         if len(out):
