@@ -283,3 +283,15 @@ def test_passes_are_bounded_by_the_daily_market_records(monkeypatch):
     _same_summary(small, big)
     pd.testing.assert_frame_equal(small.disruptions, big.disruptions, check_exact=True)
     pd.testing.assert_frame_equal(small.bands, big.bands, check_exact=True)
+
+
+def test_compare_bands_keep_the_series_run_keeps(monkeypatch):
+    from crmsim.experiment.compare import compare
+
+    s = _markets({"m_a": 5, "m_b": 30, "m_c": 20})
+    monkeypatch.setattr(runner, "BAND_MARKETS", 1)
+    run = run_replications(s, 4, 3, workers=1, keep_first_daily=False)
+    cmp = compare(s, replications=4, seed=3, workers=1, flow_replications=0)
+    (bands,) = cmp.run.bands.values()
+    assert list(dict.fromkeys(bands["market"])) == ["(all)", "m_b"]
+    pd.testing.assert_frame_equal(bands, run.bands, check_exact=True)

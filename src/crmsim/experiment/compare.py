@@ -529,6 +529,22 @@ def _variant_bands(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
     return _bands(perfs, list(cube[:, K, :]), rows[:K])
 
 
+def _banded_series(bands: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """The rows of ``bands`` of the series ``crmsim run`` of the variant keeps.
+
+    ``"(all)"`` and the markets of :func:`crmsim.experiment.runner.band_series`: the same
+    series as ``run_replications(...).bands`` has.
+    """
+    from crmsim.experiment.runner import _prepare, band_series
+
+    lay = _prepare(scenario)[1]
+    cols = band_series(lay)
+    if len(cols) == len(lay.markets):
+        return bands
+    keep = [ALL_MARKETS, *(lay.nodes[lay.markets[k]] for k in cols)]
+    return bands[bands["market"].isin(keep)].reset_index(drop=True)
+
+
 def _batch_frames(results: list[_Compact]) -> dict[str, pd.DataFrame]:
     """The tables of one batch of one variant, in replication order."""
     results = sorted(results, key=lambda c: c.replication)
@@ -962,7 +978,7 @@ def run_experiment(
         if vb is None:
             bands = {}
             break
-        bands[name] = vb
+        bands[name] = _banded_series(vb, apps[v].scenario)
     if folder is not None:
         manifest["progress"] = {"batches_done": len(done), "replications": R}
         _write_json(folder / "manifest.json", manifest)

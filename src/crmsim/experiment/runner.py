@@ -121,11 +121,13 @@ BATCH_SIZE = 256
 #: (a 10 000-node network runs about 70 replications per pass).
 BATCH_CELLS = 2_000_000
 
-#: Replications × simulated days × markets per pass: bounds the daily market records a
-#: pass keeps (the engine's and each replication's copy, four arrays each; 8 M values:
-#: 256 MB per copy). A 10 000-node network with 4 000 markets runs 4 replications per
-#: pass over 425 days; 100 nodes (40 markets) stay at :data:`BATCH_SIZE`.
-BATCH_RECORD_CELLS = 8_000_000
+#: Replications × simulated days × markets per pass: bounds the memory of a pass, which
+#: grows with the daily market records it keeps (the engine's and each replication's
+#: copy). About 70 replications of the 100-node benchmark network (40 markets, 425 days)
+#: per pass: as fast per replication as 256 there, at half the peak memory
+#: (benchmarks/RESULTS.md); small networks such as the antimony pilot stay at
+#: :data:`BATCH_SIZE`; a 10 000-node network with 4 000 markets runs one per pass.
+BATCH_RECORD_CELLS = 1_200_000
 
 
 def batch_size_for(layout: Any, days: int = 0) -> int:
