@@ -295,3 +295,28 @@ def test_compare_bands_keep_the_series_run_keeps(monkeypatch):
     (bands,) = cmp.run.bands.values()
     assert list(dict.fromkeys(bands["market"])) == ["(all)", "m_b"]
     pd.testing.assert_frame_equal(bands, run.bands, check_exact=True)
+
+
+def test_cli_run_band_market(tmp_path):
+    from click.testing import CliRunner
+
+    from crmsim.cli import cli
+
+    tutorial = str(ROOT / "scenarios" / "tutorial.yaml")
+    out = tmp_path / "res"
+    args = ["run", tutorial, "-r", "3", "-w", "1", "--no-daily", "-o", str(out)]
+    res = CliRunner().invoke(cli, [*args, "--band-market", "nowhere"])
+    assert res.exit_code == 1
+    assert "Traceback" not in res.output
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(f"crmsim run: --band-market in {tutorial}: nowhere is not a market")
+    assert "markets: " in line
+    assert not out.exists()  # nothing simulated, nothing written
+    neon = str(ROOT / "scenarios" / "ukraine_neon.yaml")  # five markets: one asked for
+    res = CliRunner().invoke(
+        cli, ["run", neon, "-r", "2", "-w", "1", "--no-daily", "-o", str(out),
+              "--band-market", "fab_deu"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    bands = pd.read_parquet(out / "bands.parquet")
+    assert list(dict.fromkeys(bands["market"])) == ["(all)", "fab_deu"]
