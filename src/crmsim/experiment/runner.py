@@ -2,8 +2,11 @@
 
 Replications are independent: replication ``r`` draws from streams keyed by ``(seed, r,
 source name)``, so results do not depend on how replications are split across worker
-processes. The daily record is kept as quantile bands of each market's performance,
-streamed over replications in memory that does not grow with their number
+processes or engine passes. After each pass the per-replication tables of all its
+replications are built together from arrays (:func:`crmsim.engine.results.batch_tables`)
+and kept as one block per pass. The daily record is kept as quantile bands of the
+performance of ``"(all)"`` and of the markets :func:`band_series` picks, streamed over
+replications in memory that does not grow with their number
 (:mod:`crmsim.experiment.bands`), and the full daily table of one replication (the
 first) is kept for inspection. Worker processes are managed by
 :mod:`crmsim.experiment.pool` (bounded work in flight, Ctrl-C, workers that die).
