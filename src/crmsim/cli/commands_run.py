@@ -76,6 +76,14 @@ MARGINAL_HELP = (
     "policies; `crmsim policies FILE` lists them.",
 )
 @click.option("--marginal", is_flag=True, help=MARGINAL_HELP)
+@click.option(
+    "--band-market",
+    "band_market",
+    multiple=True,
+    metavar="ID",
+    help="A market to keep daily performance bands for (repeat for more; default: every "
+    "market, or on networks of more than 50 markets the 50 of largest mean demand).",
+)
 @LANG_OPTION
 def run_command(
     scenario_file: Path,
@@ -89,6 +97,7 @@ def run_command(
     marginal: bool = False,
     lang: str | None = None,
     scheduler: str | None = None,
+    band_market: tuple[str, ...] = (),
 ) -> None:
     """Simulate SCENARIO_FILE and report what was lost, how deep and for how long.
 
@@ -117,7 +126,7 @@ def run_command(
         with language(lang):
             _run(
                 scenario_file, replications, seed, out, workers, no_daily, policy, marginal,
-                scheduler,
+                scheduler, band_market,
             )
     except BaseException as exc:
         if not ctrl_c(exc):
@@ -153,6 +162,7 @@ def _run(
     policy: str,
     marginal: bool,
     scheduler: str | None = None,
+    band_market: tuple[str, ...] = (),
 ) -> None:
     from crmsim.experiment import run_replications
     from crmsim.experiment.io import OutputError, find_non_finite, write_run
@@ -162,6 +172,16 @@ def _run(
     application = _apply(scenario, policy)
     _print_policy(application)
     scenario = application.scenario
+    bands_for = list(band_market) if band_market else None
+    if bands_for is not None:
+        from crmsim.experiment.runner import _prepare, band_series
+
+        try:  # checked before anything is simulated
+            band_series(_prepare(scenario)[1], bands_for)
+        except ValueError as exc:
+            why = str(exc).removeprefix("band_markets: ")
+            click.echo(f"crmsim run: --band-market in {scenario_file}: {why}", err=True)
+            raise SystemExit(1) from None
     R = replications if replications is not None else scenario.experiment.replications
     s = seed if seed is not None else scenario.experiment.seed
     n_workers, capped = resolve_workers(None if workers == 0 else workers)
@@ -207,6 +227,7 @@ def _run(
                 progress=advance,
                 marginal=marginal,
                 scheduler=dask.client if dask is not None else None,
+                band_markets=bands_for,
             )
     except WorkerError as exc:
         click.echo(f"crmsim run: {exc}; no results written", err=True)

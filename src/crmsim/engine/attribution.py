@@ -43,7 +43,9 @@ __all__ = [
     "Attribution",
     "attribute",
     "attribution",
+    "attribution_columns",
     "attribution_table",
+    "attributions",
     "event_keys",
     "has_effect",
     "marginal",
@@ -379,6 +381,129 @@ def attribution(eng: Engine) -> Attribution:
     )
 
 
+def attributions(engs: Sequence[Engine]) -> list[Attribution]:
+    """:func:`attribution` of several replications of one scenario, computed together.
+
+    The per-event work (which events count, what they reach) is done per replication; the
+    combined performance series, the times to recover and the overlaps of all their
+    events are computed in one pass over the batch: market ``k`` of the ``r``-th
+    replication is column ``r·K + k`` of one (days × R·K) array, so no series or pair
+    mixes replications. Each result is the same as :func:`attribution` of that
+    replication alone (``tests/test_batch_tables.py`` checks it bitwise against
+    :func:`attribution`, which stays the per-replication reading).
+
+    Parameters
+    ----------
+    engs : sequence of Engine
+        Finished replications of one scenario (one layout).
+
+    Returns
+    -------
+    list of Attribution
+        In the order of ``engs``.
+    """
+    if not engs:
+        return []
+    W, H = engs[0].W, engs[0].H
+    window = engs[0].layout.impact_window
+    K = len(engs[0].layout.markets)
+    reach_of = _reach_of(engs[0])
+    per: list[tuple[list[DisruptionEvent], list[str], list[np.ndarray]]] = []
+    for eng in engs:
+        keys = eng.event_keys
+        # Events whose impact can reach the scored horizon take part in overlaps; events
+        # in force during the horizon are listed.
+        near = [
+            i for i, e in enumerate(eng.events) if _acts_until(e) + window > W and e.start < W + H
+        ]
+        evs = [eng.events[i] for i in near]
+        per.append((evs, [keys[i] for i in near], [reach_of(e) for e in evs]))
+    # Chunks of replications with at most ATTRIBUTION_CELLS values per (days × events)
+    # array and per (days × markets) stack: the memory of a batch stays bounded.
+    out: list[Attribution] = []
+    lo, cells = 0, 0
+    for hi, p in enumerate(per):
+        add = H * (len(p[0]) + K)
+        if hi > lo and cells + add > ATTRIBUTION_CELLS:
+            out += _attribute_chunk(engs[lo:hi], per[lo:hi])
+            lo, cells = hi, 0
+        cells += add
+    return out + _attribute_chunk(engs[lo:], per[lo:])
+
+
+#: Most values (scored days × (events + markets) of its replications) in one chunk of
+#: :func:`attributions`.
+ATTRIBUTION_CELLS = 1_000_000
+
+
+def _attribute_chunk(
+    engs: Sequence[Engine], per: list[tuple[list[DisruptionEvent], list[str], list[np.ndarray]]]
+) -> list[Attribution]:
+    """:func:`attributions` of a chunk of replications, their events listed in ``per``."""
+    W, _H = engs[0].W, engs[0].H
+    window = engs[0].layout.impact_window
+    K = len(engs[0].layout.markets)
+    sizes = np.array([len(p[0]) for p in per], dtype=np.intp)
+    first = np.concatenate([[0], np.cumsum(sizes)])
+    n = int(first[-1])
+    all_evs = [e for p in per for e in p[0]]
+    effect = np.array([has_effect(e) for e in all_evs], dtype=bool)
+    starts = np.array([e.start - W for e in all_evs], dtype=np.int64)
+    ends = np.array([e.end - W for e in all_evs], dtype=np.int64)
+    limits = np.floor(np.array([_acts_until(e) - W for e in all_evs]) + window).astype(np.int64)
+    # Reachable market columns of the batch: replication r's market k is column r·K + k.
+    reach = [m + r * K if r else m for r, p in enumerate(per) for m in p[2]]
+    ttr, censored, impacted = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    # One combined performance series per distinct reachable set, all read at once.
+    groups: dict[bytes, int] = {}
+    column = np.full(n, -1, dtype=np.intp)
+    for i in range(n):
+        if effect[i] and reach[i].size:
+            column[i] = groups.setdefault(reach[i].tobytes(), len(groups))
+    if groups:
+        served = np.concatenate([eng.rec_served[W:] for eng in engs], axis=1)
+        demand = np.concatenate([eng.rec_demand[W:] for eng in engs], axis=1)
+        members = [np.frombuffer(b, dtype=reach[0].dtype) for b in groups]
+        perf = _combined_many(served, demand, members)
+        del served, demand
+        sel = np.flatnonzero(column >= 0)
+        t, c, m = _ttr_columns(perf, column[sel], starts[sel], limits[sel])
+        ttr[sel], censored[sel], impacted[sel] = t, c, m
+    # Overlap: event i's reading (from its start to its recovery, or to the end of its
+    # impact window when not impacted) meets the span of another event j that can change
+    # something on a shared reachable market (j in force, within its impact window, or
+    # not yet recovered from its own impact).
+    recovered_by = np.where(impacted, np.maximum(starts, 0) + ttr, limits)
+    span_end = np.maximum(limits, recovered_by)
+    pi, pj = _overlap_pairs(reach, effect, starts, recovered_by, span_end)
+    overlapping = np.zeros(n, dtype=bool)
+    overlapping[pi] = True
+    # Pairs are sorted by i then j and never cross replications: split them by i.
+    cut = np.searchsorted(pi, first)
+    out = []
+    for r, (evs, keys, own_reach) in enumerate(per):
+        lo, hi = int(first[r]), int(first[r + 1])
+        a, b = int(cut[r]), int(cut[r + 1])
+        out.append(
+            Attribution(
+                events=evs,
+                keys=keys,
+                listed=np.array([i for i in range(hi - lo) if evs[i].end > W], dtype=np.intp),
+                reach=own_reach,
+                effect=effect[lo:hi],
+                starts=starts[lo:hi],
+                ends=ends[lo:hi],
+                impacted=impacted[lo:hi],
+                ttr=ttr[lo:hi],
+                censored=censored[lo:hi],
+                overlapping=overlapping[lo:hi],
+                pair_i=pi[a:b] - lo,
+                pair_j=pj[a:b] - lo,
+            )
+        )
+    return out
+
+
 def attribution_table(eng: Engine, a: Attribution) -> pd.DataFrame:
     """The ``disruptions`` table from an :class:`Attribution`."""
     lay = eng.layout
@@ -410,6 +535,74 @@ def attribution_table(eng: Engine, a: Attribution) -> pd.DataFrame:
         },
         columns=DISRUPTION_COLUMNS,
     )
+
+
+def attribution_columns(eng: Engine, attrs: Sequence[Attribution]) -> dict[str, Any]:
+    """The columns of the ``disruptions`` tables of several replications, one after another.
+
+    Parameters
+    ----------
+    eng : Engine
+        Any replication of the scenario (its layout names the markets).
+    attrs : sequence of Attribution
+        The replications' attributions, in the order their rows are wanted.
+
+    Returns
+    -------
+    dict
+        Column name -> list or array (the columns of :data:`DISRUPTION_COLUMNS`), the rows
+        of ``attrs[0]`` first: the rows of :func:`attribution_table` of each, one after
+        another (``tests/test_batch_tables.py``).
+    """
+    lay = eng.layout
+    market_names = [lay.nodes[i] for i in lay.markets]
+    names: dict[bytes, str] = {}
+
+    def markets(cols: np.ndarray) -> str:
+        key = cols.tobytes()
+        got = names.get(key)
+        if got is None:
+            got = names[key] = _listed([market_names[j] for j in cols])
+        return got
+
+    col: dict[str, list[Any]] = {c: [] for c in DISRUPTION_COLUMNS}
+    arrays: dict[str, list[np.ndarray]] = {
+        c: [] for c in ("start", "end", "has_effect", "impacted", "ttr", "censored", "overlapping")
+    }
+    for a in attrs:
+        rows = a.listed.tolist()
+        evs, keys = a.events, a.keys
+        partners: dict[int, list[int]] = {}
+        for i, j in zip(a.pair_i.tolist(), a.pair_j.tolist(), strict=True):
+            partners.setdefault(i, []).append(j)
+        col["event"] += [keys[i] for i in rows]
+        col["disruption"] += [evs[i].disruption_id for i in rows]
+        col["occurrence"] += [int(keys[i].rsplit("#", 1)[1]) for i in rows]
+        col["kind"] += [str(evs[i].kind) for i in rows]
+        col["target"] += [evs[i].target for i in rows]
+        col["severity"] += [evs[i].severity for i in rows]
+        col["factor"] += [evs[i].factor for i in rows]
+        col["stochastic"] += [evs[i].stochastic for i in rows]
+        col["markets"] += [markets(a.reach[i]) for i in rows]
+        col["overlaps"] += [_listed([keys[j] for j in partners.get(i, [])]) for i in rows]
+        arrays["start"].append(a.starts[a.listed])
+        arrays["end"].append(a.ends[a.listed])
+        arrays["has_effect"].append(a.effect[a.listed])
+        arrays["impacted"].append(a.impacted[a.listed])
+        arrays["ttr"].append(a.ttr[a.listed])
+        arrays["censored"].append(a.censored[a.listed])
+        arrays["overlapping"].append(a.overlapping[a.listed])
+    dtypes = {"start": np.int64, "end": np.int64, "ttr": float}
+    out: dict[str, Any] = {}
+    for c in DISRUPTION_COLUMNS:
+        if c in arrays:
+            parts = arrays[c]
+            out[c] = (
+                np.concatenate(parts) if parts else np.zeros(0, dtype=dtypes.get(c, bool))
+            )
+        else:
+            out[c] = col[c]
+    return out
 
 
 MARGINAL_COLUMNS = [

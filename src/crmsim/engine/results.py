@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -12,7 +13,7 @@ import pandas as pd
 from crmsim.engine.batch import Replication
 from crmsim.metrics.performance import fill_rate, nadir, performance, resilience_loss
 
-__all__ = ["ConservationError", "SimulationResult"]
+__all__ = ["BatchTables", "ConservationError", "SimulationResult", "batch_tables"]
 
 LEDGER_COLUMNS = (
     "initial",
@@ -420,3 +421,175 @@ class SimulationResult:
         from crmsim.engine.consistency import check_all
 
         return check_all(self._engine, strict=strict)
+
+
+#: Columns of :attr:`SimulationResult.summary`, in order.
+SUMMARY_COLUMNS = (
+    "fill_rate",
+    "demand",
+    "served",
+    "unmet",
+    "nadir",
+    "resilience_loss",
+    "resilience_index",
+    "disruptions",
+    "disruptions_overlapping",
+    "ttr_max",
+    "ttr_censored",
+)
+
+#: Columns of :attr:`SimulationResult.market_summary`, in order.
+MARKET_SUMMARY_COLUMNS = (
+    "market",
+    "material",
+    "demand",
+    "served",
+    "unmet",
+    "fill_rate",
+    "nadir",
+    "resilience_loss",
+    "resilience_index",
+)
+
+#: Most values (replications × scored days × markets) stacked at once by
+#: :func:`batch_tables`: bounds its memory on large networks (8 MB per stacked array).
+TABLE_CELLS = 1_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class BatchTables:
+    """The per-replication tables of a batch of replications of one scenario, as columns.
+
+    Row for row the same values as :class:`SimulationResult`'s ``summary``,
+    ``market_summary`` and ``disruptions`` of each replication, one replication after
+    another (:func:`batch_tables`).
+
+    Attributes
+    ----------
+    replications : numpy.ndarray
+        Replication numbers, in the order of the batch.
+    summary : dict of str to numpy.ndarray
+        :data:`SUMMARY_COLUMNS`, one value per replication.
+    market_summary : dict of str to numpy.ndarray
+        :data:`MARKET_SUMMARY_COLUMNS` and ``replication``: one row per replication and
+        market (markets in layout order within a replication).
+    disruptions : dict of str to sequence
+        The columns of the ``disruptions`` table and ``replication``.
+    performance : numpy.ndarray
+        ``(replications, days, len(band_columns))``: the daily performance of the markets
+        asked for (:func:`batch_tables`'s ``band_columns``).
+    overall : numpy.ndarray
+        ``(replications, days)``: overall daily performance.
+    """
+
+    replications: np.ndarray
+    summary: dict[str, np.ndarray]
+    market_summary: dict[str, Any]
+    disruptions: dict[str, Any]
+    performance: np.ndarray
+    overall: np.ndarray
+
+
+def batch_tables(
+    reps: Sequence[Replication], band_columns: Sequence[int] | np.ndarray | None = None
+) -> BatchTables:
+    """The summary, market summary and disruptions tables of a batch, built together.
+
+    Vectorised over the replication axis (at most :data:`TABLE_CELLS` values stacked at
+    a time); the values are bitwise those of ``SimulationResult(...).summary``,
+    ``.market_summary`` and ``.disruptions`` of each replication (same reductions along
+    the same axes; ``tests/test_batch_tables.py``).
+
+    Parameters
+    ----------
+    reps : sequence of Replication
+        Replications of one scenario (one layout), e.g. what
+        :func:`crmsim.engine.run_batch` returns.
+    band_columns : sequence of int, optional
+        Positions (in layout order) of the markets whose daily performance to return in
+        :attr:`BatchTables.performance` (default: every market).
+
+    Returns
+    -------
+    BatchTables
+    """
+    from crmsim.engine.attribution import attribution_columns, attributions
+
+    if not reps:
+        raise ValueError("batch_tables needs at least one replication")
+    first = reps[0]
+    lay = first.layout
+    W, H, K = first.W, first.H, len(lay.markets)
+    R = len(reps)
+    cols = np.arange(K) if band_columns is None else np.asarray(band_columns, dtype=np.intp)
+    names = [lay.nodes[i] for i in lay.markets]
+    materials = [lay.materials[lay.node_material[i]] for i in lay.markets]
+    summary = {
+        "fill_rate": np.empty(R),
+        "demand": np.empty(R),
+        "served": np.empty(R),
+        "unmet": np.empty(R),
+        "nadir": np.empty(R),
+        "resilience_loss": np.empty(R),
+        "resilience_index": np.empty(R),
+    }
+    market = {c: np.empty((R, K)) for c in MARKET_SUMMARY_COLUMNS[2:]}
+    perf_out = np.empty((R, H, cols.size))
+    overall = np.empty((R, H))
+    step = max(1, TABLE_CELLS // max(1, H * K))
+    for lo in range(0, R, step):
+        part = reps[lo : lo + step]
+        hi = lo + len(part)
+        served = np.stack([rep.rec_served[W:] for rep in part])  # (r, H, K)
+        demand = np.stack([rep.rec_demand[W:] for rep in part])
+        unmet = np.stack([rep.rec_unmet[W:] for rep in part])
+        n = len(part)
+        # Overall: a reduction of each replication's (H, K) block as one contiguous row
+        # (the pairwise sum numpy makes of the block alone).
+        total_demand = demand.reshape(n, -1).sum(axis=1)
+        total_served = served.reshape(n, -1).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fill = np.minimum(1.0, np.maximum(0.0, total_served / total_demand))
+        summary["fill_rate"][lo:hi] = np.where(total_demand <= 0, 1.0, fill)
+        summary["demand"][lo:hi] = total_demand
+        summary["served"][lo:hi] = total_served
+        summary["unmet"][lo:hi] = unmet.reshape(n, -1).sum(axis=1)
+        p_all = performance(served.sum(axis=2), demand.sum(axis=2))  # (r, H)
+        overall[lo:hi] = p_all
+        loss = (1.0 - p_all).sum(axis=1)
+        summary["nadir"][lo:hi] = p_all.min(axis=1) if H else 1.0
+        summary["resilience_loss"][lo:hi] = loss
+        summary["resilience_index"][lo:hi] = (1.0 - loss / H) if H else 1.0
+        # Per market: reductions over the days (axis 1), as over axis 0 of one replication.
+        p = performance(served, demand)  # (r, H, K)
+        perf_out[lo:hi] = p[:, :, cols]
+        m_demand = demand.sum(axis=1)
+        m_served = served.sum(axis=1)
+        m_loss = (1.0 - p).sum(axis=1)
+        market["demand"][lo:hi] = m_demand
+        market["served"][lo:hi] = m_served
+        market["unmet"][lo:hi] = unmet.sum(axis=1)
+        market["fill_rate"][lo:hi] = performance(m_served, m_demand)
+        market["nadir"][lo:hi] = p.min(axis=1) if H else 1.0
+        market["resilience_loss"][lo:hi] = m_loss
+        market["resilience_index"][lo:hi] = 1.0 - m_loss / max(H, 1)
+        del served, demand, unmet, p
+    attrs = attributions(reps)
+    rows = [a.summary() for a in attrs]
+    summary_out: dict[str, np.ndarray] = dict(summary)
+    summary_out["disruptions"] = np.array([r["disruptions"] for r in rows], dtype=np.int64)
+    summary_out["disruptions_overlapping"] = np.array(
+        [r["disruptions_overlapping"] for r in rows], dtype=np.int64
+    )
+    summary_out["ttr_max"] = np.array([r["ttr_max"] for r in rows], dtype=float)
+    summary_out["ttr_censored"] = np.array([r["ttr_censored"] for r in rows], dtype=bool)
+    numbers = np.array([int(rep.replication) for rep in reps], dtype=np.int64)
+    market_out: dict[str, Any] = {
+        "replication": np.repeat(numbers, K),
+        "market": names * R,
+        "material": materials * R,
+        **{c: v.reshape(-1) for c, v in market.items()},
+    }
+    dis = attribution_columns(first, attrs)
+    dis = {"replication": np.repeat(numbers, [a.listed.size for a in attrs]), **dis}
+    return BatchTables(numbers, summary_out, market_out, dis, perf_out, overall)

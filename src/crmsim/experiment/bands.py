@@ -165,6 +165,38 @@ class BandAccumulator:
         flat[self._cells + idx.reshape(-1)] += 1
         self._sums += np.rint(np.ldexp(values, _FIXED_BITS)).astype(np.int64)
 
+    def add_many(
+        self, replications: Sequence[int] | np.ndarray, performance: np.ndarray, overall: np.ndarray
+    ) -> None:
+        """Add several replications' daily performance at once (the same as :meth:`add` each).
+
+        Parameters
+        ----------
+        replications : sequence of int
+            Their numbers (each added once, in any order).
+        performance : numpy.ndarray
+            Shape ``(len(replications), days, markets)``.
+        overall : numpy.ndarray
+            Shape ``(len(replications), days)``.
+        """
+        reps = np.asarray(replications, dtype=np.int64).reshape(-1)
+        if not self.exact or reps.size < 2:
+            for pos, r in enumerate(reps.tolist()):
+                self.add(r, performance[pos], overall[pos])
+            return
+        bad = reps[(reps < 0) | (reps >= self.replications)]
+        if bad.size:
+            raise ValueError(f"replication {bad[0]} is not in 0 … {self.replications - 1}")
+        twice = np.unique(reps, return_counts=True)
+        dup = twice[0][(twice[1] > 1) | self._seen[twice[0]]]
+        if dup.size:
+            raise ValueError(f"replication {dup[0]} was added twice")
+        self._seen[reps] = True
+        self._values[reps, :, 0] = overall
+        if self.markets:
+            self._values[reps, :, 1:] = performance
+        self.added += int(reps.size)
+
     def table(self) -> pd.DataFrame:
         """The bands table (see the class notes), once every replication was added."""
         if self.added != self.replications:

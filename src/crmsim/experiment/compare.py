@@ -420,7 +420,7 @@ def _batched(
         _, scenario, _ = variants[v]
         if v not in prepared:
             prepared[v] = _prepare(scenario)
-        step = batch_size_for(prepared[v][1])
+        step = batch_size_for(prepared[v][1], scenario.warmup_days + scenario.horizon_days)
         for lo in range(0, len(reps), step):
             part = reps[lo : lo + step]
             flows = any(r < n_flow for r in part)
@@ -527,6 +527,22 @@ def _variant_bands(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
     cube = df[days].to_numpy(dtype=float).reshape(R, K + 1, len(days))
     perfs = list(cube[:, :K, :].transpose(0, 2, 1))  # each (H, K)
     return _bands(perfs, list(cube[:, K, :]), rows[:K])
+
+
+def _banded_series(bands: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """The rows of ``bands`` of the series ``crmsim run`` of the variant keeps.
+
+    ``"(all)"`` and the markets of :func:`crmsim.experiment.runner.band_series`: the same
+    series as ``run_replications(...).bands`` has.
+    """
+    from crmsim.experiment.runner import _prepare, band_series
+
+    lay = _prepare(scenario)[1]
+    cols = band_series(lay)
+    if len(cols) == len(lay.markets):
+        return bands
+    keep = [ALL_MARKETS, *(lay.nodes[lay.markets[k]] for k in cols)]
+    return bands[bands["market"].isin(keep)].reset_index(drop=True)
 
 
 def _batch_frames(results: list[_Compact]) -> dict[str, pd.DataFrame]:
@@ -962,7 +978,7 @@ def run_experiment(
         if vb is None:
             bands = {}
             break
-        bands[name] = vb
+        bands[name] = _banded_series(vb, apps[v].scenario)
     if folder is not None:
         manifest["progress"] = {"batches_done": len(done), "replications": R}
         _write_json(folder / "manifest.json", manifest)

@@ -2,8 +2,11 @@
 
 Replications are independent: replication ``r`` draws from streams keyed by ``(seed, r,
 source name)``, so results do not depend on how replications are split across worker
-processes. The daily record is kept as quantile bands of each market's performance,
-streamed over replications in memory that does not grow with their number
+processes or engine passes. After each pass the per-replication tables of all its
+replications are built together from arrays (:func:`crmsim.engine.results.batch_tables`)
+and kept as one block per pass. The daily record is kept as quantile bands of the
+performance of ``"(all)"`` and of the markets :func:`band_series` picks, streamed over
+replications in memory that does not grow with their number
 (:mod:`crmsim.experiment.bands`), and the full daily table of one replication (the
 first) is kept for inspection. Worker processes are managed by
 :mod:`crmsim.experiment.pool` (bounded work in flight, Ctrl-C, workers that die).
@@ -11,13 +14,14 @@ first) is kept for inspection. Worker processes are managed by
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +32,15 @@ from crmsim.experiment.bands import BAND_QUANTILES, BandAccumulator
 from crmsim.experiment.pool import WorkersCappedWarning, resolve_workers, run_pooled
 from crmsim.scenario.schema import Scenario
 
-__all__ = ["BAND_QUANTILES", "PREPARED_CACHE_SIZE", "RunResult", "run_replications", "scenario_key"]
+__all__ = [
+    "BAND_MARKETS",
+    "BAND_QUANTILES",
+    "PREPARED_CACHE_SIZE",
+    "RunResult",
+    "band_series",
+    "run_replications",
+    "scenario_key",
+]
 
 #: Scenarios whose graph and layout each process keeps (the variants of a comparison, the
 #: points of a small grid); the least recently used is dropped beyond this.
@@ -39,15 +51,14 @@ _prepared_lock = threading.Lock()  # (a Dask worker runs tasks in threads)
 _keys: dict[int, tuple[weakref.ref[Scenario], str]] = {}
 
 
-@dataclass(frozen=True)
-class _Rep:
-    replication: int
-    summary: dict[str, Any]
+@dataclass(frozen=True, eq=False)
+class _Tables:
+    """A batch of replications, as columns (what a worker sends back for its chunk)."""
+
+    tables: Any  # crmsim.engine.results.BatchTables (its tables as columns)
+    summary: pd.DataFrame  # one row per replication: metrics, cost_* (with policies), stats
     market_summary: pd.DataFrame
     disruptions: pd.DataFrame
-    performance: np.ndarray  # (H, K) per market
-    overall: np.ndarray  # (H,)
-    stats: dict[str, Any]
 
 
 def scenario_key(scenario: Scenario) -> str:
@@ -113,16 +124,46 @@ BATCH_SIZE = 256
 #: (a 10 000-node network runs about 70 replications per pass).
 BATCH_CELLS = 2_000_000
 
+#: Replications × simulated days × markets per pass: bounds the memory of a pass, which
+#: grows with the daily market records it keeps (the engine's and each replication's
+#: copy). About 70 replications of the 100-node benchmark network (40 markets, 425 days)
+#: per pass: as fast per replication as 256 there, at half the peak memory
+#: (benchmarks/RESULTS.md); small networks such as the antimony pilot stay at
+#: :data:`BATCH_SIZE`; a 10 000-node network with 4 000 markets runs one per pass.
+BATCH_RECORD_CELLS = 1_200_000
 
-def batch_size_for(layout: Any) -> int:
-    """Replications per engine pass for a layout: :data:`BATCH_SIZE`, fewer on big networks."""
+
+def batch_size_for(layout: Any, days: int = 0) -> int:
+    """Replications per engine pass for a layout: :data:`BATCH_SIZE`, fewer on big networks.
+
+    Parameters
+    ----------
+    layout : Layout
+        The scenario's array layout.
+    days : int
+        Simulated days (warm-up and horizon), for the bound :data:`BATCH_RECORD_CELLS`
+        on the daily market records (0: no such bound).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     cells = max(1, int(layout.n_nodes) + int(layout.n_edges))
-    return max(1, min(int(BATCH_SIZE), BATCH_CELLS // cells))
+    size = min(int(BATCH_SIZE), BATCH_CELLS // cells)
+    record = int(days) * len(layout.markets)
+    if record > 0:
+        size = min(size, BATCH_RECORD_CELLS // record)
+    return max(1, size)
 
 
-def _chunk_size(R: int, workers: int, layout: Any) -> int:
+def _days(scenario: Scenario) -> int:
+    return int(scenario.warmup_days) + int(scenario.horizon_days)
+
+
+def _chunk_size(R: int, workers: int, layout: Any, days: int = 0) -> int:
     """Replications per task for ``workers`` processes: two tasks per worker, each one pass."""
-    return max(1, min(batch_size_for(layout), -(-R // (2 * max(1, workers)))))
+    return max(1, min(batch_size_for(layout, days), -(-R // (2 * max(1, workers)))))
 
 
 def _views(
@@ -137,15 +178,22 @@ def _views(
     from crmsim.engine.recorders import Summary
 
     G, layout = prepared if prepared is not None else _prepare(scenario)
-    size = max(1, int(batch_size or batch_size_for(layout)))
+    size = max(1, int(batch_size or batch_size_for(layout, _days(scenario))))
     out: list[Any] = []
     for lo in range(0, len(reps), size):
-        out.extend(
-            run_batch(
-                scenario, seed, reps[lo : lo + size], recorders=[Summary()], layout=layout, graph=G
-            )
-        )
+        part = reps[lo : lo + size]
+        out.extend(run_batch(scenario, seed, part, recorders=[Summary()], layout=layout, graph=G))
+        if len(part) * (int(layout.n_nodes) + int(layout.n_edges)) >= GC_CELLS:
+            # A pass leaves reference cycles (frozen scipy distributions) that hold its
+            # arrays until Python's cyclic collector runs, which counts objects, not bytes:
+            # collected now, the next pass reuses the memory instead of adding to it.
+            gc.collect()
     return out
+
+
+#: Passes of at least this many replications × (nodes + edges) are followed by a
+#: collection of reference cycles (:func:`_views`).
+GC_CELLS = 4_000
 
 
 def _one(
@@ -155,57 +203,53 @@ def _one(
     prepared: tuple[Any, Any] | None = None,
     application: Any = None,
     view: Any = None,
-) -> _Rep:
-    """Replication ``r`` as a :class:`_Rep` (``view``: its result, if already simulated)."""
-    from crmsim.engine import SimulationResult
+) -> dict[str, Any]:
+    """What replication ``r`` adds to its summary row besides its metrics.
 
+    Its realised cost (``cost_capex`` … ``cost_total``, with policies) and its run
+    statistics (``simpy_events``, ``seconds``); ``view``: its result, if already
+    simulated.
+    """
     if view is None:
         (view,) = _views(scenario, seed, [r], prepared)
-    res = SimulationResult(scenario.name, int(seed), int(r), view.stats, view)
-    summary = dict(res.summary)
+    out: dict[str, Any] = {}
     if application is not None and application.policies:
+        from crmsim.engine import SimulationResult
         from crmsim.policy import realised_cost
 
+        res = SimulationResult(scenario.name, int(seed), int(r), view.stats, view)
         cost = realised_cost(application, res)
-        summary.update({f"cost_{k}": cost[k] for k in ("capex", "opex", "holding", "total")})
-    return _Rep(
-        r,
-        summary,
-        res.market_summary,
-        res.disruptions,
-        res.market_performance,
-        res.performance,
-        res.stats,
-    )
+        out.update({f"cost_{k}": cost[k] for k in ("capex", "opex", "holding", "total")})
+    out["simpy_events"] = view.stats["simpy_events"]
+    out["seconds"] = view.stats["seconds"]
+    return out
 
 
 class _Gather:
-    """Per-replication tables, folded into blocks as they arrive; one table at the end.
+    """Tables of batches of replications, one block per batch; one table at the end.
 
-    The table is the concatenation of the replications' tables in replication order, each
-    with a ``replication`` column (the same as concatenating them all at once, sorted).
+    The table is the concatenation of the replications' tables in replication order (the
+    same as concatenating every replication's table and sorting by ``replication``). A
+    block is one DataFrame per batch (strings stored as Arrow strings, not one Python
+    object per cell), never one per replication.
     """
-
-    #: Tables folded into one block at a time.
-    BLOCK = 128
 
     def __init__(self) -> None:
         self.blocks: list[pd.DataFrame] = []
-        self.pending: list[pd.DataFrame] = []
 
-    def add(self, replication: int, table: pd.DataFrame) -> None:
-        if len(table):
-            self.pending.append(table.assign(replication=replication))
-        if len(self.pending) >= self.BLOCK:
-            self.blocks.append(pd.concat(self.pending, ignore_index=True))
-            self.pending = []
+    def add(self, block: pd.DataFrame) -> None:
+        if len(block):
+            self.blocks.append(block)
 
     def frame(self) -> pd.DataFrame:
-        parts, self.blocks, self.pending = [*self.blocks, *self.pending], [], []
-        out = _concat(parts)
-        del parts  # (the blocks go as soon as they are copied: at most two copies at once)
+        blocks, self.blocks = self.blocks, []
+        blocks.sort(key=lambda b: int(b["replication"].to_numpy()[0]))
+        out = _concat(blocks)
+        del blocks  # (the blocks go as soon as they are copied: at most two copies at once)
         if len(out):
-            out = out.sort_values("replication", kind="stable", ignore_index=True)
+            rep = out["replication"].to_numpy()
+            if (rep[1:] < rep[:-1]).any():
+                out = out.sort_values("replication", kind="stable", ignore_index=True)
         return _front(out)
 
 
@@ -216,20 +260,78 @@ def _batch(
     prepared: tuple[Any, Any] | None = None,
     application: Any = None,
     batch_size: int | None = None,
-) -> list[_Rep]:
-    """Replications ``reps`` simulated in batches, as the same :class:`_Rep` objects."""
+    band_columns: Sequence[int] | np.ndarray | None = None,
+) -> _Tables:
+    """Replications ``reps`` simulated in batches and their tables built together."""
+    from crmsim.engine.results import batch_tables
+
     prepared = prepared if prepared is not None else _prepare(scenario)
     views = _views(scenario, seed, reps, prepared, batch_size)
-    return [
-        _one(scenario, seed, r, prepared, application, view)
-        for r, view in zip(reps, views, strict=True)
-    ]
+    extra: dict[str, list[Any]] = {}
+    for r, view in zip(reps, views, strict=True):
+        for k, v in _one(scenario, seed, r, prepared, application, view).items():
+            extra.setdefault(k, []).append(v)
+    tables = batch_tables(views, band_columns)
+    del views
+    summary = pd.DataFrame({"replication": tables.replications, **tables.summary, **extra})
+    market_summary = pd.DataFrame(tables.market_summary)
+    disruptions = pd.DataFrame(tables.disruptions)
+    slim = replace(tables, summary={}, market_summary={}, disruptions={})
+    return _Tables(slim, summary, market_summary, disruptions)
 
 
-def _chunk(payload: tuple[Scenario, int, Any], reps: list[int]) -> list[_Rep]:
+def _chunk(payload: tuple[Scenario, int, Any, Any], reps: list[int]) -> list[_Tables]:
     """In a worker: replications ``reps`` of the scenario (the layout built once)."""
-    scenario, seed, application = payload
-    return _batch(scenario, seed, reps, _prepare(scenario), application)
+    scenario, seed, application, band_columns = payload
+    return [_batch(scenario, seed, reps, _prepare(scenario), application, None, band_columns)]
+
+
+#: Most markets with their own daily performance bands when the caller names none: a
+#: network with more markets gets bands for ``"(all)"`` and the :data:`BAND_MARKETS`
+#: markets of largest mean demand (:func:`band_series`).
+BAND_MARKETS = 50
+
+
+def band_series(layout: Any, asked: Sequence[str] | None = None) -> np.ndarray:
+    """Positions (layout order) of the markets that get their own daily performance band.
+
+    Parameters
+    ----------
+    layout : Layout
+        The scenario's array layout.
+    asked : sequence of str, optional
+        Market ids the caller wants bands for (any number; an empty sequence: only
+        ``"(all)"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Every market when ``asked`` is None and there are at most :data:`BAND_MARKETS`;
+        otherwise the markets asked for, or else the :data:`BAND_MARKETS` with the
+        largest mean demand (ties: by id). Sorted.
+
+    Raises
+    ------
+    ValueError
+        If an id in ``asked`` is not a market of the scenario (the message lists them).
+    """
+    names = [layout.nodes[i] for i in layout.markets]
+    K = len(names)
+    if asked is None:
+        if K <= BAND_MARKETS:
+            return np.arange(K)
+        mean = np.array([float(d.mean) for d in layout.market_demand])
+        order = sorted(range(K), key=lambda k: (-mean[k], names[k]))
+        return np.sort(np.array(order[:BAND_MARKETS], dtype=np.intp))
+    where = {m: k for k, m in enumerate(names)}
+    unknown = [str(m) for m in asked if m not in where]
+    if unknown:
+        shown = ", ".join(names[:20]) + (f", … ({K} in all)" if K > 20 else "")
+        raise ValueError(
+            f"band_markets: {', '.join(unknown)} is not a market of this scenario; "
+            f"markets: {shown or 'none'}"
+        )
+    return np.array(sorted({where[m] for m in asked}), dtype=np.intp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -453,6 +555,7 @@ def run_replications(
     application: Any = None,
     marginal: bool = False,
     scheduler: Any = None,
+    band_markets: Sequence[str] | None = None,
 ) -> RunResult:
     """Simulate ``replications`` independent replications of a scenario.
 
@@ -486,6 +589,10 @@ def run_replications(
         Run the replications on this Dask cluster (``tcp://HOST:PORT``, or a connected
         client, which is left open) instead of local workers (``workers`` is then
         ignored); the results are identical. Needs the ``dask`` extra.
+    band_markets : sequence of str, optional
+        Markets that get their own daily performance band besides ``"(all)"``
+        (default: every market on networks of at most :data:`BAND_MARKETS` markets,
+        else the :data:`BAND_MARKETS` of largest mean demand; :func:`band_series`).
 
     Returns
     -------
@@ -497,6 +604,9 @@ def run_replications(
     crmsim.experiment.pool.WorkerError
         When replications kill their worker process even when retried alone (their
         numbers and the seed are in the error).
+    ValueError
+        If ``replications`` is below 1 or ``band_markets`` names a market the scenario
+        does not have.
 
     Examples
     --------
@@ -524,56 +634,51 @@ def run_replications(
     if capped:
         warnings.warn(capped, WorkersCappedWarning, stacklevel=2)
     n_workers = min(n_workers, R)
-    # Each replication's daily performance goes into the bands as it arrives and is then
-    # dropped: memory does not grow with R (crmsim.experiment.bands).
-    # The per-replication tables are folded into blocks as they arrive (a few hundred
-    # small DataFrames cost far more memory than one table of the same rows).
-    rows: list[dict[str, Any]] = []
-    per_market, events = _Gather(), _Gather()
+    # Each batch's daily performance goes into the bands as it arrives and is then
+    # dropped: memory does not grow with R (crmsim.experiment.bands). The per-replication
+    # tables of a batch arrive as columns and are kept as such until the end.
+    prepared = _prepare(scenario)
+    layout = prepared[1]
+    columns = band_series(layout, band_markets)
+    market_names = [layout.nodes[i] for i in layout.markets]
     acc: list[BandAccumulator] = []
+    summaries, per_market, events = _Gather(), _Gather(), _Gather()
 
-    def collect(batch: Sequence[_Rep]) -> None:
-        for rep in batch:
+    def collect(batch: Sequence[_Tables]) -> None:
+        done = 0
+        for part in batch:
+            t = part.tables
             if not acc:
-                markets = [str(m) for m in rep.market_summary.get("market", [])]
-                acc.append(BandAccumulator(markets, len(rep.overall), R))
-            acc[0].add(rep.replication, rep.performance, rep.overall)
-            rows.append(
-                {
-                    "replication": rep.replication,
-                    **rep.summary,
-                    "simpy_events": rep.stats["simpy_events"],
-                    "seconds": rep.stats["seconds"],
-                }
-            )
-            per_market.add(rep.replication, rep.market_summary)
-            events.add(rep.replication, rep.disruptions)
+                names = [market_names[k] for k in columns]
+                acc.append(BandAccumulator(names, t.overall.shape[1], R))
+            acc[0].add_many(t.replications, t.performance, t.overall)
+            summaries.add(part.summary)
+            per_market.add(part.market_summary)
+            events.add(part.disruptions)
+            done += len(t.replications)
         if progress:
-            progress(len(batch))
+            progress(done)
 
+    payload = (scenario, seed, application, columns)
     if scheduler is not None:
         from crmsim.experiment.pool import DaskExecutor
 
         executor = DaskExecutor(scheduler)
         try:
-            size = _chunk_size(R, executor.parallelism, _prepare(scenario)[1])
+            size = _chunk_size(R, executor.parallelism, layout, _days(scenario))
             chunks = (list(range(a, min(R, a + size))) for a in range(0, R, size))
-            executor.map_chunks(_chunk, (scenario, seed, application), chunks, collect, seed=seed)
+            executor.map_chunks(_chunk, payload, chunks, collect, seed=seed)
         finally:
             executor.close()
     elif n_workers == 1:
-        prepared = _prepare(scenario)
-        step = batch_size_for(prepared[1])
+        step = batch_size_for(layout, _days(scenario))
         for lo in range(0, R, step):
             batch = list(range(lo, min(R, lo + step)))
-            collect(_batch(scenario, seed, batch, prepared, application))
+            collect([_batch(scenario, seed, batch, prepared, application, None, columns)])
     else:
-        size = _chunk_size(R, n_workers, _prepare(scenario)[1])
-        run_pooled(
-            _chunk, (scenario, seed, application), R, n_workers, collect, chunk_size=size, seed=seed
-        )
-    rows.sort(key=lambda row: int(row["replication"]))
-    summary = pd.DataFrame(rows)
+        size = _chunk_size(R, n_workers, layout, _days(scenario))
+        run_pooled(_chunk, payload, R, n_workers, collect, chunk_size=size, seed=seed)
+    summary = summaries.frame()
     market_summary = per_market.frame()
     disruptions = events.frame()
     bands = acc[0].table()
