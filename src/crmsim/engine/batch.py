@@ -1,7 +1,7 @@
 """A batch of replications simulated together: SimPy calendar plus numpy over the batch.
 
 Every replication of the batch draws its random inputs (disruption events, demand, lead
-times, lever draws) from its own named streams (:class:`~crmsim.engine.streams.Streams`),
+times, lever draws) from its own named streams (:class:`~crmsim.engine.streams.BatchStreams`),
 exactly as when it runs alone, and the daily settlement keeps a single replication's
 arithmetic, so replication ``r`` gives bitwise the same results in any batch.
 
@@ -29,8 +29,15 @@ from crmsim.engine.disruptions import DisruptionEvent, generate_events
 from crmsim.engine.layout import Layout, build_layout, lead_days
 from crmsim.engine.levers import plan_development, plan_entries
 from crmsim.engine.recorders import Daily, recorders_for
-from crmsim.engine.state import Developments, Entrants, State, bincount2, draw_demand, static_for
-from crmsim.engine.streams import Streams
+from crmsim.engine.state import (
+    Developments,
+    Entrants,
+    State,
+    bincount2,
+    draw_demand_batch,
+    static_for,
+)
+from crmsim.engine.streams import BatchStreams
 from crmsim.scenario.errors import Problem, ScenarioError
 from crmsim.scenario.schema import DisruptionKind, Scenario
 
@@ -264,7 +271,8 @@ class BatchEngine:
         W, T = st.W, st.T
         N, S, E, K = lay.n_nodes, lay.n_slots, lay.n_edges, len(lay.markets)
         M = len(lay.materials)
-        streams = [Streams(self.seed, r) for r in self.replications]
+        batch_streams = BatchStreams(self.seed, self.replications)
+        streams = [batch_streams.replication(pos) for pos in range(R)]
 
         # Disruption events per replication (left out by key: every draw stays the same).
         self.events: list[list[DisruptionEvent]] = []
@@ -291,9 +299,8 @@ class BatchEngine:
         # Demand and lead-time draws, each from its own named stream.
         demand_draws = np.zeros((T, R, K))
         for j, (i, spec) in enumerate(zip(lay.markets, lay.market_demand, strict=True)):
-            for pos, sr in enumerate(streams):
-                rng = sr.get("demand", lay.nodes[i])
-                demand_draws[:, pos, j] = draw_demand(spec, rng, T, st.mult[:, j])
+            rngs = batch_streams.get_all("demand", lay.nodes[i])
+            demand_draws[:, :, j] = draw_demand_batch(spec, rngs, T, st.mult[:, j])
         lead_edges = np.flatnonzero(lay.edge_lead_random)
         lead_draws = np.zeros((T, R, lead_edges.size), dtype=np.intp)
         for q, e in enumerate(lead_edges):
