@@ -645,7 +645,7 @@ def shipping(s: State, day: Day) -> None:
     the orders beyond it are cancelled.
     """
     st, lay, d = s.st, s.st.layout, day.d
-    N, E, R, T = lay.n_nodes, lay.n_edges, s.R, st.T
+    N, E, R = lay.n_nodes, lay.n_edges, s.R
     quota_ref = lay.edge_quota_ref
     if st.scale is not None:
         quota_ref = quota_ref * st.scale[d][lay.edge_dst]
@@ -669,26 +669,55 @@ def shipping(s: State, day: Day) -> None:
     s.out_stock = np.maximum(pre_out, 0.0)
     if st.releases:
         ship = ship + released  # releases already left the stockpile's stock
-    shipped_node = bincount2(lay.edge_src, ship, N)
-    lead = s.lead_fixed
-    if s.lead_edges.size:
-        lead = lead.copy()
-        lead[:, s.lead_edges] = s.lead_draws[d]
-    if s.logistics_active.any():
-        lead = np.where(s.lead_factor != 1.0, lead_days(lead * s.lead_factor, T), lead)
-    L = s.ring_len  # a power of two, longer than any lead time
-    arrive = d + lead
-    if d + L > T:  # near the end: some shipments may be due beyond the run (the sink row)
-        arrive = np.minimum(arrive, T)
-        row = np.where(arrive >= T, L, arrive & (L - 1))
+        shipped_node = bincount2(lay.edge_src, ship, N)
     else:
-        row = arrive & (L - 1)
-    # One shipment per edge and day: (row, replication, edge) cells are unique, so a plain
-    # += on the flat array is exact.
-    flat = s.ring.reshape(-1)
-    flat[row * (R * E) + s.ring_cells] += ship
+        shipped_node = filled  # the same sum of the same shipments
+    _to_ring(s, d, ship)
     s.transit += ship
     day.released, day.ship, day.shipped_node = released, ship, shipped_node
+
+
+def _to_ring(s: State, d: int, ship: np.ndarray) -> None:
+    """Put day ``d``'s shipments ``(R, E)`` in the arrival ring, each at its due row.
+
+    One shipment per edge and day: the (row, replication, edge) cells are unique, so each
+    cell gets one ``+=``, whatever the order. Without a logistics delay in force, the
+    edges of one fixed lead time share a row for every replication: one block ``+=`` per
+    lead time, within one row of the ring (a scatter over the whole ring visits a cache
+    line per cell); edges with drawn lead times are scattered on their own.
+    """
+    T, L = s.st.T, s.ring_len  # L: a power of two, longer than any lead time
+    R, E = ship.shape
+    flat = s.ring.reshape(-1)
+    if s.logistics_active.any():
+        lead = s.lead_fixed
+        if s.lead_edges.size:
+            lead = lead.copy()
+            lead[:, s.lead_edges] = s.lead_draws[d]
+        lead = np.where(s.lead_factor != 1.0, lead_days(lead * s.lead_factor, T), lead)
+        flat[_ring_rows(d + lead, T, L) * (R * E) + s.ring_cells] += ship
+        return
+    for lead_e, cols in s.st.lead_groups:
+        due = d + lead_e  # due at or after the end of the run: the sink row L
+        block = s.ring[L if due >= T else due & (L - 1)]
+        block[:, cols] += ship[:, cols]
+    if s.lead_edges.size:
+        q = s.lead_edges
+        rows = _ring_rows(d + s.lead_draws[d], T, L)
+        flat[rows * (R * E) + s.ring_cells[:, q]] += ship[:, q]
+
+
+def _ring_rows(arrive: np.ndarray, T: int, L: int) -> np.ndarray:
+    """Ring row of each arrival day (the sink row ``L`` at or after the end ``T``).
+
+    Examples
+    --------
+    >>> _ring_rows(np.array([3, 9, 12]), 10, 8).tolist()
+    [3, 1, 8]
+    """
+    if int(arrive.max(initial=0)) < T:
+        return arrive & (L - 1)
+    return np.where(arrive >= T, L, arrive & (L - 1))
 
 
 def end_of_life(s: State, day: Day) -> None:

@@ -257,7 +257,31 @@ class Static:
     recycler_material: np.ndarray  # material of each recycler
     recyclers: np.ndarray  # node positions of the recyclers
     market_material: np.ndarray  # (K,) material of each market slot
+    # Edges of fixed lead time grouped by it: (lead, columns), a slice where contiguous
+    lead_groups: list[tuple[int, slice | np.ndarray]] = field(default_factory=list)
     matches: dict[str, Any] = field(default_factory=dict)  # what each disruption hits
+
+
+def _lead_groups(lay: Layout) -> list[tuple[int, slice | np.ndarray]]:
+    """The edges of fixed lead time, grouped by it: ``(lead, columns)`` in lead order.
+
+    A group whose edges are contiguous is a slice (a view, not a copy, when indexed).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> lay = SimpleNamespace(edge_lead_fixed=np.array([3, 5, 5, 3, 9]),
+    ...                       edge_lead_random=np.array([False, False, False, False, True]))
+    >>> [(lead, cols) for lead, cols in _lead_groups(lay)]  # doctest: +NORMALIZE_WHITESPACE
+    [(3, array([0, 3])), (5, slice(1, 3, None))]
+    """
+    out: list[tuple[int, slice | np.ndarray]] = []
+    fixed = ~lay.edge_lead_random
+    for lead in np.unique(lay.edge_lead_fixed[fixed]):
+        cols = np.flatnonzero(fixed & (lay.edge_lead_fixed == lead)).astype(np.intp)
+        contiguous = cols[-1] - cols[0] + 1 == cols.size
+        out.append((int(lead), slice(int(cols[0]), int(cols[-1]) + 1) if contiguous else cols))
+    return out
 
 
 _STATIC: weakref.WeakKeyDictionary[Layout, Static] = weakref.WeakKeyDictionary()
@@ -365,6 +389,7 @@ def static_for(G: Any, lay: Layout) -> Static:
         recycler_material=lay.node_material[lay.recycler],
         recyclers=np.flatnonzero(lay.recycler),
         market_material=lay.slot_material[lay.market_slot],
+        lead_groups=_lead_groups(lay),
     )
     _STATIC[lay] = st
     return st
