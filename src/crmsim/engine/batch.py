@@ -384,7 +384,7 @@ class BatchEngine:
             f = float(lay.edge_flow[j])
             if f > 0 and not late[lay.edge_src[j]] and not late[lay.edge_dst[j]]:
                 L = int(lay.edge_lead_fixed[j])  # at most T (see lead_days)
-                ring[:L, :, j] += f
+                ring[:L, :, st.ring_pos[j]] += f
                 transit[:, j] = f * L
         out_stock = np.broadcast_to(lay.out_init, (R, N)).copy()
         in_stock = np.broadcast_to(lay.slot_init, (R, S)).copy()
@@ -404,7 +404,7 @@ class BatchEngine:
             market_backlog=z(R, K),
             ring=ring,
             ring_len=ring_len,
-            ring_cells=np.arange(R)[:, None] * E + np.arange(E),
+            ring_cells=np.arange(R)[:, None] * E + st.ring_pos,
             transit=transit,
             avail=np.ones((R, N)),
             lead_factor=np.ones((R, E)),
@@ -549,6 +549,7 @@ class BatchEngine:
         L, T = s.ring_len, self.static.T
         days = np.arange(s.days_done, min(T, s.days_done + L))
         pending = np.concatenate([s.ring[days % L, pos], s.ring[L : L + 1, pos]])
+        pending = pending[:, self.static.ring_pos]  # edge order
         has = lay.node_material >= 0
         final = np.bincount(lay.node_material[has], weights=s.out_stock[pos, has], minlength=M)
         final = final + np.bincount(lay.slot_material, weights=s.in_stock[pos], minlength=M)

@@ -177,7 +177,7 @@ def delay_in_transit(s: State, r: int, edges: np.ndarray, day: int, factor: floa
         return
     days = np.arange(day + 1, last)
     rows = days % L
-    for e in edges:
+    for e in s.st.ring_pos[edges]:  # the ring's column of each edge
         col = s.ring[rows, r, e]
         due = np.flatnonzero(col)
         if due.size == 0:
@@ -327,7 +327,7 @@ def arrivals(s: State, day: Day) -> None:
     """Stage 2: shipments due today arrive in the buyer's input stock."""
     st, lay, d = s.st, s.st.layout, day.d
     row = d & (s.ring_len - 1)  # the ring's length is a power of two
-    arrived = s.ring[row].copy()
+    arrived = s.ring[row][:, st.ring_pos]  # edge order (a copy)
     s.ring[row] = 0.0
     s.transit -= arrived
     received = bincount2(lay.edge_slot, arrived, lay.n_slots)
@@ -367,7 +367,7 @@ def production(s: State, day: Day) -> None:
     if st.has_recycler:
         room[:, rec] = np.inf  # collected material is recovered as it comes
     prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
-    prod[~np.isfinite(prod)] = 0.0
+    np.copyto(prod, 0.0, where=~np.isfinite(prod))
     if st.has_recycler:
         # A recycler uses feedstock from its pool and recovers `efficiency` of it: the
         # feedstock used is fixed first (never more than the pool) and the recovered amount
@@ -379,7 +379,8 @@ def production(s: State, day: Day) -> None:
         )
         prod[:, rec] = used * eff
     consumed = np.zeros((R, lay.n_slots))
-    consumed[:, st.prod_sel] = prod[:, st.prod_owner] * st.prod_coef
+    used_in = prod[:, st.prod_owner] * st.prod_coef  # the slots of recipes (prod_sel)
+    consumed[:, st.prod_sel] = used_in
     before = s.in_stock
     pre = before - consumed
     np.minimum(s.preclip_in, pre, out=s.preclip_in)
@@ -395,7 +396,9 @@ def production(s: State, day: Day) -> None:
         s.recovery_lost[:, rec] += used - prod[:, rec]
         s.cum_recovered[:, rec] += prod[:, rec]
         s.recovered_m += bincount2(st.recycler_material, prod[:, rec], M)
-    s.consumed_m += bincount2(lay.slot_material, consumed, M)
+    # The other slots consume exactly 0.0, which changes no sum: only the recipe slots, in
+    # slot order, are added.
+    s.consumed_m += bincount2(st.prod_material, used_in, M)
     en = s.entrants
     if en is not None:
         # A stressed day for each qualified entrant producing below its threshold
@@ -682,9 +685,11 @@ def _to_ring(s: State, d: int, ship: np.ndarray) -> None:
 
     One shipment per edge and day: the (row, replication, edge) cells are unique, so each
     cell gets one ``+=``, whatever the order. Without a logistics delay in force, the
-    edges of one fixed lead time share a row for every replication: one block ``+=`` per
-    lead time, within one row of the ring (a scatter over the whole ring visits a cache
-    line per cell); edges with drawn lead times are scattered on their own.
+    edges of one fixed lead time share a row for every replication, and the ring keeps
+    them in adjacent columns (``Static.ring_order``): one slice ``+=`` per lead time (a
+    scatter over the whole ring visits a cache line per cell). Edges with drawn lead
+    times, and every edge while a logistics delay is in force, are scattered cell by
+    cell.
     """
     T, L = s.st.T, s.ring_len  # L: a power of two, longer than any lead time
     R, E = ship.shape
@@ -697,10 +702,10 @@ def _to_ring(s: State, d: int, ship: np.ndarray) -> None:
         lead = np.where(s.lead_factor != 1.0, lead_days(lead * s.lead_factor, T), lead)
         flat[_ring_rows(d + lead, T, L) * (R * E) + s.ring_cells] += ship
         return
-    for lead_e, cols in s.st.lead_groups:
+    by_lead = ship[:, s.st.ring_order]  # the ring's column order
+    for lead_e, a, b in s.st.lead_groups:
         due = d + lead_e  # due at or after the end of the run: the sink row L
-        block = s.ring[L if due >= T else due & (L - 1)]
-        block[:, cols] += ship[:, cols]
+        s.ring[L if due >= T else due & (L - 1), :, a:b] += by_lead[:, a:b]
     if s.lead_edges.size:
         q = s.lead_edges
         rows = _ring_rows(d + s.lead_draws[d], T, L)

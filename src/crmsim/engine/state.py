@@ -239,6 +239,7 @@ class Static:
     prod_sel: np.ndarray
     prod_owner: np.ndarray
     prod_coef: np.ndarray
+    prod_material: np.ndarray  # material of each recipe slot (prod_sel)
     developed: np.ndarray  # (D,) positions of nodes brought into production by a development
     primary: np.ndarray
     primary_material: np.ndarray
@@ -257,31 +258,42 @@ class Static:
     recycler_material: np.ndarray  # material of each recycler
     recyclers: np.ndarray  # node positions of the recyclers
     market_material: np.ndarray  # (K,) material of each market slot
-    # Edges of fixed lead time grouped by it: (lead, columns), a slice where contiguous
-    lead_groups: list[tuple[int, slice | np.ndarray]] = field(default_factory=list)
+    # The ring's edge columns: edges of fixed lead time grouped by it (in edge order within
+    # a group), then the edges with drawn lead times; ring_pos[e] is edge e's column and
+    # lead_groups the (lead, first column, end column) of each group.
+    ring_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    ring_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    lead_groups: list[tuple[int, int, int]] = field(default_factory=list)
     matches: dict[str, Any] = field(default_factory=dict)  # what each disruption hits
 
 
-def _lead_groups(lay: Layout) -> list[tuple[int, slice | np.ndarray]]:
-    """The edges of fixed lead time, grouped by it: ``(lead, columns)`` in lead order.
+def _ring_columns(lay: Layout) -> dict[str, Any]:
+    """The arrival ring's edge columns (see :class:`Static`), as keyword arguments.
 
-    A group whose edges are contiguous is a slice (a view, not a copy, when indexed).
+    Edges of one fixed lead time share their due row every day: in adjacent columns, a
+    day's shipments enter the ring one slice per lead time.
 
     Examples
     --------
     >>> from types import SimpleNamespace
     >>> lay = SimpleNamespace(edge_lead_fixed=np.array([3, 5, 5, 3, 9]),
     ...                       edge_lead_random=np.array([False, False, False, False, True]))
-    >>> [(lead, cols) for lead, cols in _lead_groups(lay)]  # doctest: +NORMALIZE_WHITESPACE
-    [(3, array([0, 3])), (5, slice(1, 3, None))]
+    >>> got = _ring_columns(lay)
+    >>> got["ring_order"].tolist(), got["ring_pos"].tolist(), got["lead_groups"]
+    ([0, 3, 1, 2, 4], [0, 2, 3, 1, 4], [(3, 0, 2), (5, 2, 4)])
     """
-    out: list[tuple[int, slice | np.ndarray]] = []
-    fixed = ~lay.edge_lead_random
-    for lead in np.unique(lay.edge_lead_fixed[fixed]):
-        cols = np.flatnonzero(fixed & (lay.edge_lead_fixed == lead)).astype(np.intp)
-        contiguous = cols[-1] - cols[0] + 1 == cols.size
-        out.append((int(lead), slice(int(cols[0]), int(cols[-1]) + 1) if contiguous else cols))
-    return out
+    fixed = np.flatnonzero(~lay.edge_lead_random)
+    leads = lay.edge_lead_fixed[fixed]
+    by_lead = fixed[np.argsort(leads, kind="stable")]
+    order = np.concatenate([by_lead, np.flatnonzero(lay.edge_lead_random)]).astype(np.intp)
+    groups = []
+    sorted_leads = lay.edge_lead_fixed[by_lead]
+    for lead in np.unique(sorted_leads):
+        a, b = np.searchsorted(sorted_leads, [lead, lead + 1])
+        groups.append((int(lead), int(a), int(b)))
+    pos = np.empty_like(order)
+    pos[order] = np.arange(order.size)
+    return {"ring_order": order, "ring_pos": pos, "lead_groups": groups}
 
 
 _STATIC: weakref.WeakKeyDictionary[Layout, Static] = weakref.WeakKeyDictionary()
@@ -371,6 +383,7 @@ def static_for(G: Any, lay: Layout) -> Static:
         prod_sel=sel,
         prod_owner=lay.slot_node[sel],
         prod_coef=lay.slot_coef[sel],
+        prod_material=lay.slot_material[sel],
         developed=developed,
         primary=primary,
         primary_material=lay.node_material[primary],
@@ -389,7 +402,7 @@ def static_for(G: Any, lay: Layout) -> Static:
         recycler_material=lay.node_material[lay.recycler],
         recyclers=np.flatnonzero(lay.recycler),
         market_material=lay.slot_material[lay.market_slot],
-        lead_groups=_lead_groups(lay),
+        **_ring_columns(lay),
     )
     _STATIC[lay] = st
     return st
