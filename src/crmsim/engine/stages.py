@@ -55,7 +55,7 @@ class Day:
     served_total: np.ndarray | None = None
     unmet: np.ndarray | None = None
     raw: np.ndarray | None = None  # (R, E) orders placed today (before re-sourcing)
-    released: np.ndarray | None = None  # (R, E) stockpile releases
+    released: np.ndarray | None = None  # (R, E) stockpile releases (None: no rule)
     ship: np.ndarray | None = None  # (R, E) shipped (incl. releases)
     shipped_node: np.ndarray | None = None  # (R, N)
     collected: np.ndarray | None = None  # (R, N) end-of-life material collected
@@ -648,12 +648,12 @@ def shipping(s: State, day: Day) -> None:
     the orders beyond it are cancelled.
     """
     st, lay, d = s.st, s.st.layout, day.d
-    N, E, R = lay.n_nodes, lay.n_edges, s.R
+    N = lay.n_nodes
     quota_ref = lay.edge_quota_ref
     if st.scale is not None:
         quota_ref = quota_ref * st.scale[d][lay.edge_dst]
     quota = (1.0 - s.block) * quota_ref if s.any_block.any() else None
-    released = _release(s, d, quota) if st.releases else np.zeros((R, E))
+    released = _release(s, d, quota) if st.releases else None  # None: no release rule
     if quota is not None:
         # What may still cross today; orders beyond it are cancelled (lost to the route:
         # the buyer re-orders, re-sources or goes short).
@@ -670,7 +670,7 @@ def shipping(s: State, day: Day) -> None:
     pre_out = s.out_stock - filled
     np.minimum(s.preclip_out, pre_out, out=s.preclip_out)
     s.out_stock = np.maximum(pre_out, 0.0)
-    if st.releases:
+    if released is not None:
         ship = ship + released  # releases already left the stockpile's stock
         shipped_node = bincount2(lay.edge_src, ship, N)
     else:
@@ -755,5 +755,5 @@ def record(s: State, day: Day) -> None:
     s.days_done = d + 1
     s.rec_demand[d] = day.demand
     s.rec_served[d] = day.served_now
-    s.rec_served_total[d] = day.served_total
-    s.rec_unmet[d] = day.unmet
+    if s.rec_served_total is not None:  # back-orders: served today + from the back-log
+        s.rec_served_total[d] = day.served_total

@@ -519,8 +519,9 @@ class State:
     # day's record is one contiguous block
     rec_demand: np.ndarray  # (T, R, K)
     rec_served: np.ndarray
-    rec_served_total: np.ndarray
-    rec_unmet: np.ndarray
+    # served including back-orders: None without back-orders (then it is rec_served); unmet
+    # is rec_demand − rec_served, formed when a replication's arrays are handed out
+    rec_served_total: np.ndarray | None
     # ledger and instruments
     initial: np.ndarray  # (R, M)
     produced_m: np.ndarray
