@@ -502,7 +502,7 @@ def resource(s: State, day: Day) -> None:
     Without any (edge, qualified alternative) pair this stage only places the orders; the
     rest is computed on the edges of such pairs only.
     """
-    st, lay, d = s.st, s.st.layout, day.d
+    st = s.st
     raw = day.raw
     assert raw is not None and day.cap_today is not None
     if not st.pair_edges.size:
@@ -510,10 +510,23 @@ def resource(s: State, day: Day) -> None:
         return
     go: np.ndarray | None = None  # replications that look at re-sourcing today (None: all)
     if not st.dynamic_supply:
+        # Availability only changes through events: with no outage or restriction in force
+        # and no edge impaired when last looked at, nothing can be impaired today.
         go = s.any_impaired | s.any_block | s.outage_active
         if not go.any():
             s.backlog += raw
             return
+    _divert(s, day, go)
+
+
+def _divert(s: State, day: Day, go: np.ndarray | None) -> None:
+    """Re-sourcing proper (stage 5b): impairment, open pairs, diverted and placed orders.
+
+    ``go`` marks the replications that look at re-sourcing today (``None``: all).
+    """
+    st, lay, d = s.st, s.st.layout, day.d
+    raw = day.raw
+    assert raw is not None and day.cap_today is not None
     N = lay.n_nodes
     U, pf_u, pt_u = st.pair_edges, st.pair_from_u, st.pair_to_u
     pt = lay.pair_to
