@@ -327,7 +327,10 @@ def arrivals(s: State, day: Day) -> None:
     """Stage 2: shipments due today arrive in the buyer's input stock."""
     st, lay, d = s.st, s.st.layout, day.d
     row = d & (s.ring_len - 1)  # the ring's length is a power of two
-    arrived = s.ring[row][:, st.ring_pos]  # edge order (a copy)
+    ring_row = s.ring[row]
+    arrived = np.take(
+        ring_row, st.ring_pos, axis=1, out=s.scratch("arrived", ring_row.shape), mode="clip"
+    )
     s.ring[row] = 0.0
     s.transit -= arrived
     received = bincount2(lay.edge_slot, arrived, lay.n_slots)
@@ -453,7 +456,8 @@ def ordering(s: State, day: Day) -> None:
     st, lay, d = s.st, s.st.layout, day.d
     S = lay.n_slots
     ms = lay.market_slot
-    pipeline = bincount2(lay.edge_slot, s.backlog + s.transit, S)
+    in_pipe = np.add(s.backlog, s.transit, out=s.scratch("pipe", s.backlog.shape))
+    pipeline = bincount2(lay.edge_slot, in_pipe, S)
     position = s.in_stock + pipeline
     if st.has_backorders:
         position[:, ms] -= s.market_backlog
@@ -490,7 +494,9 @@ def ordering(s: State, day: Day) -> None:
         per_edge = share_sum[:, lay.edge_slot]
         s.share = _div(share, per_edge, per_edge > 0, 0.0)
         s.share_dirty = s.entrants is not None
-    day.raw = order[:, lay.edge_slot] * s.share
+    raw = np.take(order, lay.edge_slot, axis=1, out=s.scratch("raw", s.share.shape), mode="clip")
+    raw *= s.share
+    day.raw = raw
 
 
 def resource(s: State, day: Day) -> None:
@@ -677,8 +683,9 @@ def shipping(s: State, day: Day) -> None:
     req_total = bincount2(lay.edge_src, request, N)
     can = np.minimum(s.out_stock, req_total)
     ratio = _div(can, req_total, req_total > 0, 0.0)
-    ship = request * ratio[:, lay.edge_src]
-    s.backlog = s.backlog - ship
+    ship = np.take(ratio, lay.edge_src, axis=1, out=s.scratch("ship", request.shape), mode="clip")
+    ship *= request
+    np.subtract(s.backlog, ship, out=s.backlog)
     filled = bincount2(lay.edge_src, ship, N)
     pre_out = s.out_stock - filled
     np.minimum(s.preclip_out, pre_out, out=s.preclip_out)
@@ -715,7 +722,8 @@ def _to_ring(s: State, d: int, ship: np.ndarray) -> None:
         lead = np.where(s.lead_factor != 1.0, lead_days(lead * s.lead_factor, T), lead)
         flat[_ring_rows(d + lead, T, L) * (R * E) + s.ring_cells] += ship
         return
-    by_lead = ship[:, s.st.ring_order]  # the ring's column order
+    # The ring's column order.
+    by_lead = np.take(ship, s.st.ring_order, axis=1, out=s.scratch("by_lead", (R, E)), mode="clip")
     for lead_e, a, b in s.st.lead_groups:
         due = d + lead_e  # due at or after the end of the run: the sink row L
         s.ring[L if due >= T else due & (L - 1), :, a:b] += by_lead[:, a:b]

@@ -538,6 +538,21 @@ class State:
     preclip_pool: np.ndarray  # (R, N)
     days_done: int = 0
     rate_today: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scratch_buffers: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A work array of the batch, reused every day (contents undefined).
+
+        The day's big temporaries — ``(R, edges)`` arrays written with ``out=`` — live
+        here, so a day allocates (and the allocator returns to the system) none of them.
+        A stage's flows kept in such a buffer (``Day.arrived``, ``Day.raw``, ``Day.ship``)
+        are valid for that day only: a recorder copies or adds what it keeps.
+        """
+        buf = self.scratch_buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = np.empty(shape)
+            self.scratch_buffers[name] = buf
+        return buf
 
     def stock_by_material(self) -> np.ndarray:
         """Stock on hand per replication and material, ``(R, M)``."""
