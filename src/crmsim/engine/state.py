@@ -158,10 +158,11 @@ def draw_demand_batch(
         out = np.full((days, R), mean)
     else:
         loc, scale = normal_for_moments(mean, cv)
-        u = np.empty((days, R))
+        u = np.empty((R, days))
         for r, rng in enumerate(rngs):
-            u[:, r] = rng.random(days)
-        out = truncated_normal(loc, scale).invert(1.0 - u)
+            rng.random(out=u[r])  # the draws of rng.random(days), written in place
+        np.subtract(1.0, u, out=u)
+        out = truncated_normal(loc, scale).invert(u).T
     if grows:
         assert mult is not None
         out *= mult[:, None]
