@@ -309,7 +309,11 @@ class Engine:
         self.collected = np.zeros(R)
         self.collection_lost = np.zeros(R)
         self.recovery_lost = np.zeros(R)
-        self._recv_hist = np.zeros((7, S))  # receipts of the last 7 completed days (ring)
+        # Input performance of the (non-market) buyers of fill-rate release rules.
+        self._plant_plans = [
+            p for p in self.releases if p.below_fill_rate is not None and p.buyer_market is None
+        ]
+        self._plant_perf = np.zeros((self.T, len(self._plant_plans)))
         sel = np.flatnonzero(~lay.slot_is_market & ~lay.slot_is_stockpile)
         if sel.size:
             owners_all = lay.slot_node[sel]
@@ -615,6 +619,11 @@ class Engine:
         else:
             out_target = lay.out_target
         room = np.maximum(0.0, out_target + open_orders - self.out_stock)
+        for k, plan in enumerate(self._plant_plans):
+            b, sl = plan.buyer, plan.buyer_slot
+            want = min(cap_today[b], room[b])
+            can = min(self.in_stock[sl] / lay.slot_coef[sl], want)
+            self._plant_perf[d, k] = can / want if want > 0 else 1.0
         if self._has_recycler:
             room[lay.recycler] = np.inf  # collected material is recovered as it comes
         prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
@@ -773,8 +782,6 @@ class Engine:
                 self.rec_collected[d, r] = got
 
         # 8. Record.
-        if self.releases:  # a release rule watches the receipts of the last 7 days
-            self._recv_hist[d % 7] = received
         self.days_done = d + 1
         if d >= self.W:
             self.stock_held += self.out_stock
@@ -1000,8 +1007,9 @@ class Engine:
                     p = self._watched_performance(plan.buyer_market, d, 7)
                     ratio = float(np.mean(p)) if len(p) else 1.0
                 else:
-                    got = float(self._recv_hist[:, plan.buyer_slot].sum())
-                    ratio = got / (7 * plan.need) if plan.need > 0 else 1.0
+                    k = self._plant_plans.index(plan)
+                    lo = max(self.W, d - 7)
+                    ratio = float(self._plant_perf[lo:d, k].mean()) if d > lo else 1.0
                 trigger |= ratio < plan.below_fill_rate
             if plan.below_days_of_cover is not None and plan.need > 0:
                 cover = self.in_stock[plan.buyer_slot] / plan.need

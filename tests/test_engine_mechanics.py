@@ -8,6 +8,7 @@ scaling, switching delays, stockpile releases, disruption factors and distributi
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -599,3 +600,100 @@ def test_stock_loss_destroys_input_and_output_stock_into_the_ledger():
     assert res.ledger.loc["ore", "destroyed"] == 0.5 * mine_stock
     assert mine_stock > 0
     res.check_consistency()
+
+
+def plant_release_case(threshold, outage=True):
+    """A stockpile of ore beside a smelter (not a market): its rule reads the smelter."""
+    return scenario_from_dict(
+        {
+            "crmsim": 1,
+            "name": "release to a plant",
+            "warmup_days": 20,
+            "horizon_days": 120,
+            "materials": [{"id": "ore"}, {"id": "metal"}],
+            "nodes": [
+                {"id": "mine", "role": "mine", "country": "AUS", "output": "ore", "capacity": 12},
+                {
+                    "id": "smelter",
+                    "role": "processor",
+                    "country": "DEU",
+                    "output": "metal",
+                    "capacity": 12,
+                    "recipe": {"ore": 1.0},
+                },
+                {"id": "city", "role": "market", "country": "DEU", "demand": {"mean": 10}},
+                {
+                    "id": "reserve",
+                    "role": "stockpile",
+                    "country": "DEU",
+                    "output": "ore",
+                    "stock_days": 30,
+                    "release": {"to": "smelter", "below_fill_rate": threshold},
+                },
+            ],
+            "edges": [
+                {"from": "mine", "to": "smelter", "share": 1.0, "lead_time": 5},
+                {"from": "smelter", "to": "city", "lead_time": 2},
+                {"from": "reserve", "to": "smelter", "share": 0.0, "lead_time": 1},
+                {"from": "mine", "to": "reserve", "share": 1.0, "lead_time": 5},
+            ],
+            "disruptions": [
+                {"id": "down", "kind": "outage", "target": {"node": "mine"}, "start": 20,
+                 "duration": 60}
+            ]
+            if outage
+            else [],
+        }
+    )
+
+
+@pytest.mark.parametrize(("threshold", "short_days"), [(0.9, 1), (0.8, 2), (0.15, 6)])
+def test_a_release_to_a_plant_fires_when_its_last_seven_days_of_input_fall_short(
+    threshold, short_days
+):
+    # The smelter's input performance on a day is what its ore stock allows of what it
+    # wants to make (10 a day). Its stock runs out on day F (it makes nothing that day:
+    # performance 0). The rule on day d holds when the mean over d − 7 … d − 1 is below
+    # the threshold: after k days at 0 the mean is (7 − k) / 7, so the first release is on
+    # day F + k, k the smallest with (7 − k) / 7 < threshold (1, 2 and 6 days here).
+    res = simulate(plant_release_case(threshold), seed=0)
+    made = rows(res, "smelter")["produced"]
+    first_short = int(made[(made.index >= 20) & (made < 1e-9)].index[0])
+    assert made.loc[first_short - 7 : first_short - 1].to_numpy() == pytest.approx(
+        np.full(7, 10.0)
+    )
+    released = rows(res, "reserve")["released"]
+    assert int(released[released > 0].index[0]) == first_short + short_days
+    assert released.loc[: first_short + short_days - 1].sum() == 0
+    res.check_consistency()
+
+
+def test_a_release_to_a_plant_never_fires_without_a_shortfall():
+    # Receipts can stop because the plant orders nothing (it is overstocked after the
+    # start, or after a release): only a shortfall of what it wants to make counts.
+    res = simulate(plant_release_case(0.99, outage=False), seed=0)
+    assert rows(res, "reserve")["released"].sum() == 0
+    assert res.summary["fill_rate"] == 1.0
+
+
+def _stockpile_options():
+    from crmsim import load_scenario
+
+    out = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml")):
+        sc = load_scenario(path)
+        for pol in sc.policies:
+            if pol.stockpile is not None:
+                out.append(pytest.param(path, pol.id, id=f"{path.stem}:{pol.id}"))
+    return out
+
+
+@pytest.mark.parametrize(("path", "policy"), _stockpile_options())
+def test_a_shipped_stockpile_option_releases_nothing_in_an_undisrupted_run(path, policy):
+    from crmsim import load_scenario
+    from crmsim.policy import apply_policies
+
+    app = apply_policies(load_scenario(path).model_copy(update={"disruptions": ()}), [policy])
+    res = simulate(app.scenario, seed=7, record="daily")
+    assert res.summary["fill_rate"] == 1.0
+    assert res.daily["released"].sum() == 0.0

@@ -17,10 +17,15 @@ from crmsim.scenario.loader import scenario_from_dict
 DEMAND, LEAD, DAYS, HORIZON = 10.0, 10, 300, 365
 
 
-def hand_case(*severities, backup=False, home_market=False, horizon=HORIZON):
+def hand_case(*severities, backup=False, home_market=False, horizon=HORIZON, growth=0.0):
     nodes = [
         {"id": "cn", "role": "mine", "country": "CHN", "output": "ore", "capacity": 20},
-        {"id": "de", "role": "market", "country": "DEU", "demand": {"mean": DEMAND}},
+        {
+            "id": "de",
+            "role": "market",
+            "country": "DEU",
+            "demand": {"mean": DEMAND, "growth_per_year": growth},
+        },
     ]
     edges = [{"from": "cn", "to": "de", "share": 1.0, "lead_time": LEAD}]
     if backup:
@@ -88,6 +93,21 @@ def test_a_half_quota_halves_supply_and_the_fill_rate_falls_with_severity():
     # 1 − (3000 s − 70) / 3650 for s > 0.
     assert fills == pytest.approx([1.0, 1 - 680 / 3650, 1 - 1430 / 3650, 1 - 2630 / 3650])
     assert fills[0] > fills[1] > fills[2] > fills[3]
+
+
+def test_the_quota_grows_with_the_planned_flow_when_demand_grows():
+    # Demand doubles per year (m(t) = 2^(t/365)); the quota of shipping day t is
+    # (1 − s) × 10 × m(t) and arrives on day t + 10. The buyer orders more than that
+    # (its share of the flow is short), so the quota binds every day.
+    severity, growth = 0.5, 1.0
+    res = simulate(hand_case(severity, growth=growth), seed=1)
+    got = res.daily.query("node == 'de' and stock == 'input'").set_index("day")["received"]
+    t = np.arange(0, DAYS - LEAD)
+    quota = (1 - severity) * DEMAND * (1 + growth) ** (t / 365)
+    assert got.loc[LEAD : DAYS - 1].to_numpy() == pytest.approx(quota, rel=1e-12)
+    # Day-0 quota all year would be 5 a day: by day 299 the quota is 8.8 a day.
+    assert got.loc[DAYS - 1] == pytest.approx(5 * 2 ** (289 / 365))
+    res.check_consistency()
 
 
 def test_blocked_orders_are_cancelled_not_queued():

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_TARGETS = ("src/crmsim/engine/core.py", "src/crmsim/engine/levers.py")
+DEFAULT_TARGETS = ("src/crmsim/engine/stages.py", "src/crmsim/engine/levers.py")
 DEFAULT_TESTS = (
     "tests/test_engine_analytic.py",
     "tests/test_engine_levers.py",

@@ -427,7 +427,7 @@ class BatchEngine:
             developments=developments,
             lever_events=lever_events,
             releasing=np.zeros((R, N), dtype=bool),
-            recv_hist=z(R, 7, S),
+            plant_perf=z(T, R, st.plant_slots.size),
             impaired_since=np.full((R, st.pair_edges.size), -1, dtype=np.int64),
             any_impaired=np.zeros(R, dtype=bool),
             outage_active=np.zeros(R, dtype=bool),

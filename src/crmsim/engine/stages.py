@@ -367,6 +367,13 @@ def production(s: State, day: Day) -> None:
     else:
         out_target = lay.out_target
     room = np.maximum(0.0, out_target + open_orders - s.out_stock)
+    if st.plant_slots.size:
+        # A plant buyer's input performance: what its stock of the input allows of what
+        # it wants to make today (1 when it wants nothing, e.g. while halted).
+        b, sl = st.plant_buyers, st.plant_slots
+        want = np.minimum(cap_today[:, b], room[:, b])
+        can = np.minimum(s.in_stock[:, sl] / lay.slot_coef[sl], want)
+        s.plant_perf[d] = _div(can, want, want > 0, 1.0)
     if st.has_recycler:
         room[:, rec] = np.inf  # collected material is recovered as it comes
     prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
@@ -641,8 +648,9 @@ def _release(s: State, d: int, quota: np.ndarray | None) -> np.ndarray:
                 perf = _performance(s, plan.buyer_market, d, 7)
                 ratio = perf.mean(axis=1) if perf.shape[1] else np.ones(s.R)
             else:
-                got = s.recv_hist[:, :, plan.buyer_slot].sum(axis=1)
-                ratio = got / (7 * plan.need) if plan.need > 0 else np.ones(s.R)
+                lo = max(s.st.W, d - 7)
+                k = s.st.plant_col[plan.node]
+                ratio = s.plant_perf[lo:d, :, k].mean(axis=0) if d > lo else np.ones(s.R)
             trigger |= ratio < plan.below_fill_rate
         if plan.below_days_of_cover is not None and plan.need > 0:
             cover = s.in_stock[:, plan.buyer_slot] / plan.need
@@ -768,11 +776,8 @@ def end_of_life(s: State, day: Day) -> None:
 
 
 def record(s: State, day: Day) -> None:
-    """Stage 8: the day's market record, the release rules' receipts, stock held."""
+    """Stage 8: the day's market record."""
     d = day.d
-    if s.st.releases:  # a release rule watches the receipts of the last 7 days
-        assert day.received is not None
-        s.recv_hist[:, d % 7] = day.received
     s.days_done = d + 1
     s.rec_demand[d] = day.demand
     s.rec_served[d] = day.served_now

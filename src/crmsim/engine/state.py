@@ -250,6 +250,9 @@ class Static:
     cap_nonzero: np.ndarray
     unavailable_supplier: bool  # a producer with buyers that can never produce
     release_slots: dict[int, np.ndarray]  # stockpile node -> its slots
+    plant_col: dict[int, int]  # stockpile node -> column of its (non-market) buyer's record
+    plant_buyers: np.ndarray  # (P,) those buyers' nodes
+    plant_slots: np.ndarray  # (P,) and the slots the stockpiles feed
     dynamic_supply: bool  # availability can change without events (levers, recyclers)
     pair_edges: np.ndarray  # (U,) edges of (impaired edge, alternative) pairs, sorted
     pair_from_u: np.ndarray  # (P,) position of each pair's impaired edge in pair_edges
@@ -326,6 +329,9 @@ def static_for(G: Any, lay: Layout) -> Static:
             mult[:, j] = demand_multipliers(spec, W, T)
     scale = _plan_scale(G, lay, mult) if any(s.grows for s in lay.market_demand) else None
     releases = plan_releases(G, lay)
+    # Release rules on the fill rate of a buyer that is not a market read that buyer's
+    # input performance (docs/engine.md, "Stocks and targets").
+    plant_plans = [p for p in releases if p.below_fill_rate is not None and p.buyer_market is None]
     recycling = plan_recycling(G, lay)
     efficiency = np.ones(N)
     for rplan in recycling:
@@ -394,6 +400,9 @@ def static_for(G: Any, lay: Layout) -> Static:
         cap_nonzero=(lay.capacity > 0).astype(float),
         unavailable_supplier=bool((unavailable & has_out).any()),
         release_slots={p.node: np.flatnonzero(lay.slot_node == p.node) for p in releases},
+        plant_col={p.node: k for k, p in enumerate(plant_plans)},
+        plant_buyers=np.array([p.buyer for p in plant_plans], dtype=np.intp),
+        plant_slots=np.array([p.buyer_slot for p in plant_plans], dtype=np.intp),
         dynamic_supply=bool(lay.recycler.any() or levers or (unavailable & has_out).any()),
         pair_edges=pair_edges,
         pair_from_u=np.searchsorted(pair_edges, lay.pair_from).astype(np.intp),
@@ -500,7 +509,7 @@ class State:
     developments: Developments | None
     lever_events: list[list[tuple[str, str, float]]]
     releasing: np.ndarray  # (R, N) bool
-    recv_hist: np.ndarray  # (R, 7, S) receipts of the last 7 completed days (ring)
+    plant_perf: np.ndarray  # (T, R, P) input performance of the plant buyers of releases
     # re-sourcing
     impaired_since: np.ndarray  # (R, U) int, day each pair edge became impaired (-1: not)
     any_impaired: np.ndarray  # (R,) bool: some edge was impaired when last looked at
