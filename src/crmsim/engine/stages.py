@@ -691,7 +691,8 @@ def shipping(s: State, day: Day) -> None:
     req_total = bincount2(lay.edge_src, request, N)
     can = np.minimum(s.out_stock, req_total)
     ratio = _div(can, req_total, req_total > 0, 0.0)
-    ship = np.take(ratio, lay.edge_src, axis=1, out=s.scratch("ship", request.shape), mode="clip")
+    ship = s.scratch("ship", request.shape)
+    np.take(ratio, lay.edge_src, axis=1, out=ship, mode="clip")
     ship *= request
     np.subtract(s.backlog, ship, out=s.backlog)
     filled = bincount2(lay.edge_src, ship, N)
