@@ -322,8 +322,14 @@ class BatchEngine:
         lead_fixed = np.broadcast_to(lay.edge_lead_fixed, (R, E)).copy()
 
         # Policy levers: entrants and developed resources, drawn per replication.
-        entry_plans = [plan_entries(self.graph, lay, sr) for sr in streams]
-        self.dev_plans = [plan_development(self.graph, lay, sr) for sr in streams]
+        # (Only scenarios with entrants or developments look for them, replication by
+        # replication.)
+        entry_plans: list[list[Any]] = [[] for _ in range(R)]
+        if st.has_entrants:
+            entry_plans = [plan_entries(self.graph, lay, sr) for sr in streams]
+        self.dev_plans: list[list[tuple[int, float | None, float]]] = [[] for _ in range(R)]
+        if st.developed.size:
+            self.dev_plans = [plan_development(self.graph, lay, sr) for sr in streams]
         lever_events: list[list[tuple[str, str, float]]] = [[] for _ in range(R)]
         for pos in range(R):
             for plan in entry_plans[pos]:

@@ -242,6 +242,7 @@ class Static:
     prod_coef: np.ndarray
     prod_material: np.ndarray  # material of each recipe slot (prod_sel)
     developed: np.ndarray  # (D,) positions of nodes brought into production by a development
+    has_entrants: bool  # some node has an ``entry``
     primary: np.ndarray
     primary_material: np.ndarray
     has_stockpile: bool
@@ -392,6 +393,7 @@ def static_for(G: Any, lay: Layout) -> Static:
         prod_coef=lay.slot_coef[sel],
         prod_material=lay.slot_material[sel],
         developed=developed,
+        has_entrants=any(G.nodes[v]["spec"].entry is not None for v in lay.nodes),
         primary=primary,
         primary_material=lay.node_material[primary],
         has_stockpile=bool(lay.slot_is_stockpile.any()),
