@@ -106,7 +106,7 @@ def _plant(eng: Engine, **changes) -> Engine:
 def test_a_logistics_delay_that_drops_goods_from_the_calendar_is_caught(monkeypatch):
     def lossy(s, r, edges, day, factor):
         for e in edges:
-            s.ring[:, r, e] = 0.0  # goods vanish; the counter keeps them
+            s.ring[:, r, s.st.ring_pos[e]] = 0.0  # goods vanish; the counter keeps them
 
     monkeypatch.setattr(stages, "delay_in_transit", lossy)
     eng = Engine(_two_tier([DELAY]), seed=3)

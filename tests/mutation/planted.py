@@ -21,7 +21,9 @@ PLANTED: list[dict[str, str]] = [
         "description": "a short supplier fills orders first-come by edge order, not pro rata",
         "original": """
             ratio = _div(can, req_total, req_total > 0, 0.0)
-            ship = request * ratio[:, lay.edge_src]
+            ship = s.scratch("ship", request.shape)
+            np.take(ratio, lay.edge_src, axis=1, out=ship, mode="clip")
+            ship *= request
         """,
         "replacement": """
             left = s.out_stock.copy()
@@ -127,8 +129,8 @@ PLANTED: list[dict[str, str]] = [
         "name": "lead-time-one-day-short",
         "file": STAGES,
         "description": "shipments arrive one day before their lead time",
-        "original": "arrive = d + lead",
-        "replacement": "arrive = d + np.maximum(lead - 1, 1)",
+        "original": "due = d + lead_e  # due at or after the end of the run: the sink row L",
+        "replacement": "due = d + max(lead_e - 1, 1)",
     },
     {
         "name": "entry-trigger-any-day",

@@ -1,7 +1,7 @@
 """A batch of replications simulated together: SimPy calendar plus numpy over the batch.
 
 Every replication of the batch draws its random inputs (disruption events, demand, lead
-times, lever draws) from its own named streams (:class:`~crmsim.engine.streams.Streams`),
+times, lever draws) from its own named streams (:class:`~crmsim.engine.streams.BatchStreams`),
 exactly as when it runs alone, and the daily settlement keeps a single replication's
 arithmetic, so replication ``r`` gives bitwise the same results in any batch.
 
@@ -29,8 +29,15 @@ from crmsim.engine.disruptions import DisruptionEvent, generate_events
 from crmsim.engine.layout import Layout, build_layout, lead_days
 from crmsim.engine.levers import plan_development, plan_entries
 from crmsim.engine.recorders import Daily, recorders_for
-from crmsim.engine.state import Developments, Entrants, State, bincount2, draw_demand, static_for
-from crmsim.engine.streams import Streams
+from crmsim.engine.state import (
+    Developments,
+    Entrants,
+    State,
+    bincount2,
+    draw_demand_batch,
+    static_for,
+)
+from crmsim.engine.streams import BatchStreams
 from crmsim.scenario.errors import Problem, ScenarioError
 from crmsim.scenario.schema import DisruptionKind, Scenario
 
@@ -264,7 +271,8 @@ class BatchEngine:
         W, T = st.W, st.T
         N, S, E, K = lay.n_nodes, lay.n_slots, lay.n_edges, len(lay.markets)
         M = len(lay.materials)
-        streams = [Streams(self.seed, r) for r in self.replications]
+        batch_streams = BatchStreams(self.seed, self.replications)
+        streams = [batch_streams.replication(pos) for pos in range(R)]
 
         # Disruption events per replication (left out by key: every draw stays the same).
         self.events: list[list[DisruptionEvent]] = []
@@ -291,9 +299,8 @@ class BatchEngine:
         # Demand and lead-time draws, each from its own named stream.
         demand_draws = np.zeros((T, R, K))
         for j, (i, spec) in enumerate(zip(lay.markets, lay.market_demand, strict=True)):
-            for pos, sr in enumerate(streams):
-                rng = sr.get("demand", lay.nodes[i])
-                demand_draws[:, pos, j] = draw_demand(spec, rng, T, st.mult[:, j])
+            rngs = batch_streams.get_all("demand", lay.nodes[i])
+            demand_draws[:, :, j] = draw_demand_batch(spec, rngs, T, st.mult[:, j])
         lead_edges = np.flatnonzero(lay.edge_lead_random)
         lead_draws = np.zeros((T, R, lead_edges.size), dtype=np.intp)
         for q, e in enumerate(lead_edges):
@@ -315,8 +322,14 @@ class BatchEngine:
         lead_fixed = np.broadcast_to(lay.edge_lead_fixed, (R, E)).copy()
 
         # Policy levers: entrants and developed resources, drawn per replication.
-        entry_plans = [plan_entries(self.graph, lay, sr) for sr in streams]
-        self.dev_plans = [plan_development(self.graph, lay, sr) for sr in streams]
+        # (Only scenarios with entrants or developments look for them, replication by
+        # replication.)
+        entry_plans: list[list[Any]] = [[] for _ in range(R)]
+        if st.has_entrants:
+            entry_plans = [plan_entries(self.graph, lay, sr) for sr in streams]
+        self.dev_plans: list[list[tuple[int, float | None, float]]] = [[] for _ in range(R)]
+        if st.developed.size:
+            self.dev_plans = [plan_development(self.graph, lay, sr) for sr in streams]
         lever_events: list[list[tuple[str, str, float]]] = [[] for _ in range(R)]
         for pos in range(R):
             for plan in entry_plans[pos]:
@@ -377,7 +390,7 @@ class BatchEngine:
             f = float(lay.edge_flow[j])
             if f > 0 and not late[lay.edge_src[j]] and not late[lay.edge_dst[j]]:
                 L = int(lay.edge_lead_fixed[j])  # at most T (see lead_days)
-                ring[:L, :, j] += f
+                ring[:L, :, st.ring_pos[j]] += f
                 transit[:, j] = f * L
         out_stock = np.broadcast_to(lay.out_init, (R, N)).copy()
         in_stock = np.broadcast_to(lay.slot_init, (R, S)).copy()
@@ -397,7 +410,7 @@ class BatchEngine:
             market_backlog=z(R, K),
             ring=ring,
             ring_len=ring_len,
-            ring_cells=np.arange(R)[:, None] * E + np.arange(E),
+            ring_cells=np.arange(R)[:, None] * E + st.ring_pos,
             transit=transit,
             avail=np.ones((R, N)),
             lead_factor=np.ones((R, E)),
@@ -438,8 +451,7 @@ class BatchEngine:
             recovery_lost=z(R, N),
             rec_demand=z(T, R, K),
             rec_served=z(T, R, K),
-            rec_served_total=z(T, R, K),
-            rec_unmet=z(T, R, K),
+            rec_served_total=z(T, R, K) if st.has_backorders else None,
             initial=z(R, M),
             produced_m=z(R, M),
             recovered_m=z(R, M),
@@ -542,6 +554,7 @@ class BatchEngine:
         L, T = s.ring_len, self.static.T
         days = np.arange(s.days_done, min(T, s.days_done + L))
         pending = np.concatenate([s.ring[days % L, pos], s.ring[L : L + 1, pos]])
+        pending = pending[:, self.static.ring_pos]  # edge order
         has = lay.node_material >= 0
         final = np.bincount(lay.node_material[has], weights=s.out_stock[pos, has], minlength=M)
         final = final + np.bincount(lay.slot_material, weights=s.in_stock[pos], minlength=M)

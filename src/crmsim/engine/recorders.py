@@ -59,11 +59,14 @@ class Summary:
     def arrays(self, pos: int) -> dict[str, Any]:  # noqa: D102
         s = self._s
         assert s is not None
+        demand, served = s.rec_demand[:, pos].copy(), s.rec_served[:, pos].copy()
+        total = (served if s.rec_served_total is None else s.rec_served_total[:, pos]).copy()
         return {
-            "rec_demand": s.rec_demand[:, pos].copy(),
-            "rec_served": s.rec_served[:, pos].copy(),
-            "rec_served_total": s.rec_served_total[:, pos].copy(),
-            "rec_unmet": s.rec_unmet[:, pos].copy(),
+            "rec_demand": demand,
+            "rec_served": served,
+            "rec_served_total": total,
+            # the day's demand − served on the day, as the demand stage computes it
+            "rec_unmet": demand - served,
             "stock_held": self.stock_held[pos].copy(),
         }
 

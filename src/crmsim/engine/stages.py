@@ -55,7 +55,7 @@ class Day:
     served_total: np.ndarray | None = None
     unmet: np.ndarray | None = None
     raw: np.ndarray | None = None  # (R, E) orders placed today (before re-sourcing)
-    released: np.ndarray | None = None  # (R, E) stockpile releases
+    released: np.ndarray | None = None  # (R, E) stockpile releases (None: no rule)
     ship: np.ndarray | None = None  # (R, E) shipped (incl. releases)
     shipped_node: np.ndarray | None = None  # (R, N)
     collected: np.ndarray | None = None  # (R, N) end-of-life material collected
@@ -177,7 +177,7 @@ def delay_in_transit(s: State, r: int, edges: np.ndarray, day: int, factor: floa
         return
     days = np.arange(day + 1, last)
     rows = days % L
-    for e in edges:
+    for e in s.st.ring_pos[edges]:  # the ring's column of each edge
         col = s.ring[rows, r, e]
         due = np.flatnonzero(col)
         if due.size == 0:
@@ -327,7 +327,10 @@ def arrivals(s: State, day: Day) -> None:
     """Stage 2: shipments due today arrive in the buyer's input stock."""
     st, lay, d = s.st, s.st.layout, day.d
     row = d & (s.ring_len - 1)  # the ring's length is a power of two
-    arrived = s.ring[row].copy()
+    ring_row = s.ring[row]
+    arrived = np.take(
+        ring_row, st.ring_pos, axis=1, out=s.scratch("arrived", ring_row.shape), mode="clip"
+    )
     s.ring[row] = 0.0
     s.transit -= arrived
     received = bincount2(lay.edge_slot, arrived, lay.n_slots)
@@ -374,7 +377,7 @@ def production(s: State, day: Day) -> None:
     if st.has_recycler:
         room[:, rec] = np.inf  # collected material is recovered as it comes
     prod = np.where(lay.producer, np.minimum(np.minimum(cap_today, input_limit), room), 0.0)
-    prod[~np.isfinite(prod)] = 0.0
+    np.copyto(prod, 0.0, where=~np.isfinite(prod))
     if st.has_recycler:
         # A recycler uses feedstock from its pool and recovers `efficiency` of it: the
         # feedstock used is fixed first (never more than the pool) and the recovered amount
@@ -386,7 +389,8 @@ def production(s: State, day: Day) -> None:
         )
         prod[:, rec] = used * eff
     consumed = np.zeros((R, lay.n_slots))
-    consumed[:, st.prod_sel] = prod[:, st.prod_owner] * st.prod_coef
+    used_in = prod[:, st.prod_owner] * st.prod_coef  # the slots of recipes (prod_sel)
+    consumed[:, st.prod_sel] = used_in
     before = s.in_stock
     pre = before - consumed
     np.minimum(s.preclip_in, pre, out=s.preclip_in)
@@ -402,7 +406,9 @@ def production(s: State, day: Day) -> None:
         s.recovery_lost[:, rec] += used - prod[:, rec]
         s.cum_recovered[:, rec] += prod[:, rec]
         s.recovered_m += bincount2(st.recycler_material, prod[:, rec], M)
-    s.consumed_m += bincount2(lay.slot_material, consumed, M)
+    # The other slots consume exactly 0.0, which changes no sum: only the recipe slots, in
+    # slot order, are added.
+    s.consumed_m += bincount2(st.prod_material, used_in, M)
     en = s.entrants
     if en is not None:
         # A stressed day for each qualified entrant producing below its threshold
@@ -457,7 +463,8 @@ def ordering(s: State, day: Day) -> None:
     st, lay, d = s.st, s.st.layout, day.d
     S = lay.n_slots
     ms = lay.market_slot
-    pipeline = bincount2(lay.edge_slot, s.backlog + s.transit, S)
+    in_pipe = np.add(s.backlog, s.transit, out=s.scratch("pipe", s.backlog.shape))
+    pipeline = bincount2(lay.edge_slot, in_pipe, S)
     position = s.in_stock + pipeline
     if st.has_backorders:
         position[:, ms] -= s.market_backlog
@@ -494,7 +501,9 @@ def ordering(s: State, day: Day) -> None:
         per_edge = share_sum[:, lay.edge_slot]
         s.share = _div(share, per_edge, per_edge > 0, 0.0)
         s.share_dirty = s.entrants is not None
-    day.raw = order[:, lay.edge_slot] * s.share
+    raw = np.take(order, lay.edge_slot, axis=1, out=s.scratch("raw", s.share.shape), mode="clip")
+    raw *= s.share
+    day.raw = raw
 
 
 def resource(s: State, day: Day) -> None:
@@ -506,7 +515,7 @@ def resource(s: State, day: Day) -> None:
     Without any (edge, qualified alternative) pair this stage only places the orders; the
     rest is computed on the edges of such pairs only.
     """
-    st, lay, d = s.st, s.st.layout, day.d
+    st = s.st
     raw = day.raw
     assert raw is not None and day.cap_today is not None
     if not st.pair_edges.size:
@@ -514,10 +523,23 @@ def resource(s: State, day: Day) -> None:
         return
     go: np.ndarray | None = None  # replications that look at re-sourcing today (None: all)
     if not st.dynamic_supply:
+        # Availability only changes through events: with no outage or restriction in force
+        # and no edge impaired when last looked at, nothing can be impaired today.
         go = s.any_impaired | s.any_block | s.outage_active
         if not go.any():
             s.backlog += raw
             return
+    _divert(s, day, go)
+
+
+def _divert(s: State, day: Day, go: np.ndarray | None) -> None:
+    """Re-sourcing proper (stage 5b): impairment, open pairs, diverted and placed orders.
+
+    ``go`` marks the replications that look at re-sourcing today (``None``: all).
+    """
+    st, lay, d = s.st, s.st.layout, day.d
+    raw = day.raw
+    assert raw is not None and day.cap_today is not None
     N = lay.n_nodes
     U, pf_u, pt_u = st.pair_edges, st.pair_from_u, st.pair_to_u
     pt = lay.pair_to
@@ -653,12 +675,12 @@ def shipping(s: State, day: Day) -> None:
     the orders beyond it are cancelled.
     """
     st, lay, d = s.st, s.st.layout, day.d
-    N, E, R, T = lay.n_nodes, lay.n_edges, s.R, st.T
+    N = lay.n_nodes
     quota_ref = lay.edge_quota_ref
     if st.scale is not None:
         quota_ref = quota_ref * st.scale[d][lay.edge_dst]
     quota = (1.0 - s.block) * quota_ref if s.any_block.any() else None
-    released = _release(s, d, quota) if st.releases else np.zeros((R, E))
+    released = _release(s, d, quota) if st.releases else None  # None: no release rule
     if quota is not None:
         # What may still cross today; orders beyond it are cancelled (lost to the route:
         # the buyer re-orders, re-sources or goes short).
@@ -669,34 +691,68 @@ def shipping(s: State, day: Day) -> None:
     req_total = bincount2(lay.edge_src, request, N)
     can = np.minimum(s.out_stock, req_total)
     ratio = _div(can, req_total, req_total > 0, 0.0)
-    ship = request * ratio[:, lay.edge_src]
-    s.backlog = s.backlog - ship
+    ship = s.scratch("ship", request.shape)
+    np.take(ratio, lay.edge_src, axis=1, out=ship, mode="clip")
+    ship *= request
+    np.subtract(s.backlog, ship, out=s.backlog)
     filled = bincount2(lay.edge_src, ship, N)
     pre_out = s.out_stock - filled
     np.minimum(s.preclip_out, pre_out, out=s.preclip_out)
     s.out_stock = np.maximum(pre_out, 0.0)
-    if st.releases:
+    if released is not None:
         ship = ship + released  # releases already left the stockpile's stock
-    shipped_node = bincount2(lay.edge_src, ship, N)
-    lead = s.lead_fixed
-    if s.lead_edges.size:
-        lead = lead.copy()
-        lead[:, s.lead_edges] = s.lead_draws[d]
-    if s.logistics_active.any():
-        lead = np.where(s.lead_factor != 1.0, lead_days(lead * s.lead_factor, T), lead)
-    L = s.ring_len  # a power of two, longer than any lead time
-    arrive = d + lead
-    if d + L > T:  # near the end: some shipments may be due beyond the run (the sink row)
-        arrive = np.minimum(arrive, T)
-        row = np.where(arrive >= T, L, arrive & (L - 1))
+        shipped_node = bincount2(lay.edge_src, ship, N)
     else:
-        row = arrive & (L - 1)
-    # One shipment per edge and day: (row, replication, edge) cells are unique, so a plain
-    # += on the flat array is exact.
-    flat = s.ring.reshape(-1)
-    flat[row * (R * E) + s.ring_cells] += ship
+        shipped_node = filled  # the same sum of the same shipments
+    _to_ring(s, d, ship)
     s.transit += ship
     day.released, day.ship, day.shipped_node = released, ship, shipped_node
+
+
+def _to_ring(s: State, d: int, ship: np.ndarray) -> None:
+    """Put day ``d``'s shipments ``(R, E)`` in the arrival ring, each at its due row.
+
+    One shipment per edge and day: the (row, replication, edge) cells are unique, so each
+    cell gets one ``+=``, whatever the order. Without a logistics delay in force, the
+    edges of one fixed lead time share a row for every replication, and the ring keeps
+    them in adjacent columns (``Static.ring_order``): one slice ``+=`` per lead time (a
+    scatter over the whole ring visits a cache line per cell). Edges with drawn lead
+    times, and every edge while a logistics delay is in force, are scattered cell by
+    cell.
+    """
+    T, L = s.st.T, s.ring_len  # L: a power of two, longer than any lead time
+    R, E = ship.shape
+    flat = s.ring.reshape(-1)
+    if s.logistics_active.any():
+        lead = s.lead_fixed
+        if s.lead_edges.size:
+            lead = lead.copy()
+            lead[:, s.lead_edges] = s.lead_draws[d]
+        lead = np.where(s.lead_factor != 1.0, lead_days(lead * s.lead_factor, T), lead)
+        flat[_ring_rows(d + lead, T, L) * (R * E) + s.ring_cells] += ship
+        return
+    # The ring's column order.
+    by_lead = np.take(ship, s.st.ring_order, axis=1, out=s.scratch("by_lead", (R, E)), mode="clip")
+    for lead_e, a, b in s.st.lead_groups:
+        due = d + lead_e  # due at or after the end of the run: the sink row L
+        s.ring[L if due >= T else due & (L - 1), :, a:b] += by_lead[:, a:b]
+    if s.lead_edges.size:
+        q = s.lead_edges
+        rows = _ring_rows(d + s.lead_draws[d], T, L)
+        flat[rows * (R * E) + s.ring_cells[:, q]] += ship[:, q]
+
+
+def _ring_rows(arrive: np.ndarray, T: int, L: int) -> np.ndarray:
+    """Ring row of each arrival day (the sink row ``L`` at or after the end ``T``).
+
+    Examples
+    --------
+    >>> _ring_rows(np.array([3, 9, 12]), 10, 8).tolist()
+    [3, 1, 8]
+    """
+    if int(arrive.max(initial=0)) < T:
+        return arrive & (L - 1)
+    return np.where(arrive >= T, L, arrive & (L - 1))
 
 
 def end_of_life(s: State, day: Day) -> None:
@@ -726,5 +782,5 @@ def record(s: State, day: Day) -> None:
     s.days_done = d + 1
     s.rec_demand[d] = day.demand
     s.rec_served[d] = day.served_now
-    s.rec_served_total[d] = day.served_total
-    s.rec_unmet[d] = day.unmet
+    if s.rec_served_total is not None:  # back-orders: served today + from the back-log
+        s.rec_served_total[d] = day.served_total

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = [
     "bincount2",
     "demand_multipliers",
     "draw_demand",
+    "draw_demand_batch",
     "static_for",
 ]
 
@@ -124,6 +126,49 @@ def draw_demand(
     return truncated_normal(loc, scale).rvs(days, rng)
 
 
+def draw_demand_batch(
+    spec: Demand,
+    rngs: Sequence[np.random.Generator],
+    days: int,
+    mult: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`draw_demand` for one market in every replication of a batch, ``(days, R)``.
+
+    Column ``r`` is bitwise ``draw_demand(spec, rngs[r], days, mult)``: for ``normal``
+    demand each stream gives its uniforms and the inversion (elementwise) runs once over
+    the batch; the other families draw stream by stream.
+
+    Examples
+    --------
+    >>> spec = Demand(mean=10, cv=0.2)
+    >>> rngs = [np.random.default_rng(k) for k in (1, 2)]
+    >>> got = draw_demand_batch(spec, rngs, 5)
+    >>> bool((got[:, 1] == draw_demand(spec, np.random.default_rng(2), 5)).all())
+    True
+    """
+    mean, cv = float(spec.mean), float(spec.cv)
+    R = len(rngs)
+    grows = mult is not None and bool(np.any(mult != 1.0))
+    if mean == 0 or spec.distribution != "normal":
+        out = np.empty((days, R))
+        for r, rng in enumerate(rngs):
+            out[:, r] = draw_demand(spec, rng, days, mult)
+        return out
+    if cv < 1e-6 or not cv * mean > 0:
+        out = np.full((days, R), mean)
+    else:
+        loc, scale = normal_for_moments(mean, cv)
+        u = np.empty((R, days))
+        for r, rng in enumerate(rngs):
+            rng.random(out=u[r])  # the draws of rng.random(days), written in place
+        np.subtract(1.0, u, out=u)
+        out = truncated_normal(loc, scale).invert(u).T
+    if grows:
+        assert mult is not None
+        out *= mult[:, None]
+    return out
+
+
 def demand_multipliers(spec: Demand, warmup_days: int, days: int) -> np.ndarray:
     """The factor on ``spec.mean`` on each simulated day (warm-up days: day 0's factor).
 
@@ -195,7 +240,9 @@ class Static:
     prod_sel: np.ndarray
     prod_owner: np.ndarray
     prod_coef: np.ndarray
+    prod_material: np.ndarray  # material of each recipe slot (prod_sel)
     developed: np.ndarray  # (D,) positions of nodes brought into production by a development
+    has_entrants: bool  # some node has an ``entry``
     primary: np.ndarray
     primary_material: np.ndarray
     has_stockpile: bool
@@ -216,7 +263,42 @@ class Static:
     recycler_material: np.ndarray  # material of each recycler
     recyclers: np.ndarray  # node positions of the recyclers
     market_material: np.ndarray  # (K,) material of each market slot
+    # The ring's edge columns: edges of fixed lead time grouped by it (in edge order within
+    # a group), then the edges with drawn lead times; ring_pos[e] is edge e's column and
+    # lead_groups the (lead, first column, end column) of each group.
+    ring_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    ring_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    lead_groups: list[tuple[int, int, int]] = field(default_factory=list)
     matches: dict[str, Any] = field(default_factory=dict)  # what each disruption hits
+
+
+def _ring_columns(lay: Layout) -> dict[str, Any]:
+    """The arrival ring's edge columns (see :class:`Static`), as keyword arguments.
+
+    Edges of one fixed lead time share their due row every day: in adjacent columns, a
+    day's shipments enter the ring one slice per lead time.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> lay = SimpleNamespace(edge_lead_fixed=np.array([3, 5, 5, 3, 9]),
+    ...                       edge_lead_random=np.array([False, False, False, False, True]))
+    >>> got = _ring_columns(lay)
+    >>> got["ring_order"].tolist(), got["ring_pos"].tolist(), got["lead_groups"]
+    ([0, 3, 1, 2, 4], [0, 2, 3, 1, 4], [(3, 0, 2), (5, 2, 4)])
+    """
+    fixed = np.flatnonzero(~lay.edge_lead_random)
+    leads = lay.edge_lead_fixed[fixed]
+    by_lead = fixed[np.argsort(leads, kind="stable")]
+    order = np.concatenate([by_lead, np.flatnonzero(lay.edge_lead_random)]).astype(np.intp)
+    groups = []
+    sorted_leads = lay.edge_lead_fixed[by_lead]
+    for lead in np.unique(sorted_leads):
+        a, b = np.searchsorted(sorted_leads, [lead, lead + 1])
+        groups.append((int(lead), int(a), int(b)))
+    pos = np.empty_like(order)
+    pos[order] = np.arange(order.size)
+    return {"ring_order": order, "ring_pos": pos, "lead_groups": groups}
 
 
 _STATIC: weakref.WeakKeyDictionary[Layout, Static] = weakref.WeakKeyDictionary()
@@ -309,7 +391,9 @@ def static_for(G: Any, lay: Layout) -> Static:
         prod_sel=sel,
         prod_owner=lay.slot_node[sel],
         prod_coef=lay.slot_coef[sel],
+        prod_material=lay.slot_material[sel],
         developed=developed,
+        has_entrants=any(G.nodes[v]["spec"].entry is not None for v in lay.nodes),
         primary=primary,
         primary_material=lay.node_material[primary],
         has_stockpile=bool(lay.slot_is_stockpile.any()),
@@ -330,6 +414,7 @@ def static_for(G: Any, lay: Layout) -> Static:
         recycler_material=lay.node_material[lay.recycler],
         recyclers=np.flatnonzero(lay.recycler),
         market_material=lay.slot_material[lay.market_slot],
+        **_ring_columns(lay),
     )
     _STATIC[lay] = st
     return st
@@ -446,8 +531,9 @@ class State:
     # day's record is one contiguous block
     rec_demand: np.ndarray  # (T, R, K)
     rec_served: np.ndarray
-    rec_served_total: np.ndarray
-    rec_unmet: np.ndarray
+    # served including back-orders: None without back-orders (then it is rec_served); unmet
+    # is rec_demand − rec_served, formed when a replication's arrays are handed out
+    rec_served_total: np.ndarray | None
     # ledger and instruments
     initial: np.ndarray  # (R, M)
     produced_m: np.ndarray
@@ -464,6 +550,21 @@ class State:
     preclip_pool: np.ndarray  # (R, N)
     days_done: int = 0
     rate_today: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scratch_buffers: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A work array of the batch, reused every day (contents undefined).
+
+        The day's big temporaries — ``(R, edges)`` arrays written with ``out=`` — live
+        here, so a day allocates (and the allocator returns to the system) none of them.
+        A stage's flows kept in such a buffer (``Day.arrived``, ``Day.raw``, ``Day.ship``)
+        are valid for that day only: a recorder copies or adds what it keeps.
+        """
+        buf = self.scratch_buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = np.empty(shape)
+            self.scratch_buffers[name] = buf
+        return buf
 
     def stock_by_material(self) -> np.ndarray:
         """Stock on hand per replication and material, ``(R, M)``."""

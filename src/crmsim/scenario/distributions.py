@@ -122,11 +122,14 @@ class TruncatedNormal:
 
     def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
         """``size`` draws from the Generator ``rng`` (never global state)."""
+        return self.invert(1.0 - rng.random(size))  # u in (0, 1]
+
+    def invert(self, u: np.ndarray) -> np.ndarray:
+        """The draws of uniforms ``u`` in (0, 1], elementwise (what :meth:`rvs` returns)."""
         import numpy as np
 
-        u = 1.0 - rng.random(size)  # (0, 1]
         if self._point is not None:
-            return np.full(size, self._point)
+            return np.full(np.shape(u), self._point)
         x = self.loc - self.scale * self._ndtri(u * self._mass)
         return np.maximum(x, 0.0)  # rounding only: the inversion is >= 0 in exact arithmetic
 
