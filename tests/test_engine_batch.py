@@ -496,3 +496,30 @@ def test_compare_tables_do_not_depend_on_the_engine_batch_size(monkeypatch):
         )
     assert len(base.flows)
     assert len(base.disruptions)
+
+
+def test_a_pass_frees_its_state_without_the_cyclic_collector():
+    # The SimPy processes stay suspended past the horizon; closed at the end of the run,
+    # they no longer hold the engine, so a pass's arrays go as soon as its results do.
+    import gc
+    import weakref
+
+    seen = []
+    original = BatchEngine.run
+
+    def run(self: BatchEngine) -> BatchEngine:
+        seen.append(weakref.ref(self.state))
+        return original(self)
+
+    scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "tutorial.yaml")
+    gc.disable()
+    try:
+        BatchEngine.run = run
+        out = run_batch(scenario, 1, [0, 1, 2])
+        assert len(out) == 3
+        del out
+        assert len(seen) == 1
+        assert seen[0]() is None
+    finally:
+        BatchEngine.run = original
+        gc.enable()

@@ -523,18 +523,26 @@ class BatchEngine:
         t0 = time.perf_counter()
         R, T = len(self.replications), self.static.T
         env = _Calendar()
-        env.process(self._days(env))
+        days = self._days(env)
+        env.process(days)
         plan: dict[int, list[tuple[int, int, DisruptionEvent]]] = {}
         own = np.zeros(R, dtype=np.int64)
         for pos, evs in enumerate(self.events):
             steps, own[pos] = _transitions(evs, T)
             for day, step, ev in steps:
                 plan.setdefault(day, []).append((pos, step, ev))
-        if plan:
+        calendar = self._calendar(env, plan) if plan else None
+        if calendar is not None:
             env.counting = False
-            env.process(self._calendar(env, plan))
+            env.process(calendar)
         env.counting = True
         env.run(until=T)
+        # The processes are still suspended at their next timeout (past the horizon): close
+        # them, so their frames let go of this engine and its state (the calendar's queue
+        # and the processes otherwise form a cycle that only a full collection frees).
+        days.close()
+        if calendar is not None:
+            calendar.close()
         seconds = (time.perf_counter() - t0) / R
         for pos in range(R):
             self.stats[pos] = {
