@@ -149,3 +149,29 @@ def test_the_blocked_part_is_resourced_after_the_switching_delay():
     assert shipped.loc[:7].sum() == 0
     assert shipped.loc[8 : DAYS - 1].sum() == pytest.approx(5 * (DAYS - 8), rel=0.05)
     res.check_consistency()
+
+
+@pytest.mark.parametrize("levers", [False, True], ids=["static", "with-a-lever"])
+def test_the_switching_delay_starts_again_with_each_new_impairment(levers):
+    # Two restrictions of China (days 0–49 and 150–249), a qualified Australian backup.
+    # Each time, the blocked half goes to Australia only once the edge has been impaired
+    # for the switching delay again: no shipments on days 150–157, then the blocked half. (An
+    # impairment clock that kept running from day 0 would divert from day 150.)
+    data = hand_case(0.5, backup=True).model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["disruptions"] = [
+        {"id": f"lic{i}", "kind": "export_restriction", "target": {"country": "CHN"},
+         "start": start, "duration": 50, "severity": 0.5}
+        for i, start in enumerate((0, 150))
+    ]
+    if levers:  # an entrant that never enters: the engine's path for dynamic supply
+        data["nodes"].append({"id": "newco", "role": "mine", "country": "FRA", "output": "ore",
+                              "capacity": 1, "size": "small", "entry": {"day": 10_000}})
+        data["edges"].append({"from": "newco", "to": "de", "share": 0.0, "lead_time": 1})
+    res = simulate(scenario_from_dict(data), seed=1)
+    shipped = res.daily.query("node == 'au' and stock == 'output'").set_index("day")["shipped"]
+    for start in (0, 150):
+        window = shipped.loc[start : start + 49]
+        assert int(window[window > 0].index[0]) == start + 8
+        assert window.loc[start + 20 :].to_numpy() == pytest.approx(np.full(30, 5.0), rel=1e-2)
+    assert shipped.loc[60:149].sum() == 0
+    res.check_consistency()

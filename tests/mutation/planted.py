@@ -153,4 +153,11 @@ PLANTED: list[dict[str, str]] = [
         "original": "ratio = s.plant_perf[lo:d, :, k].mean(axis=0) if d > lo else np.ones(s.R)",
         "replacement": "ratio = s.plant_perf[lo:d, :, k].max(axis=0) if d > lo else np.ones(s.R)",
     },
+    {
+        "name": "impairment-clock-never-resets",
+        "file": STAGES,
+        "description": "the switching delay is counted from an edge's first impairment ever",
+        "original": "s.impaired_since[~impaired & g] = -1",
+        "replacement": "pass",
+    },
 ]
