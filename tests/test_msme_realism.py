@@ -95,6 +95,10 @@ def test_moving_average_rule_fires_on_the_hand_computed_day():
     assert entry_day({"fill_rate_below": 0.8, "window_days": 10}) == 25.0
     # Threshold 0.75: needs s >= 4 (100/140 = 0.714; s = 3 gives 0.769): day 27.
     assert entry_day({"fill_rate_below": 0.75, "window_days": 10}) == 27.0
+    # Watching every market (here the one market): the same days, through the path that
+    # sums each replication's window over days and markets at once.
+    assert entry_day({"watch": None, "fill_rate_below": 0.8, "window_days": 10}) == 25.0
+    assert entry_day({"watch": None, "fill_rate_below": 0.75, "window_days": 10}) == 27.0
 
 
 def test_moving_average_waits_for_a_full_window():

@@ -49,7 +49,13 @@ DEFAULT_TESTS = (
     "tests/test_engine_levers.py",
     "tests/test_engine_properties.py",
 )
-OPTIONAL_TESTS = ("tests/test_engine_*.py", "tests/test_consistency.py")
+OPTIONAL_TESTS = (
+    "tests/test_engine_*.py",
+    "tests/test_consistency.py",
+    "tests/test_msme_realism.py",
+    "tests/test_demand_growth.py",
+    "tests/test_lever_plans.py",
+)
 PLUGIN = "crmsim_mutation_hypothesis"
 PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "-p", PLUGIN, "--hypothesis-seed=0")
 #: A pytest plugin written next to the copies: hypothesis reports the first failing example
