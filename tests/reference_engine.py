@@ -599,7 +599,9 @@ class Engine:
             self.in_stock[sp] = 0.0
 
         # 3. Production (recyclers recover from their collected pool).
-        cap_today = lay.capacity * self.avail * self.cap_factor
+        with np.errstate(invalid="ignore"):
+            cap_today = lay.capacity * self.avail * self.cap_factor
+        cap_today[np.isnan(cap_today)] = 0.0  # an unlimited node that is down: none
         input_limit = self._inf_n.copy()
         if self._has_recycler:
             rec = lay.recycler

@@ -697,3 +697,22 @@ def test_a_shipped_stockpile_option_releases_nothing_in_an_undisrupted_run(path,
     res = simulate(app.scenario, seed=7, record="daily")
     assert res.summary["fill_rate"] == 1.0
     assert res.daily["released"].sum() == 0.0
+
+
+def test_an_unlimited_node_that_is_down_has_no_capacity_not_nan():
+    # A stockpile without a release capacity is unlimited: capacity inf × availability 0
+    # would be NaN (and a warning). The record says 0; every output row has a capacity.
+    data = release_case({"below_days_of_cover": 1.0}).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    data["disruptions"].append(
+        {"id": "store_down", "kind": "outage", "target": {"node": "reserve"}, "start": 30,
+         "duration": 20}
+    )
+    res = simulate(scenario_from_dict(data), seed=0)
+    cap = rows(res, "reserve")["capacity_available"]
+    assert cap.loc[30:49].to_numpy().tolist() == [0.0] * 20
+    assert np.isinf(cap.loc[:29]).all()
+    outputs = res.daily[res.daily["stock"] == "output"]
+    assert not outputs["capacity_available"].isna().any()
+    res.check_consistency()

@@ -347,7 +347,14 @@ def production(s: State, day: Day) -> None:
     """Stage 3: each producer makes ``min(capacity, inputs by recipe, room)``."""
     st, lay, d = s.st, s.st.layout, day.d
     N, M, R = lay.n_nodes, len(lay.materials), s.R
-    cap_today = lay.capacity * s.avail * s.cap_factor
+    if st.unlimited.size:  # an unlimited node that is down: inf × 0 is no capacity, not NaN
+        with np.errstate(invalid="ignore"):
+            cap_today = lay.capacity * s.avail * s.cap_factor
+        u = st.unlimited
+        cu = cap_today[:, u]
+        cap_today[:, u] = np.where(np.isnan(cu), 0.0, cu)
+    else:
+        cap_today = lay.capacity * s.avail * s.cap_factor
     input_limit = np.full((R, N), np.inf)
     rec = st.recyclers  # integer positions (faster than a mask on 2-D arrays)
     if st.has_recycler:

@@ -249,6 +249,7 @@ class Static:
     has_recycler: bool
     has_backorders: bool
     cap_nonzero: np.ndarray
+    unlimited: np.ndarray  # (U,) nodes without a capacity limit (capacity inf)
     unavailable_supplier: bool  # a producer with buyers that can never produce
     release_slots: dict[int, np.ndarray]  # stockpile node -> its slots
     plant_col: dict[int, int]  # stockpile node -> column of its (non-market) buyer's record
@@ -400,6 +401,7 @@ def static_for(G: Any, lay: Layout) -> Static:
         has_recycler=bool(lay.recycler.any()),
         has_backorders=bool(lay.market_backorders.any()),
         cap_nonzero=(lay.capacity > 0).astype(float),
+        unlimited=np.flatnonzero(np.isinf(lay.capacity)),
         unavailable_supplier=bool((unavailable & has_out).any()),
         release_slots={p.node: np.flatnonzero(lay.slot_node == p.node) for p in releases},
         plant_col={p.node: k for k, p in enumerate(plant_plans)},

@@ -14,7 +14,6 @@ first) is kept for inspection. Worker processes are managed by
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import threading
 import warnings
@@ -126,11 +125,12 @@ BATCH_CELLS = 2_000_000
 
 #: Replications × simulated days × markets per pass: bounds the memory of a pass, which
 #: grows with the daily market records it keeps (the engine's and each replication's
-#: copy). About 70 replications of the 100-node benchmark network (40 markets, 425 days)
-#: per pass: as fast per replication as 256 there, at half the peak memory
-#: (benchmarks/RESULTS.md); small networks such as the antimony pilot stay at
-#: :data:`BATCH_SIZE`; a 10 000-node network with 4 000 markets runs one per pass.
-BATCH_RECORD_CELLS = 1_200_000
+#: copy). About 235 replications of the 100-node benchmark network (40 markets, 425 days)
+#: per pass (70 per pass cost 20–25 % more per replication there once the engine pass got
+#: cheaper); small networks such as the antimony pilot stay at :data:`BATCH_SIZE`; a
+#: 10 000-node network with 4 000 markets runs two per pass (peak 690 MB at 16
+#: replications, 916 MB with twice the bound).
+BATCH_RECORD_CELLS = 4_000_000
 
 
 def batch_size_for(layout: Any, days: int = 0) -> int:
@@ -183,17 +183,7 @@ def _views(
     for lo in range(0, len(reps), size):
         part = reps[lo : lo + size]
         out.extend(run_batch(scenario, seed, part, recorders=[Summary()], layout=layout, graph=G))
-        if len(part) * (int(layout.n_nodes) + int(layout.n_edges)) >= GC_CELLS:
-            # A pass leaves reference cycles (frozen scipy distributions) that hold its
-            # arrays until Python's cyclic collector runs, which counts objects, not bytes:
-            # collected now, the next pass reuses the memory instead of adding to it.
-            gc.collect()
     return out
-
-
-#: Passes of at least this many replications × (nodes + edges) are followed by a
-#: collection of reference cycles (:func:`_views`).
-GC_CELLS = 4_000
 
 
 def _one(
