@@ -183,6 +183,29 @@ def _reach_of(eng: Engine) -> _Reach:
     return got
 
 
+def _overlaps(
+    reach: list[np.ndarray],
+    effect: np.ndarray,
+    starts: np.ndarray,
+    limits: np.ndarray,
+    impacted: np.ndarray,
+    ttr: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Overlapping pairs ``(i, j)`` of events and whether each event overlaps another.
+
+    Event i's reading (from its start to its recovery, or to the end of its impact window
+    when not impacted) meets the span of another event j that can change something on a
+    shared reachable market (j in force, within its impact window, or not yet recovered
+    from its own impact).
+    """
+    recovered_by = np.where(impacted, np.maximum(starts, 0) + ttr, limits)
+    span_end = np.maximum(limits, recovered_by)
+    pi, pj = _overlap_pairs(reach, effect, starts, recovered_by, span_end)
+    overlapping = np.zeros(len(effect), dtype=bool)
+    overlapping[pi] = True
+    return pi, pj, overlapping
+
+
 def _overlap_pairs(
     reach: list[np.ndarray],
     effect: np.ndarray,
@@ -355,15 +378,7 @@ def attribution(eng: Engine) -> Attribution:
         sel = np.flatnonzero(column >= 0)
         t, c, m = _ttr_columns(perf, column[sel], starts[sel], limits[sel])
         ttr[sel], censored[sel], impacted[sel] = t, c, m
-    # Overlap: event i's reading (from its start to its recovery, or to the end of its
-    # impact window when not impacted) meets the span of another event j that can change
-    # something on a shared reachable market (j in force, within its impact window, or
-    # not yet recovered from its own impact).
-    recovered_by = np.where(impacted, np.maximum(starts, 0) + ttr, limits)
-    span_end = np.maximum(limits, recovered_by)
-    pi, pj = _overlap_pairs(reach, effect, starts, recovered_by, span_end)
-    overlapping = np.zeros(n, dtype=bool)
-    overlapping[pi] = True
+    pi, pj, overlapping = _overlaps(reach, effect, starts, limits, impacted, ttr)
     return Attribution(
         events=evs,
         keys=[keys[i] for i in near],
@@ -469,15 +484,7 @@ def _attribute_chunk(
         sel = np.flatnonzero(column >= 0)
         t, c, m = _ttr_columns(perf, column[sel], starts[sel], limits[sel])
         ttr[sel], censored[sel], impacted[sel] = t, c, m
-    # Overlap: event i's reading (from its start to its recovery, or to the end of its
-    # impact window when not impacted) meets the span of another event j that can change
-    # something on a shared reachable market (j in force, within its impact window, or
-    # not yet recovered from its own impact).
-    recovered_by = np.where(impacted, np.maximum(starts, 0) + ttr, limits)
-    span_end = np.maximum(limits, recovered_by)
-    pi, pj = _overlap_pairs(reach, effect, starts, recovered_by, span_end)
-    overlapping = np.zeros(n, dtype=bool)
-    overlapping[pi] = True
+    pi, pj, overlapping = _overlaps(reach, effect, starts, limits, impacted, ttr)
     # Pairs are sorted by i then j and never cross replications: split them by i.
     cut = np.searchsorted(pi, first)
     out = []
