@@ -600,7 +600,11 @@ def _banded_series(bands: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
 
 
 def _batch_frames(blocks: list[_Block]) -> dict[str, pd.DataFrame]:
-    """The tables of one batch of one variant, in replication order."""
+    """The tables of one batch of one variant, in replication order.
+
+    Each block is a run of consecutive replications (a chunk, or a pass of one, or one
+    replication retried alone), so blocks sorted by their first replication are in order.
+    """
     blocks = sorted(blocks, key=lambda b: b.replications[0])
     keys = ["variant", "replication", "market", "material", "unit"]
     frames = [b.markets for b in blocks if len(b.markets)]
