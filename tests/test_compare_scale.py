@@ -201,15 +201,22 @@ def test_python_api_never_removes_what_crmsim_did_not_write(tmp_path: Path) -> N
         run_experiment(scenario_from_dict(CHAIN), replications=2, out=done)
 
 
+def is_stock_variant(scenario: Any) -> bool:
+    """CHAIN's variant ``stock``: its stockpile node and no entrant."""
+    ids = {n.id for n in scenario.nodes}
+    return "stock" in ids and "maybe_financed_1" not in ids
+
+
 def test_a_replication_that_raises_is_named_with_its_seed(monkeypatch: Any) -> None:
-    real = compare_module._replicate
+    real = compare_module._simulate
 
-    def flaky(scenario: Any, application: Any, name: str, seed: int, r: int, *a: Any) -> Any:
-        if name == "stock" and r == 3:
+    # Replication 3 of `stock` raises in the engine, in its batch and alone.
+    def flaky(scenario: Any, seed: int, reps: list[int], *a: Any) -> Any:
+        if is_stock_variant(scenario) and 3 in reps:
             raise ZeroDivisionError("boom")
-        return real(scenario, application, name, seed, r, *a)
+        return real(scenario, seed, reps, *a)
 
-    monkeypatch.setattr(compare_module, "_replicate", flaky)
+    monkeypatch.setattr(compare_module, "_simulate", flaky)
     with pytest.raises(ReplicationError) as info:
         run_experiment(scenario_from_dict(CHAIN), replications=5, flow_replications=0)
     err = info.value
@@ -230,14 +237,14 @@ def test_a_replication_that_kills_its_worker_is_named_with_variant_and_seed(
         pytest.skip("no fork start method on this platform")
     # forked workers inherit the patched function
     monkeypatch.setattr(pool_module, "_context", lambda: multiprocessing.get_context("fork"))
-    real = compare_module._replicate
+    real = compare_module._simulate
 
-    def deadly(scenario: Any, application: Any, name: str, seed: int, r: int, *a: Any) -> Any:
-        if name == "stock" and r == 2:
+    def deadly(scenario: Any, seed: int, reps: list[int], *a: Any) -> Any:
+        if is_stock_variant(scenario) and 2 in reps:
             os._exit(3)
-        return real(scenario, application, name, seed, r, *a)
+        return real(scenario, seed, reps, *a)
 
-    monkeypatch.setattr(compare_module, "_replicate", deadly)
+    monkeypatch.setattr(compare_module, "_simulate", deadly)
     with pytest.raises(WorkerError) as info:
         run_experiment(scenario_from_dict(CHAIN), replications=4, flow_replications=0, workers=2)
     assert info.value.replications == [(1, 2)]

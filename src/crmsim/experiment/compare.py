@@ -45,9 +45,10 @@ indifference-zone selection and multiple comparisons in simulation. *Management 
 
 from __future__ import annotations
 
+import gc
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,78 +313,145 @@ _DISRUPTION_COLUMNS = [
 
 
 @dataclass(frozen=True)
-class _Compact:
-    """One replication of one variant, as plain records (cheap to send between processes)."""
+class _Block:
+    """Replications of one variant simulated together, as tables (cheap to send).
+
+    Attributes
+    ----------
+    variant : int
+        Index of the variant.
+    replications : list of int
+        The replications, in order.
+    markets : pandas.DataFrame
+        Their rows of the long ``replications`` table (each replication's markets in
+        layout order, then ``"(all)"`` when the markets share a unit).
+    disruptions : pandas.DataFrame or None
+        Their rows of the ``disruptions`` table (None when they have none).
+    flows : list of dict
+        Edge-flow records of those below ``flow_replications``.
+    readiness : list of dict
+        Resource-readiness records of the same replications.
+    performance : numpy.ndarray
+        ``(replications × (markets + 1), days)``: each replication's daily performance,
+        a row per market (sorted by id), then overall.
+    """
 
     variant: int
-    replication: int
-    markets: list[dict[str, Any]]
-    disruptions: list[dict[str, Any]]
-    flows: list[dict[str, Any]] | None
-    readiness: dict[str, Any] | None
-    performance: np.ndarray | None = None  # (markets sorted + "(all)", H) daily performance
+    replications: list[int]
+    markets: pd.DataFrame
+    disruptions: pd.DataFrame | None
+    flows: list[dict[str, Any]]
+    readiness: list[dict[str, Any]]
+    performance: np.ndarray
 
 
-def _replicate(
-    scenario: Scenario,
-    application: Any,
-    name: str,
+def _failed(name: str, r: int, seed: int, exc: BaseException) -> ReplicationError:
+    """The error naming replication ``r`` of variant ``name`` and how to reproduce it."""
+    return ReplicationError(
+        f"variant {name}, replication {r} (root seed {seed}) raised "
+        f"{type(exc).__name__}: {exc}; reproduce it alone with "
+        f"crmsim.engine.simulate(crmsim.policy.apply_policies(scenario, {name!r})"
+        f".scenario, seed={seed}, replication={r})",
+        name,
+        r,
+        seed,
+    )
+
+
+def _block(
+    v: int,
+    variant: tuple[str, Scenario, Any],
     seed: int,
-    r: int,
-    prepared: tuple[Any, Any],
+    reps: list[int],
+    views: list[Any],
     units: dict[str, tuple[str, str]],
     shared: str | None,
-    keep_flows: bool,
-    view: Any = None,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
-    """Replication ``r``: market rows, disruption rows and the result itself.
+    n_flow: int,
+) -> _Block:
+    """The tables of replications ``reps`` of variant ``v`` from their results ``views``.
 
-    ``view`` is the replication's result when a batch already simulated it.
+    Metrics, disruptions and daily performance come from
+    :func:`crmsim.engine.results.batch_tables` for the whole batch (bitwise the values of
+    each replication's ``SimulationResult``); a ``SimulationResult`` is made only for
+    what is priced or read per replication: the realised cost of a variant with policies
+    and the edge flows and resource readiness of replications below ``n_flow``. An error
+    there names its replication (:class:`ReplicationError`); an error in the batch's
+    tables propagates as it is (the caller then builds each replication alone).
     """
     from crmsim.engine import SimulationResult
+    from crmsim.engine.results import batch_tables
 
-    if view is None:
-        view = _simulate(scenario, seed, [r], prepared, keep_flows)[0]
-    res = SimulationResult(scenario.name, int(seed), int(r), view.stats, view)
-    summary = dict(res.summary)
-    costs = dict.fromkeys(_COST_COLUMNS, 0.0)
-    if application is not None and application.policies:
-        from crmsim.policy import realised_cost
-
-        cost = realised_cost(application, res)
-        costs = {f"cost_{k}": float(cost[k]) for k in ("capex", "opex", "holding", "total")}
-    ms = res.market_summary
-    rows = []
-    for rec in ms[["market", "material", *_MARKET_COLUMNS]].to_dict("records"):
-        rows.append(
-            {
-                "variant": name,
-                "replication": r,
-                "market": rec["market"],
-                "material": rec["material"],
-                "unit": units.get(rec["market"], (None, ""))[1],
-                **{c: rec[c] for c in _MARKET_COLUMNS},
-                **costs,
-            }
-        )
+    name, scenario, application = variant
+    lay = views[0].layout
+    names = [lay.nodes[i] for i in lay.markets]
+    K, R = len(names), len(reps)
+    order = sorted(range(K), key=names.__getitem__)
+    t = batch_tables(views, order)
+    # The long table: each replication's markets (layout order), then "(all)".
+    s = int(shared is not None)
+    ms = t.market_summary
+    metrics: dict[str, np.ndarray] = {}
+    for c in _MARKET_COLUMNS:
+        block = np.empty((R, K + s))
+        block[:, :K] = np.asarray(ms[c], dtype=float).reshape(R, K)
+        if s:
+            block[:, K] = t.summary[c]
+        metrics[c] = block.reshape(-1)
+    materials = list(ms["material"][:K])
+    unit_of = [units.get(m, (None, ""))[1] for m in names]
     if shared is not None:
-        rows.append(
+        names = [*names, ALL_MARKETS]
+        materials.append(",".join(sorted({m for m, _ in units.values()})))
+        unit_of.append(shared)
+    costs = np.zeros((R, len(_COST_COLUMNS)))
+    flows: list[dict[str, Any]] = []
+    ready: list[dict[str, Any]] = []
+    priced = application is not None and bool(application.policies)
+    for i, (r, view) in enumerate(zip(reps, views, strict=True)):
+        if not priced and r >= n_flow:
+            continue
+        try:
+            res = SimulationResult(scenario.name, int(seed), int(r), view.stats, view)
+            if priced:
+                from crmsim.policy import realised_cost
+
+                cost = realised_cost(application, res)
+                costs[i] = [float(cost[k]) for k in ("capex", "opex", "holding", "total")]
+            if r < n_flow:
+                from crmsim.experiment.scorecard import edge_flows, resource_readiness
+
+                fl = edge_flows(res, scenario)
+                flows += [
+                    {str(k): x for k, x in rec.items()}
+                    for rec in fl.assign(variant=name, replication=r).to_dict("records")
+                ]
+                ready.append({"variant": name, "replication": r, **resource_readiness(res)})
+        except Exception as exc:
+            raise _failed(name, r, seed, exc) from exc
+    n = R * len(names)
+    markets = pd.DataFrame(
+        {
+            "variant": [name] * n,
+            "replication": np.repeat(t.replications, len(names)),
+            "market": names * R,
+            "material": materials * R,
+            "unit": unit_of * R,
+            **metrics,
+            **{c: np.repeat(costs[:, j], len(names)) for j, c in enumerate(_COST_COLUMNS)},
+        }
+    )
+    d = t.disruptions
+    dis = None
+    if len(d["replication"]):
+        dis = pd.DataFrame(
             {
-                "variant": name,
-                "replication": r,
-                "market": ALL_MARKETS,
-                "material": ",".join(sorted({m for m, _ in units.values()})),
-                "unit": shared,
-                **{c: summary[c] for c in _MARKET_COLUMNS},
-                **costs,
+                "variant": [name] * len(d["replication"]),
+                **{c: d[c] for c in _DISRUPTION_COLUMNS[1:]},
             }
         )
-    dis: list[dict[str, Any]] = []
-    if len(res.disruptions):
-        cols = _DISRUPTION_COLUMNS[2:]
-        for rec in res.disruptions[cols].to_dict("records"):
-            dis.append({"variant": name, "replication": r, **{str(k): v for k, v in rec.items()}})
-    return rows, dis, res
+    # Daily performance: per replication its markets (sorted), then overall.
+    perf = np.concatenate([t.performance.transpose(0, 2, 1), t.overall[:, None, :]], axis=1)
+    return _Block(v, list(reps), markets, dis, flows, ready, perf.reshape(R * (K + 1), -1))
 
 
 def _simulate(
@@ -404,18 +472,18 @@ def _batched(
     n_flow: int,
     items: list[tuple[int, int]],
     prepared: dict[int, tuple[Any, Any]],
-) -> dict[tuple[int, int], Any]:
-    """Simulate ``items`` in batches of one variant: (variant, replication) -> result.
+) -> Iterator[tuple[int, list[int], list[Any] | None]]:
+    """Simulate ``items`` in batches of one variant: (variant, replications, results).
 
-    A batch that raises is left out: its replications are then simulated one by one by
-    :func:`_replicate`, which names the one that fails.
+    One batch at a time, simulated when the previous one has been taken. The results are
+    None for a batch that raised: :func:`_compare_chunk` then simulates its replications
+    one by one, which names the one that fails.
     """
     from crmsim.experiment.runner import _prepare, batch_size_for
 
     by_variant: dict[int, list[int]] = {}
     for v, r in items:
         by_variant.setdefault(v, []).append(r)
-    out: dict[tuple[int, int], Any] = {}
     for v, reps in by_variant.items():
         _, scenario, _ = variants[v]
         if v not in prepared:
@@ -425,81 +493,67 @@ def _batched(
             part = reps[lo : lo + step]
             flows = any(r < n_flow for r in part)
             try:
-                views = _simulate(scenario, seed, part, prepared[v], flows)
+                views: list[Any] | None = _simulate(scenario, seed, part, prepared[v], flows)
             except Exception:
-                continue
-            out.update({(v, r): view for r, view in zip(part, views, strict=True)})
-    return out
+                views = None
+            yield v, part, views
+            del views
 
 
-def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> list[_Compact]:
-    """In a worker: the replications ``items`` = [(variant index, replication), ...]."""
-    from crmsim.experiment.runner import _prepare
-    from crmsim.experiment.scorecard import edge_flows, resource_readiness
+def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> list[_Block]:
+    """In a worker: the replications ``items`` = [(variant index, replication), ...].
+
+    One :class:`_Block` per batch simulated. A batch whose simulation or tables raise is
+    done again one replication at a time, so the error names the replication
+    (:class:`ReplicationError`); the tables are the same either way.
+    """
+    from crmsim.experiment.runner import GC_CELLS
 
     seed, n_flow, units, shared, variants = payload
     prepared: dict[int, tuple[Any, Any]] = {}
-    views = _batched(variants, seed, n_flow, items, prepared)
     out = []
-    for v, r in items:
-        name, scenario, application = variants[v]
-        try:
-            if v not in prepared:
-                prepared[v] = _prepare(scenario)
-            rows, dis, res = _replicate(
-                scenario,
-                application,
-                name,
-                seed,
-                r,
-                prepared[v],
-                units,
-                shared,
-                r < n_flow,
-                views.get((v, r)),
-            )
-            flows = ready = None
-            if r < n_flow:
-                fl = edge_flows(res, scenario)
-                flows = [
-                    {str(k): v for k, v in rec.items()}
-                    for rec in fl.assign(variant=name, replication=r).to_dict("records")
-                ]
-                ready = {"variant": name, "replication": r, **resource_readiness(res)}
-            perf = _daily_performance(res)
-        except Exception as exc:
-            raise ReplicationError(
-                f"variant {name}, replication {r} (root seed {seed}) raised "
-                f"{type(exc).__name__}: {exc}; reproduce it alone with "
-                f"crmsim.engine.simulate(crmsim.policy.apply_policies(scenario, {name!r})"
-                f".scenario, seed={seed}, replication={r})",
-                name,
-                r,
-                seed,
-            ) from exc
-        out.append(_Compact(v, r, rows, dis, flows, ready, perf))
+    for v, reps, views in _batched(variants, seed, n_flow, items, prepared):
+        if views is not None:
+            lay = prepared[v][1]
+            try:
+                out.append(_block(v, variants[v], seed, reps, views, units, shared, n_flow))
+            except ReplicationError:
+                raise
+            except Exception:
+                pass  # (built again one replication at a time below, to name the one)
+            else:
+                del views
+                if len(reps) * (int(lay.n_nodes) + int(lay.n_edges)) >= GC_CELLS:
+                    # A pass can leave reference cycles holding its arrays until the
+                    # cyclic collector runs (see runner._views); the young generations
+                    # hold them (sub-millisecond to collect; a full collection costs
+                    # ~0.1 s a pass here): collected now, the next pass reuses the memory.
+                    gc.collect(1)
+                continue
+        _, scenario, _ = variants[v]
+        for r in reps:
+            try:
+                (view,) = _simulate(scenario, seed, [r], prepared[v], r < n_flow)
+                out.append(_block(v, variants[v], seed, [r], [view], units, shared, n_flow))
+            except ReplicationError:
+                raise
+            except Exception as exc:
+                raise _failed(variants[v][0], r, seed, exc) from exc
     return out
 
 
-def _daily_performance(res: Any) -> np.ndarray:
-    """One replication's daily performance: a row per market (sorted by id), then overall."""
-    names = [str(m) for m in res.market_summary["market"]]
-    mp = np.asarray(res.market_performance, dtype=float)
-    rows = [mp[:, names.index(m)] for m in sorted(names)]
-    return np.vstack([*rows, np.asarray(res.performance, dtype=float)])
+def _performance_frame(reps: list[int], arr: np.ndarray, markets: list[str]) -> pd.DataFrame:
+    """A batch's daily performance, one row per (replication, market), a column per day.
 
-
-def _performance_frame(results: list[_Compact], markets: list[str]) -> pd.DataFrame:
-    """A batch's daily performance, one row per (replication, market), a column per day."""
-    got = [c for c in results if c.performance is not None]
-    if not got:
+    ``arr`` holds ``len(markets)`` rows per replication of ``reps``, in that order.
+    """
+    if not reps:
         return pd.DataFrame()
-    arr = np.vstack([c.performance for c in got if c.performance is not None])
     H = arr.shape[1]
     keys = pd.DataFrame(
         {
-            "replication": np.repeat([c.replication for c in got], len(markets)),
-            "market": markets * len(got),
+            "replication": np.repeat(np.asarray(reps, dtype=np.int64), len(markets)),
+            "market": markets * len(reps),
         }
     )
     days = pd.DataFrame(arr, columns=[f"d{t}" for t in range(H)])
@@ -545,22 +599,35 @@ def _banded_series(bands: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     return bands[bands["market"].isin(keep)].reset_index(drop=True)
 
 
-def _batch_frames(results: list[_Compact]) -> dict[str, pd.DataFrame]:
-    """The tables of one batch of one variant, in replication order."""
-    results = sorted(results, key=lambda c: c.replication)
+def _batch_frames(blocks: list[_Block]) -> dict[str, pd.DataFrame]:
+    """The tables of one batch of one variant, in replication order.
+
+    Each block is a run of consecutive replications (a chunk, or a pass of one, or one
+    replication retried alone), so blocks sorted by their first replication are in order.
+    """
+    blocks = sorted(blocks, key=lambda b: b.replications[0])
     keys = ["variant", "replication", "market", "material", "unit"]
-    reps = pd.DataFrame(
-        [row for c in results for row in c.markets],
-        columns=[*keys, *_MARKET_COLUMNS, *_COST_COLUMNS],
+    frames = [b.markets for b in blocks if len(b.markets)]
+    reps = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame([], columns=[*keys, *_MARKET_COLUMNS, *_COST_COLUMNS])
     )
-    dis = pd.DataFrame([row for c in results for row in c.disruptions], columns=_DISRUPTION_COLUMNS)
-    flows = pd.DataFrame([row for c in results if c.flows for row in c.flows])
+    got = [b.disruptions for b in blocks if b.disruptions is not None]
+    dis = (
+        pd.concat(got, ignore_index=True) if got else pd.DataFrame([], columns=_DISRUPTION_COLUMNS)
+    )
+    flows = pd.DataFrame([row for b in blocks for row in b.flows])
     if len(flows):
         k2 = ["variant", "replication"]
         flows = flows[[*k2, *[c for c in flows.columns if c not in k2]]]
-    ready = pd.DataFrame([c.readiness for c in results if c.readiness is not None])
-    markets = sorted({row["market"] for c in results for row in c.markets} - {ALL_MARKETS})
-    perf = _performance_frame(results, [*markets, ALL_MARKETS])
+    ready = pd.DataFrame([row for b in blocks for row in b.readiness])
+    markets = sorted(set(reps["market"]) - {ALL_MARKETS})
+    perf = _performance_frame(
+        [r for b in blocks for r in b.replications],
+        np.concatenate([b.performance for b in blocks]) if blocks else np.zeros((0, 0)),
+        [*markets, ALL_MARKETS],
+    )
     return {"replications": reps, "disruptions": dis, "flows": flows, "readiness": ready,
             "performance": perf}  # fmt: skip
 
@@ -859,7 +926,7 @@ def run_experiment(
     own = not (executor is not None and not isinstance(executor, str))
 
     done: dict[tuple[int, int], dict[str, pd.DataFrame]] = {}
-    pending: dict[tuple[int, int], list[_Compact]] = {}
+    pending: dict[tuple[int, int], list[_Block]] = {}
     payload = (
         seed,
         n_flow,
@@ -890,18 +957,18 @@ def run_experiment(
                 for i in range(0, len(items), size):
                     yield items[i : i + size]
 
-        def collect(results: Sequence[_Compact]) -> None:
-            for c in results:
-                key = (c.variant, c.replication // b)
+        def collect(results: Sequence[_Block]) -> None:
+            for blk in results:  # (a chunk lies within one batch of one variant)
+                key = (blk.variant, blk.replications[0] // b)
                 got = pending.setdefault(key, [])
-                got.append(c)
-                if len(got) == len(reps_of(key[1])):
+                got.append(blk)
+                if sum(len(g.replications) for g in got) == len(reps_of(key[1])):
                     frames = _batch_frames(pending.pop(key))
                     if folder is not None:
                         _write_part(folder, key[0], key[1], frames)
                     done[key] = frames
             if progress:
-                progress(len(results))
+                progress(sum(len(blk.replications) for blk in results))
 
         try:
             ex.map_chunks(_compare_chunk, payload, chunks(), collect, seed=seed)
