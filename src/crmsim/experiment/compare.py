@@ -45,7 +45,6 @@ indifference-zone selection and multiple comparisons in simulation. *Management 
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -507,14 +506,11 @@ def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> li
     done again one replication at a time, so the error names the replication
     (:class:`ReplicationError`); the tables are the same either way.
     """
-    from crmsim.experiment.runner import GC_CELLS
-
     seed, n_flow, units, shared, variants = payload
     prepared: dict[int, tuple[Any, Any]] = {}
     out = []
     for v, reps, views in _batched(variants, seed, n_flow, items, prepared):
         if views is not None:
-            lay = prepared[v][1]
             try:
                 out.append(_block(v, variants[v], seed, reps, views, units, shared, n_flow))
             except ReplicationError:
@@ -522,13 +518,7 @@ def _compare_chunk(payload: tuple[Any, ...], items: list[tuple[int, int]]) -> li
             except Exception:
                 pass  # (built again one replication at a time below, to name the one)
             else:
-                del views
-                if len(reps) * (int(lay.n_nodes) + int(lay.n_edges)) >= GC_CELLS:
-                    # A pass can leave reference cycles holding its arrays until the
-                    # cyclic collector runs (see runner._views); the young generations
-                    # hold them (sub-millisecond to collect; a full collection costs
-                    # ~0.1 s a pass here): collected now, the next pass reuses the memory.
-                    gc.collect(1)
+                del views  # (a pass leaves no reference cycle: its arrays go now)
                 continue
         _, scenario, _ = variants[v]
         for r in reps:
