@@ -56,7 +56,7 @@ def worker(mode: str, replications: int, batch: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         cluster = distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: 8787 may be taken
         )  # fmt: skip
         client = distributed.Client(cluster, set_as_default=False)
         startup = time.perf_counter() - t0

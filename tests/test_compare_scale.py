@@ -330,7 +330,7 @@ def dask_client() -> Any:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: 8787 may be taken on a shared machine
     )
     client = distributed.Client(cluster, set_as_default=False)
     yield client
