@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LANG_OPTION",
+    "SCHEDULER_OPTION",
     "WORKERS_OPTION",
     "Interrupted",
     "cli",
@@ -57,6 +58,16 @@ WORKERS_OPTION = click.option(
     show_default=True,
     help="Worker processes (0, the default = one per core; 1 = in this process; more than "
     "the cores are capped). Results do not depend on it.",
+)
+
+
+#: The ``--scheduler`` option of every command that can run on a Dask cluster.
+SCHEDULER_OPTION = click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the replications on this Dask cluster (pip install 'crmsim[dask]'). "
+    "Results are identical to a local run.",
 )
 
 

@@ -24,6 +24,7 @@ from rich.text import Text
 from crmsim.cli import (
     EXIT_INTERRUPTED,
     LANG_OPTION,
+    SCHEDULER_OPTION,
     WORKERS_OPTION,
     cli,
     ctrl_c,
@@ -83,13 +84,7 @@ class _RateColumn(ProgressColumn):
     help="Finish the interrupted compare in --out: run only the batches not yet on disk "
     "(same scenario, seed, options and settings; a different experiment is refused).",
 )
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="tcp://HOST:PORT",
-    help="Run the replications on this Dask cluster (pip install 'crmsim[dask]'). "
-    "Results are identical to a local run.",
-)
+@SCHEDULER_OPTION
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),

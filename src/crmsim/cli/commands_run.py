@@ -14,6 +14,7 @@ from rich.table import Table
 from crmsim.cli import (
     EXIT_INTERRUPTED,
     LANG_OPTION,
+    SCHEDULER_OPTION,
     WORKERS_OPTION,
     cli,
     ctrl_c,
@@ -56,13 +57,7 @@ MARGINAL_HELP = (
     help="Directory for Parquet/CSV results and manifest.json.",
 )
 @WORKERS_OPTION
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="tcp://HOST:PORT",
-    help="Run the replications on this Dask cluster (pip install 'crmsim[dask]'). "
-    "Results are identical to a local run.",
-)
+@SCHEDULER_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
 @click.option("--no-daily", is_flag=True, help="Do not keep replication 0's full daily record.")
 @click.option(
