@@ -498,7 +498,7 @@ def test_compare_tables_do_not_depend_on_the_engine_batch_size(monkeypatch):
     assert len(base.disruptions)
 
 
-def test_a_pass_frees_its_state_without_the_cyclic_collector():
+def test_a_pass_frees_its_state_without_the_cyclic_collector(monkeypatch):
     # The SimPy processes stay suspended past the horizon; closed at the end of the run,
     # they no longer hold the engine, so a pass's arrays go as soon as its results do.
     import gc
@@ -511,15 +511,14 @@ def test_a_pass_frees_its_state_without_the_cyclic_collector():
         seen.append(weakref.ref(self.state))
         return original(self)
 
+    monkeypatch.setattr(BatchEngine, "run", run)
     scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "tutorial.yaml")
     gc.disable()
     try:
-        BatchEngine.run = run
         out = run_batch(scenario, 1, [0, 1, 2])
         assert len(out) == 3
         del out
         assert len(seen) == 1
         assert seen[0]() is None
     finally:
-        BatchEngine.run = original
         gc.enable()
